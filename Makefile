@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+# ksm: a /dev/ksm page-merging module for today's kernels. See README.md.
+#
+#   make                 the module for the running kernel (if its headers are installed) and the tools
+#   make KVER=<version>  the module against /lib/modules/<version>/build
+#   make modules-all     the module for every kernel the tests use (6.1 and 6.12), warnings are errors
+#   make tools           the userspace programs (-Wall -Wextra -Werror)
+#   make check           install what is missing, build, run every suite in a 6.1 and a 6.12 guest
+#   make demo            boot a guest, merge real workloads, print what was saved
+#   make checkpatch      the kernel's checkpatch.pl on the module sources
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+KERNELS ?= 6.1 6.12
+CC ?= cc
+CFLAGS_USER := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
+
+MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild module/Makefile \
+	module/conftest.sh uapi/linux/ksm.h
+
+.PHONY: all module modules-all tools tests check demo bench deps checkpatch clean install uninstall
+
+all: tools
+	@if [ -d /lib/modules/$(shell uname -r)/build ]; then $(MAKE) module KVER=$(shell uname -r); \
+	else echo "make: no headers for the running kernel $$(uname -r): module not built (try make KVER=...)"; fi
+
+# Build in a per-kernel copy of the sources: kbuild writes its outputs next to them.
+build/kmod/%/ksm.ko: $(MODULE_SRCS)
+	@rm -rf $(BUILD)/kmod/$*/src && mkdir -p $(BUILD)/kmod/$*/src
+	@cp -r module uapi $(BUILD)/kmod/$*/src/
+	$(MAKE) -C $(BUILD)/kmod/$*/src/module KVER=$* WERROR=$(WERROR)
+	@cp $(BUILD)/kmod/$*/src/module/ksm.ko $@
+
+module:
+	@test -n "$(KVER)" || { echo "make module: KVER is not set"; exit 2; }
+	$(MAKE) build/kmod/$(KVER)/ksm.ko KVER=$(KVER)
+	@cp build/kmod/$(KVER)/ksm.ko module/ksm.ko
+	@echo "built module/ksm.ko for $(KVER)"
+
+modules-all:
+	@set -e; for k in $(KERNELS); do \
+		v=$$(tests/vm/kver $$k); \
+		$(MAKE) --no-print-directory build/kmod/$$v/ksm.ko WERROR=1; \
+	done
+
+clean:
+	rm -rf build module/ksm.ko

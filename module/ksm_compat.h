@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Everything that differs between the kernels the module supports, in one
+ * place. The KSMDEV_HAVE_* macros come from compat_probes.h, which
+ * conftest.sh generates by compiling probes/ against the target kernel: each
+ * probe says which kernel version changed what it tests. The engine calls the
+ * ksmdev_* helpers below and never tests a kernel version itself.
+ *
+ * Functions the kernel does not export are called through ksmdev_sym, filled
+ * once at load by ksm_syms.c; KSMDEV_REQUIRED_SYMS lists them. Their types
+ * come from the kernel's own declarations (typeof), so a wrong probe answer
+ * is a compile error, not a call with the wrong arguments.
+ */
+#ifndef KSMDEV_COMPAT_H
+#define KSMDEV_COMPAT_H
+
+#include <linux/huge_mm.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/pgtable.h>
+#include <linux/rmap.h>
+#include <linux/swap.h>
+
+#include "compat_probes.h"
+
+#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
+#define KSMDEV_SYMS_RMAP(X) X(folio_add_file_rmap_ptes) X(folio_remove_rmap_ptes)
+#else
+#define KSMDEV_SYMS_RMAP(X) X(page_add_file_rmap) X(page_remove_rmap)
+#endif
+
+#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
+#define KSMDEV_SYMS_SPLIT(X) X(split_huge_page_to_list_to_order)
+#else
+#define KSMDEV_SYMS_SPLIT(X) X(split_huge_page_to_list)
+#endif
+
+#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
+#define KSMDEV_SYMS_PTE(X) X(__pte_offset_map_lock)
+#else
+#define KSMDEV_SYMS_PTE(X)
+#endif
+
+/* Unexported functions the module cannot work without. */
+#define KSMDEV_REQUIRED_SYMS(X)				\
+	X(ptep_clear_flush)				\
+	X(__mmu_notifier_invalidate_range_start)	\
+	X(__mmu_notifier_invalidate_range_end)		\
+	X(lru_add_drain_all)				\
+	KSMDEV_SYMS_RMAP(X)				\
+	KSMDEV_SYMS_SPLIT(X)				\
+	KSMDEV_SYMS_PTE(X)
+
+/* Unexported functions used when present (a tracepoint hook). */
+#define KSMDEV_OPTIONAL_SYMS(X)				\
+	X(mm_trace_rss_stat)
+
+#define KSMDEV_SYM_FIELD(name) typeof(&name) name;
+/* The resolved functions: written once during module init, read-only after. */
+struct ksmdev_syms {
+	KSMDEV_REQUIRED_SYMS(KSMDEV_SYM_FIELD)
+	KSMDEV_OPTIONAL_SYMS(KSMDEV_SYM_FIELD)
+};
+#undef KSMDEV_SYM_FIELD
+
+extern struct ksmdev_syms ksmdev_sym;
+
+/* Read a PMD entry that may change under us (no lock held). */
+static inline pmd_t ksmdev_pmdp_get(pmd_t *pmdp)
+{
+#ifdef KSMDEV_HAVE_PMDP_GET_LOCKLESS
+	return pmdp_get_lockless(pmdp);
+#else
+	return READ_ONCE(*pmdp);	/* a PMD is one word on x86-64 */
+#endif
+}
+
+/*
+ * Map and lock the page table under @pmd for @addr. Returns NULL when there
+ * is no page table there (none, huge, bad or, since 6.5, just removed).
+ * Caller holds the mmap lock; unlock with pte_unmap_unlock().
+ */
+static inline pte_t *ksmdev_pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd,
+						unsigned long addr, spinlock_t **ptlp)
+{
+	pmd_t pmdval = ksmdev_pmdp_get(pmd);
+
+	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
+	    pmd_devmap(pmdval) || pmd_bad(pmdval))
+		return NULL;
+#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
+	return ksmdev_sym.__pte_offset_map_lock(mm, pmd, addr, ptlp);
+#else
+	return pte_offset_map_lock(mm, pmd, addr, ptlp);
+#endif
+}
+
+/* Set up an mmu-notifier range covering [start, end) of @vma. */
+static inline void ksmdev_mmu_range_init(struct mmu_notifier_range *range,
+					 struct vm_area_struct *vma,
+					 unsigned long start, unsigned long end)
+{
+#ifdef KSMDEV_HAVE_MMU_NOTIFIER_RANGE_INIT_VMA
+	mmu_notifier_range_init(range, MMU_NOTIFY_CLEAR, 0, vma, vma->vm_mm, start, end);
+#else
+	mmu_notifier_range_init(range, MMU_NOTIFY_CLEAR, 0, vma->vm_mm, start, end);
+#endif
+}
+
+/* mmu_notifier_invalidate_range_start(), through the resolved symbol. May sleep. */
+static inline void ksmdev_mmu_invalidate_start(struct mmu_notifier_range *range)
+{
+	might_sleep();
+	if (mm_has_notifiers(range->mm)) {
+		range->flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
+		ksmdev_sym.__mmu_notifier_invalidate_range_start(range);
+	}
+}
+
+/* mmu_notifier_invalidate_range_end(), through the resolved symbol. May sleep. */
+static inline void ksmdev_mmu_invalidate_end(struct mmu_notifier_range *range)
+{
+	might_sleep();
+	if (mm_has_notifiers(range->mm)) {
+#ifdef KSMDEV_HAVE_MMU_NOTIFIER_END_ONLY_END
+		ksmdev_sym.__mmu_notifier_invalidate_range_end(range, false);
+#else
+		ksmdev_sym.__mmu_notifier_invalidate_range_end(range);
+#endif
+	}
+}
+
+/* Account a mapping of the not-anonymous @kpage in @vma. PTE lock held. */
+static inline void ksmdev_rmap_add_kpage(struct page *kpage, struct vm_area_struct *vma)
+{
+#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
+	ksmdev_sym.folio_add_file_rmap_ptes(page_folio(kpage), kpage, 1, vma);
+#else
+	ksmdev_sym.page_add_file_rmap(kpage, vma, false);
+#endif
+}
+
+/* Drop the rmap of one PTE mapping of the small @page in @vma. PTE lock held. */
+static inline void ksmdev_rmap_remove(struct page *page, struct vm_area_struct *vma)
+{
+#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
+	ksmdev_sym.folio_remove_rmap_ptes(page_folio(page), page, 1, vma);
+#else
+	ksmdev_sym.page_remove_rmap(page, vma, false);
+#endif
+}
+
+/*
+ * add_mm_counter() without its unexported tracepoint call (made through the
+ * resolved symbol when the kernel has it).
+ */
+static inline void ksmdev_mm_counter_add(struct mm_struct *mm, int member, long value)
+{
+#ifdef KSMDEV_HAVE_RSS_STAT_PERCPU
+	percpu_counter_add(&mm->rss_stat[member], value);
+	if (ksmdev_sym.mm_trace_rss_stat)
+		ksmdev_sym.mm_trace_rss_stat(mm, member);
+#else
+	long count = atomic_long_add_return(value, &mm->rss_stat.count[member]);
+
+	if (ksmdev_sym.mm_trace_rss_stat)
+		ksmdev_sym.mm_trace_rss_stat(mm, member, count);
+#endif
+}
+
+/* Split the (locked, referenced) large folio of @page into small pages. */
+static inline int ksmdev_split_huge_page(struct page *page)
+{
+#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
+	return ksmdev_sym.split_huge_page_to_list_to_order(page, NULL, 0);
+#else
+	return ksmdev_sym.split_huge_page_to_list(page, NULL);
+#endif
+}
+
+/* Number of PTE mappings of a small (order-0) page. */
+static inline int ksmdev_small_mapcount(struct page *page)
+{
+	return atomic_read(&page->_mapcount) + 1;
+}
+
+/* Is @page (anonymous) a page of the kernel's built-in KSM? */
+static inline bool ksmdev_is_builtin_ksm(struct page *page)
+{
+	return folio_test_ksm(page_folio(page));
+}
+
+/* May @page be pinned (FOLL_PIN: DMA, O_DIRECT)? */
+static inline bool ksmdev_maybe_pinned(struct page *page)
+{
+	return folio_maybe_dma_pinned(page_folio(page));
+}
+
+#endif /* KSMDEV_COMPAT_H */

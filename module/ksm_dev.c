@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The device and its ioctls: /dev/ksm (a misc device, root only by default),
+ * the SMA fds it creates (regions) and the scan fds (synchronous scans).
+ * Every ioctl validates all of its input; an ioctl a fd does not know gets
+ * -ENOTTY.
+ */
+#include "ksm_internal.h"
+
+#include <linux/anon_inodes.h>
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+/* ---- SMA fds ---- */
+
+static int ksmdev_sma_release(struct inode *inode, struct file *file)
+{
+	struct ksmdev_sma *sma = file->private_data;
+
+	ksmdev_sma_remove_regions(sma);
+	kfree(sma);
+	return 0;
+}
+
+static long ksmdev_sma_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct ksmdev_sma *sma = file->private_data;
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case KSM_REGISTER_MEMORY_REGION: {
+		struct ksm_memory_region mem;
+
+		if (copy_from_user(&mem, argp, sizeof(mem)))
+			return -EFAULT;
+		/* mem.pad is ignored: 2008 callers (QEMU) left it uninitialised. */
+		return ksmdev_region_register(sma, mem.addr, mem.npages);
+	}
+	case KSM_REMOVE_MEMORY_REGION:
+		ksmdev_sma_remove_regions(sma);
+		return 0;
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations ksmdev_sma_fops = {
+	.owner = THIS_MODULE,
+	.release = ksmdev_sma_release,
+	.unlocked_ioctl = ksmdev_sma_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+/* KSM_CREATE_SHARED_MEMORY_AREA: a new, empty SMA. Returns its fd. */
+static int ksmdev_create_sma(void)
+{
+	struct ksmdev_sma *sma = kzalloc(sizeof(*sma), GFP_KERNEL_ACCOUNT);
+	int fd;
+
+	if (!sma)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&sma->regions);
+	fd = anon_inode_getfd("ksm-sma", &ksmdev_sma_fops, sma, O_RDWR);
+	if (fd < 0)
+		kfree(sma);
+	return fd;
+}
+
+/* ---- scan fds ---- */
+
+static bool ksmdev_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+static int ksmdev_scan_release(struct inode *inode, struct file *file)
+{
+	struct ksmdev_scanner *s = file->private_data;
+
+	ksmdev_scanner_release(s);
+	kfree(s);
+	return 0;
+}
+
+/* Run one synchronous scan on @s; -EINTR if a signal cut it short. */
+static int ksmdev_scan_run(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
+{
+	int ret;
+
+	ctl->should_stop = ksmdev_signal_pending;
+	ret = ksmdev_scan(s, ctl);
+	if (!ret && ctl->scanned < ctl->to_scan && signal_pending(current))
+		ret = -EINTR;
+	return ret;
+}
+
+static long ksmdev_scan_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct ksmdev_scanner *s = file->private_data;
+	void __user *argp = (void __user *)arg;
+	struct ksmdev_scan_ctl ctl = { 0 };
+
+	switch (cmd) {
+	case KSM_SCAN: {
+		struct ksm_user_scan scan;
+
+		if (copy_from_user(&scan, argp, sizeof(scan)))
+			return -EFAULT;
+		/* As in 2008: nothing to do unless both counts are positive. */
+		if (!scan.pages_to_scan || !scan.max_pages_to_merge)
+			return 0;
+		ctl.to_scan = scan.pages_to_scan;
+		ctl.max_merge = scan.max_pages_to_merge;
+		return ksmdev_scan_run(s, &ctl);
+	}
+	case KSM_SCAN_EXT: {
+		struct ksm_scan_ext scan;
+		int ret;
+
+		if (copy_from_user(&scan, argp, sizeof(scan)))
+			return -EFAULT;
+		if ((scan.flags & ~KSM_SCAN_PASS_END) || scan.reserved0 ||
+		    memchr_inv(scan.reserved, 0, sizeof(scan.reserved)))
+			return -EINVAL;
+		ctl.to_scan = scan.pages_to_scan;
+		ctl.max_merge = scan.max_pages_to_merge;
+		ctl.pass_end = scan.flags & KSM_SCAN_PASS_END;
+		ret = ksmdev_scan_run(s, &ctl);
+		if (ret && ret != -EINTR)
+			return ret;
+		scan.pages_scanned = ctl.scanned;
+		scan.pages_merged = ctl.merged;
+		scan.full_scans = ctl.full_scans;
+		if (copy_to_user(argp, &scan, sizeof(scan)))
+			return -EFAULT;
+		return ret;
+	}
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations ksmdev_scan_fops = {
+	.owner = THIS_MODULE,
+	.release = ksmdev_scan_release,
+	.unlocked_ioctl = ksmdev_scan_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+/* KSM_CREATE_SCAN: a new scan cursor at the start. Returns its fd. */
+static int ksmdev_create_scan(void)
+{
+	struct ksmdev_scanner *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	int fd;
+
+	if (!s)
+		return -ENOMEM;
+	ksmdev_scanner_init(s);
+	fd = anon_inode_getfd("ksm-scan", &ksmdev_scan_fops, s, O_RDWR);
+	if (fd < 0)
+		kfree(s);
+	return fd;
+}
+
+/* ---- /dev/ksm ---- */
+
+static void ksmdev_get_features(struct ksm_features *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->api_version = KSM_API_VERSION;
+	f->page_size = PAGE_SIZE;
+	f->features = KSM_FEATURE_GET_FEATURES | KSM_FEATURE_INFO_KTHREAD_R |
+		      KSM_FEATURE_STATS | KSM_FEATURE_SCAN_EXT | KSM_FEATURE_THP;
+}
+
+static long ksmdev_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case KSM_GET_API_VERSION:
+		return KSM_API_VERSION;
+	case KSM_CREATE_SHARED_MEMORY_AREA:
+		return ksmdev_create_sma();
+	case KSM_CREATE_SCAN:
+		return ksmdev_create_scan();
+	case KSM_START_STOP_KTHREAD: {
+		struct ksm_kthread_info info;
+
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		if (copy_from_user(&info, argp, sizeof(info)))
+			return -EFAULT;
+		return ksmdev_kthread_set(&info);
+	}
+	case KSM_GET_INFO_KTHREAD:
+	case KSM_GET_INFO_KTHREAD_R: {
+		struct ksm_kthread_info info;
+
+		ksmdev_kthread_get(&info);
+		if (copy_to_user(argp, &info, sizeof(info)))
+			return -EFAULT;
+		return 0;
+	}
+	case KSM_GET_FEATURES: {
+		struct ksm_features f;
+
+		ksmdev_get_features(&f);
+		if (copy_to_user(argp, &f, sizeof(f)))
+			return -EFAULT;
+		return 0;
+	}
+	case KSM_GET_STATS: {
+		struct ksm_stats *st = kmalloc(sizeof(*st), GFP_KERNEL);
+		int ret = 0;
+
+		if (!st)
+			return -ENOMEM;
+		ksmdev_stats_read(st);
+		if (copy_to_user(argp, st, sizeof(*st)))
+			ret = -EFAULT;
+		kfree(st);
+		return ret;
+	}
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations ksmdev_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = ksmdev_dev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice ksmdev_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = KSMDEV_NAME,
+	.fops = &ksmdev_dev_fops,
+	.mode = 0600,
+	.groups = ksmdev_attr_groups,
+};
+
+/* Register /dev/ksm: the last step of loading, the first of unloading. */
+int ksmdev_dev_init(void)
+{
+	return misc_register(&ksmdev_misc);
+}
+
+void ksmdev_dev_exit(void)
+{
+	misc_deregister(&ksmdev_misc);
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ksm: the /dev/ksm page-merging module - shared definitions.
+ *
+ * Locking, outermost first (a lock may only be taken while holding ones above
+ * it in this list):
+ *
+ *   ksmdev_registry_lock (mutex)   regions, SMAs and per-mm lists
+ *   scanner->lock (mutex)          one scan at a time per cursor
+ *   region busy bit (bit lock)     one scanner per page; only ever *tried* while
+ *                                  another busy bit is held, never waited for
+ *   mm->mmap_lock (read)           one mm at a time, never nested
+ *   page lock (trylock only)       to split a THP
+ *   PTE / PMD lock (spinlock)
+ *   bucket->lock, pfn bucket lock (spinlocks), never nested with each other
+ *   ksmdev_regions_lock (spinlock) the all-regions list, for cursors
+ *
+ * Nothing sleeps under a spinlock. Removing a region waits for the busy bits
+ * of its pages; nobody waits for ksmdev_registry_lock while holding a busy bit.
+ */
+#ifndef KSMDEV_INTERNAL_H
+#define KSMDEV_INTERNAL_H
+
+#define pr_fmt(fmt) "ksmdev: " fmt
+
+#include <linux/kernel.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mmu_notifier.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/types.h>
+#include <crypto/sha1.h>
+
+#include "uapi/linux/ksm.h"
+
+/* The module's name for itself in messages and in the kthread's name. */
+#define KSMDEV_NAME "ksm"
+
+/* ---- module parameters (ksm_main.c); read-only after load ---- */
+extern unsigned long ksmdev_page_hash_size;
+extern unsigned long ksmdev_sha1_hash_size;
+extern unsigned int ksmdev_max_regions;
+extern unsigned int ksmdev_max_regions_per_sma;
+extern unsigned long ksmdev_max_kernel_pages;
+
+/*
+ * Per process state: one per mm that has registered regions. Allocated by
+ * mmu_notifier_get() (so that the mm's exit reaches us through ->release) and
+ * freed by the mmu-notifier core after the last mmu_notifier_put(), which each
+ * region does when it is freed.
+ */
+struct ksmdev_mm {
+	struct mmu_notifier mn;
+	struct list_head regions;	/* ksmdev_region.mm_link, registry lock */
+	unsigned int nr_regions;	/* registry lock */
+};
+
+/*
+ * A shared memory area: what an SMA fd refers to. A set of regions, which may
+ * belong to several processes if the fd was passed around.
+ */
+struct ksmdev_sma {
+	struct list_head regions;	/* ksmdev_region.sma_link, registry lock */
+	unsigned int nr_regions;	/* registry lock */
+	u32 domain;			/* merge domain of its regions */
+};
+
+/*
+ * A registered range of one process's memory. Lifetime: a kref, held by the
+ * registry while registered, by scanner cursors and by in-flight merges.
+ * Unstable items in the hash table point to their region without a reference:
+ * removal unhashes them (under the bucket locks) before dropping its own.
+ */
+struct ksmdev_region {
+	struct kref ref;
+	struct list_head all_link;	/* ksmdev_regions, ksmdev_regions_lock */
+	struct list_head sma_link;	/* registry lock */
+	struct list_head mm_link;	/* registry lock */
+	struct ksmdev_sma *sma;		/* registry lock; NULL once removed */
+	struct ksmdev_mm *kmm;		/* constant; holds an mmu_notifier_get() */
+	struct mm_struct *mm;		/* constant: kmm->mn.mm (mmgrab'ed by it) */
+	unsigned long start;		/* constant: first address */
+	unsigned long npages;		/* constant */
+	u64 id;				/* constant: registration order */
+	u32 domain;			/* constant: the SMA's merge domain */
+	bool dead;			/* set once under registry lock, then read locklessly */
+	/*
+	 * Per page: the unstable item of that page, or NULL. Only the holder of
+	 * the page's busy bit reads or changes an entry.
+	 */
+	struct ksmdev_item **items;
+	unsigned long *busy;		/* per page bit lock: see the top of this file */
+};
+
+/*
+ * A page waiting in the content hash table for a twin ("unstable": its
+ * content may change at any time; it is re-checked before any use).
+ */
+struct ksmdev_item {
+	struct hlist_node node;		/* bucket->unstable, bucket->lock */
+	struct ksmdev_region *region;	/* constant */
+	unsigned long index;		/* constant: page index in region */
+	u32 hash;			/* constant: jhash when inserted; its bucket */
+	int nid;			/* node of the page when inserted */
+};
+
+/*
+ * A kernel-owned page that processes map read-only in place of their own
+ * identical pages ("stable": its content never changes). The entry holds one
+ * page reference for its whole life, so the page pointer is never stale; the
+ * page is given back once no process maps it any more (ksmdev_kpage_sweep()).
+ */
+struct ksmdev_kpage {
+	struct hlist_node node;		/* bucket->stable, bucket->lock */
+	struct hlist_node pfn_node;	/* pfn table, its bucket lock */
+	struct kref ref;		/* one for the tables, one per user */
+	struct page *page;		/* constant, referenced */
+	u32 hash;			/* constant: jhash of the content */
+	u32 domain;			/* constant */
+	int nid;			/* constant: node of the page */
+	bool hashed;			/* in the tables; bucket->lock */
+	u8 sha1[SHA1_DIGEST_SIZE];	/* constant: the SHA-1 cache entry */
+};
+
+/* A bucket of the content hash table, indexed by jhash. */
+struct ksmdev_bucket {
+	spinlock_t lock;
+	struct hlist_head stable;	/* ksmdev_kpage.node */
+	struct hlist_head unstable;	/* ksmdev_item.node */
+};
+
+/* A scan cursor: one per scan fd, and one for kksmd. */
+struct ksmdev_scanner {
+	struct mutex lock;		/* one scan at a time on this cursor */
+	struct ksmdev_region *region;	/* current region (referenced) or NULL */
+	unsigned long index;		/* next page of region */
+	u64 region_id;			/* id of region, to resume if it is removed */
+};
+
+/* What one scan call asks for and what it did. */
+struct ksmdev_scan_ctl {
+	unsigned long to_scan;		/* pages to look at */
+	unsigned long max_merge;	/* stop after this many merges; 0: no limit */
+	bool (*should_stop)(void);	/* checked between pages */
+	bool pass_end;			/* also stop when a full pass completes */
+	unsigned long scanned;		/* out */
+	unsigned long merged;		/* out */
+	unsigned long full_scans;	/* out */
+};
+
+/* ---- ksm_syms.c ---- */
+int ksmdev_syms_init(const char *extra_required);
+
+/* ---- ksm_stats.c ---- */
+struct ksmdev_pcpu_stats {
+	u64 pages_scanned;
+	u64 full_scans;
+	u64 merges;
+	u64 kpages_created;
+	u64 kpages_freed;
+	u64 sha1_computed;
+	u64 sha1_mismatch;
+	u64 memcmp_mismatch;
+	u64 thp_split;
+	u64 skipped[KSM_SKIP_NR];
+};
+
+DECLARE_PER_CPU(struct ksmdev_pcpu_stats, ksmdev_pcpu_stats);
+#define ksmdev_count(field) this_cpu_inc(ksmdev_pcpu_stats.field)
+#define ksmdev_count_skip(reason) this_cpu_inc(ksmdev_pcpu_stats.skipped[reason])
+
+void ksmdev_stats_read(struct ksm_stats *st);
+extern const struct attribute_group *ksmdev_attr_groups[];
+
+/* ---- ksm_hash.c ---- */
+int ksmdev_hash_init(void);
+void ksmdev_hash_exit(void);
+u32 ksmdev_hash_page(struct page *page);
+void ksmdev_sha1_page(struct page *page, u8 *digest);
+struct ksmdev_kpage *ksmdev_kpage_create(struct page *page);
+void ksmdev_kpage_insert(struct ksmdev_kpage *kp);
+void ksmdev_kpage_put(struct ksmdev_kpage *kp);
+bool ksmdev_kpage_is_ours(struct page *page);
+int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
+			     struct ksmdev_kpage **out, int max);
+int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_index,
+			       u32 hash, u32 domain, int nid,
+			       struct ksmdev_region **regions, unsigned long *indexes,
+			       int max);
+int ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid);
+void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index);
+void ksmdev_kpage_sweep(void);
+void ksmdev_hash_fill(struct ksm_stats *st);
+unsigned long ksmdev_kpages_held(void);
+
+/* ---- ksm_region.c ---- */
+extern struct mutex ksmdev_registry_lock;
+extern spinlock_t ksmdev_regions_lock;
+extern struct list_head ksmdev_regions;
+bool ksmdev_vma_registrable(struct vm_area_struct *vma);
+int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
+void ksmdev_sma_remove_regions(struct ksmdev_sma *sma);
+void ksmdev_region_get(struct ksmdev_region *r);
+void ksmdev_region_put(struct ksmdev_region *r);
+bool ksmdev_page_trylock(struct ksmdev_region *r, unsigned long index);
+void ksmdev_page_unlock(struct ksmdev_region *r, unsigned long index);
+void ksmdev_region_totals(u64 *regions, u64 *pages);
+void ksmdev_regions_exit(void);
+
+/* ---- ksm_merge.c ---- */
+
+/* What is mapped at one address of a region, as found by ksmdev_lookup(). */
+struct ksmdev_target {
+	struct ksmdev_region *region;
+	unsigned long index;
+	unsigned long addr;
+	struct page *page;		/* referenced when the lookup found a page */
+};
+
+/*
+ * Outcomes of ksmdev_lookup() and ksmdev_merge_into(). Negative values carry
+ * the enum ksm_skip_reason of a page that was passed over.
+ */
+#define KSMDEV_MERGED		0	/* the PTE now maps the kernel page */
+#define KSMDEV_FOUND_ANON	1	/* an anonymous page: a candidate */
+#define KSMDEV_FOUND_KPAGE	2	/* already one of our kernel pages */
+#define KSMDEV_DIFFERENT	3	/* not merged: the contents differ */
+#define KSMDEV_SKIP(reason)	(-1 - (int)(reason))
+#define KSMDEV_SKIP_REASON(ret)	(-1 - (ret))
+
+int ksmdev_lookup(struct ksmdev_target *t);
+int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
+struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t);
+
+/* ---- ksm_scan.c ---- */
+void ksmdev_scanner_init(struct ksmdev_scanner *s);
+void ksmdev_scanner_release(struct ksmdev_scanner *s);
+int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl);
+
+/* ---- ksm_kthread.c ---- */
+int ksmdev_kthread_set(const struct ksm_kthread_info *info);
+void ksmdev_kthread_get(struct ksm_kthread_info *info);
+void ksmdev_kthread_init(void);
+void ksmdev_kthread_exit(void);
+
+/* ---- ksm_dev.c ---- */
+int ksmdev_dev_init(void);
+void ksmdev_dev_exit(void);
+
+#endif /* KSMDEV_INTERNAL_H */

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kksmd: the background scanner. It exists only while started
+ * (KSM_START_STOP_KTHREAD with running = 1); it scans pages_to_scan pages,
+ * merging at most max_pages_to_merge, then sleeps `sleep' microseconds, at
+ * nice 5, freezable. Stopping it waits for the page it is on, no longer.
+ */
+#include "ksm_internal.h"
+
+#include <linux/freezer.h>
+#include <linux/kthread.h>
+#include <linux/sched.h>
+#include <linux/wait.h>
+
+/* Upper bound of the sleep setting: one minute. */
+#define KSMDEV_MAX_SLEEP_US (60U * USEC_PER_SEC)
+
+/* Protects the settings below and the thread's start and stop. */
+static DEFINE_MUTEX(ksmdev_kthread_lock);
+
+/*
+ * The settings (running mirrors whether the thread exists). Written under
+ * ksmdev_kthread_lock; the thread reads them with READ_ONCE() each round.
+ */
+static struct ksm_kthread_info ksmdev_kthread_info = {
+	.sleep = 10000,
+	.pages_to_scan = 100,
+	.max_pages_to_merge = 100,
+};
+
+/* Bumped on every settings change, to wake the thread from its sleep. */
+static atomic_t ksmdev_kthread_gen = ATOMIC_INIT(0);
+
+static struct task_struct *ksmdev_kthread_task;	/* ksmdev_kthread_lock */
+static struct ksmdev_scanner ksmdev_kthread_scanner;	/* the thread's cursor */
+static DECLARE_WAIT_QUEUE_HEAD(ksmdev_kthread_wait);
+
+static bool ksmdev_kthread_should_stop(void)
+{
+	return kthread_should_stop() || freezing(current);
+}
+
+static int ksmdev_kthread_fn(void *unused)
+{
+	set_freezable();
+	set_user_nice(current, 5);
+
+	while (!kthread_should_stop()) {
+		struct ksmdev_scan_ctl ctl = {
+			.to_scan = READ_ONCE(ksmdev_kthread_info.pages_to_scan),
+			.max_merge = READ_ONCE(ksmdev_kthread_info.max_pages_to_merge),
+			.should_stop = ksmdev_kthread_should_stop,
+		};
+		int gen = atomic_read(&ksmdev_kthread_gen);
+		unsigned int sleep;
+
+		ksmdev_scan(&ksmdev_kthread_scanner, &ctl);
+
+		sleep = READ_ONCE(ksmdev_kthread_info.sleep);
+		if (sleep)
+			wait_event_freezable_timeout(ksmdev_kthread_wait,
+						     kthread_should_stop() ||
+						     atomic_read(&ksmdev_kthread_gen) != gen,
+						     usecs_to_jiffies(sleep));
+		else
+			try_to_freeze();
+		cond_resched();
+	}
+	return 0;
+}
+
+/**
+ * ksmdev_kthread_set - KSM_START_STOP_KTHREAD
+ *
+ * running = 1 starts kksmd (or changes the settings of the running one):
+ * sleep must be at most one minute, pages_to_scan and max_pages_to_merge at
+ * least 1. running = 0 stops it; the other fields are then ignored (the 2008
+ * ksmctl leaves them uninitialised). Returns 0, -EINVAL, or the error of
+ * creating the thread.
+ */
+int ksmdev_kthread_set(const struct ksm_kthread_info *info)
+{
+	struct task_struct *task;
+	int ret = 0;
+
+	if (info->running > 1)
+		return -EINVAL;
+	if (info->running && (info->sleep > KSMDEV_MAX_SLEEP_US || !info->pages_to_scan ||
+			      !info->max_pages_to_merge))
+		return -EINVAL;
+
+	mutex_lock(&ksmdev_kthread_lock);
+	if (!info->running) {
+		task = ksmdev_kthread_task;
+		ksmdev_kthread_task = NULL;
+		WRITE_ONCE(ksmdev_kthread_info.running, 0);
+		if (task)
+			kthread_stop(task);
+		goto unlock;
+	}
+
+	WRITE_ONCE(ksmdev_kthread_info.sleep, info->sleep);
+	WRITE_ONCE(ksmdev_kthread_info.pages_to_scan, info->pages_to_scan);
+	WRITE_ONCE(ksmdev_kthread_info.max_pages_to_merge, info->max_pages_to_merge);
+	atomic_inc(&ksmdev_kthread_gen);
+	if (ksmdev_kthread_task) {
+		wake_up(&ksmdev_kthread_wait);
+		goto unlock;
+	}
+	task = kthread_run(ksmdev_kthread_fn, NULL, "kksmd");
+	if (IS_ERR(task)) {
+		ret = PTR_ERR(task);
+		goto unlock;
+	}
+	ksmdev_kthread_task = task;
+	WRITE_ONCE(ksmdev_kthread_info.running, 1);
+unlock:
+	mutex_unlock(&ksmdev_kthread_lock);
+	return ret;
+}
+
+/* ksmdev_kthread_get - KSM_GET_INFO_KTHREAD: the current settings. */
+void ksmdev_kthread_get(struct ksm_kthread_info *info)
+{
+	mutex_lock(&ksmdev_kthread_lock);
+	*info = ksmdev_kthread_info;
+	mutex_unlock(&ksmdev_kthread_lock);
+}
+
+/* Set up the thread's cursor at load. */
+void ksmdev_kthread_init(void)
+{
+	ksmdev_scanner_init(&ksmdev_kthread_scanner);
+}
+
+/* At unload: stop the thread if it runs, and drop its cursor. */
+void ksmdev_kthread_exit(void)
+{
+	struct ksm_kthread_info stop = { .running = 0 };
+
+	ksmdev_kthread_set(&stop);
+	ksmdev_scanner_release(&ksmdev_kthread_scanner);
+}

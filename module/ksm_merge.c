@@ -1,0 +1,379 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Merging: finding the page a process maps at an address (walking its page
+ * tables), and replacing it by a kernel page - the 2008 page_wrprotect() and
+ * replace_page() on today's mm, done in one PTE-lock critical section.
+ *
+ * The kernel page is not anonymous and has no mapping: in a private anonymous
+ * VMA the kernel treats it like a file page without a file. A write fault
+ * copies it (do_wp_page -> wp_page_copy), fork() shares it, unmap and exit
+ * drop it with the file RSS counter; it is never on an LRU, so reclaim and
+ * compaction leave it alone.
+ */
+#include "ksm_internal.h"
+#include "ksm_compat.h"
+
+#include <linux/highmem.h>
+#include <linux/memremap.h>
+#include <linux/pagemap.h>
+#include <linux/sched/mm.h>
+#include <linux/swapops.h>
+#include <linux/userfaultfd_k.h>
+
+/* Take @mm's mmap lock for reading, unless the process is exiting. */
+static bool ksmdev_mm_lock(struct mm_struct *mm)
+{
+	if (!mmget_not_zero(mm))
+		return false;
+	mmap_read_lock(mm);
+	return true;
+}
+
+/*
+ * Undo ksmdev_mm_lock(). mmput_async(): if this was the last user, the mm's
+ * teardown (and ->release, which waits for busy bits) must not run here.
+ */
+static void ksmdev_mm_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+	mmput_async(mm);
+}
+
+/*
+ * The VMA at @addr, if pages there may be merged now. Returns it, or NULL
+ * with *reason set. mmap lock held.
+ */
+static struct vm_area_struct *ksmdev_vma_at(struct mm_struct *mm, unsigned long addr,
+					    int *reason)
+{
+	struct vm_area_struct *vma = find_vma(mm, addr);
+
+	if (!vma || vma->vm_start > addr || !ksmdev_vma_registrable(vma)) {
+		*reason = KSMDEV_SKIP(KSM_SKIP_NO_VMA);
+		return NULL;
+	}
+	if (vma->vm_flags & VM_LOCKED) {
+		/* mlock() would have to account our non-LRU page: not worth it. */
+		*reason = KSMDEV_SKIP(KSM_SKIP_LOCKED);
+		return NULL;
+	}
+	if (userfaultfd_armed(vma)) {
+		/* A replaced PTE would lose its uffd-wp marker. */
+		*reason = KSMDEV_SKIP(KSM_SKIP_OTHER);
+		return NULL;
+	}
+	return vma;
+}
+
+/* Classify a PTE value; on an anonymous page, reference it into *pagep. PTE lock held. */
+static int ksmdev_classify_pte(pte_t pte, struct page **pagep)
+{
+	unsigned long pfn;
+	struct page *page;
+
+	if (pte_none(pte))
+		return KSMDEV_SKIP(KSM_SKIP_ABSENT);
+	if (!pte_present(pte)) {
+		swp_entry_t entry = pte_to_swp_entry(pte);
+
+		if (is_migration_entry(entry))
+			return KSMDEV_SKIP(KSM_SKIP_MIGRATING);
+		if (is_device_private_entry(entry) || is_device_exclusive_entry(entry))
+			return KSMDEV_SKIP(KSM_SKIP_DEVICE);
+		if (non_swap_entry(entry))
+			return KSMDEV_SKIP(KSM_SKIP_OTHER);
+		return KSMDEV_SKIP(KSM_SKIP_SWAPPED);
+	}
+	pfn = pte_pfn(pte);
+	if (is_zero_pfn(pfn))
+		return KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE);
+	if (pte_special(pte) || !pfn_valid(pfn))
+		return KSMDEV_SKIP(KSM_SKIP_OTHER);
+	page = pfn_to_page(pfn);
+	if (is_zone_device_page(page))
+		return KSMDEV_SKIP(KSM_SKIP_DEVICE);
+	if (!PageAnon(page))
+		return ksmdev_kpage_is_ours(page) ? KSMDEV_FOUND_KPAGE :
+						    KSMDEV_SKIP(KSM_SKIP_OTHER);
+	if (ksmdev_is_builtin_ksm(page))
+		return KSMDEV_SKIP(KSM_SKIP_BUILTIN_KSM);
+	if (folio_test_swapcache(page_folio(page)))
+		return KSMDEV_SKIP(KSM_SKIP_SWAPCACHE);
+	get_page(page);
+	*pagep = page;
+	return KSMDEV_FOUND_ANON;
+}
+
+/* The subpage for @addr of the THP mapped by *@pmdp, referenced. mmap lock held. */
+static int ksmdev_walk_huge(struct mm_struct *mm, pmd_t *pmdp, unsigned long addr,
+			    struct page **pagep)
+{
+	spinlock_t *ptl = pmd_lock(mm, pmdp);
+	pmd_t pmd = *pmdp;
+	struct page *page;
+	int ret;
+
+	if (!pmd_trans_huge(pmd)) {
+		ret = KSMDEV_SKIP(pmd_devmap(pmd) ? KSM_SKIP_DEVICE : KSM_SKIP_BUSY);
+		goto unlock;
+	}
+	page = pmd_page(pmd);
+	if (!PageAnon(page)) {
+		/* The huge zero page, or something that is not ours to merge. */
+		ret = KSMDEV_SKIP(KSM_SKIP_OTHER);
+		goto unlock;
+	}
+	page = nth_page(page, (addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
+	get_page(page);
+	*pagep = page;
+	ret = KSMDEV_FOUND_ANON;
+unlock:
+	spin_unlock(ptl);
+	return ret;
+}
+
+/* The PMD entry covering @addr in @mm, or NULL if there is no page table. */
+static pmd_t *ksmdev_find_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+	pud_t pudval;
+
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	pudval = READ_ONCE(*pud);
+	if (pud_none(pudval) || !pud_present(pudval) || pud_leaf(pudval) || pud_bad(pudval))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+/*
+ * ksmdev_walk - what is mapped at @addr of @vma's mm; mmap lock held
+ *
+ * Returns KSMDEV_FOUND_ANON with *pagep referenced, KSMDEV_FOUND_KPAGE, or
+ * KSMDEV_SKIP(reason). Never faults anything in.
+ */
+static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct page **pagep)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	pmd_t *pmdp = ksmdev_find_pmd(mm, addr);
+	spinlock_t *ptl;
+	pte_t *ptep;
+	pmd_t pmd;
+	int ret;
+
+	if (!pmdp)
+		return KSMDEV_SKIP(KSM_SKIP_ABSENT);
+	pmd = ksmdev_pmdp_get(pmdp);
+	if (pmd_none(pmd))
+		return KSMDEV_SKIP(KSM_SKIP_ABSENT);
+	if (!pmd_present(pmd))
+		return KSMDEV_SKIP(is_pmd_migration_entry(pmd) ? KSM_SKIP_MIGRATING :
+								KSM_SKIP_OTHER);
+	if (pmd_trans_huge(pmd) || pmd_devmap(pmd))
+		return ksmdev_walk_huge(mm, pmdp, addr, pagep);
+
+	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	if (!ptep)
+		return KSMDEV_SKIP(KSM_SKIP_BUSY);	/* the table just changed */
+	ret = ksmdev_classify_pte(ptep_get(ptep), pagep);
+	pte_unmap_unlock(ptep, ptl);
+	return ret;
+}
+
+/**
+ * ksmdev_lookup - find the page at @t->index of @t->region
+ *
+ * Takes and drops the mmap lock of the region's process. Sets @t->addr and,
+ * on KSMDEV_FOUND_ANON, @t->page (referenced: put_page() it). Otherwise
+ * returns KSMDEV_FOUND_KPAGE or KSMDEV_SKIP(reason).
+ */
+int ksmdev_lookup(struct ksmdev_target *t)
+{
+	struct mm_struct *mm = t->region->mm;
+	struct vm_area_struct *vma;
+	int ret;
+
+	t->addr = t->region->start + (t->index << PAGE_SHIFT);
+	t->page = NULL;
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	if (vma)
+		ret = ksmdev_walk(vma, t->addr, &t->page);
+	ksmdev_mm_unlock(mm);
+	return ret;
+}
+
+/* Are the contents of two pages identical? Any context. */
+static bool ksmdev_pages_identical(struct page *a, struct page *b)
+{
+	void *pa = kmap_local_page(a);
+	void *pb = kmap_local_page(b);
+	bool same = !memcmp(pa, pb, PAGE_SIZE);
+
+	kunmap_local(pb);
+	kunmap_local(pa);
+	return same;
+}
+
+/*
+ * ksmdev_replace_pte - map @kpage read-only at @addr in place of @page
+ * @page: the small anonymous page mapped there, referenced once by the caller
+ *
+ * mmap lock held for reading. Under the PTE lock: check the PTE still maps
+ * @page; clear it and flush the TLB, so that no CPU can write the page and
+ * GUP-fast can no longer find it; refuse if anything but its mappings and our
+ * reference holds the page (a DMA or O_DIRECT pin may be writing into it);
+ * compare the whole page with @kpage; only then install @kpage and move the
+ * RSS count from anon to file. Any failure puts the old PTE back untouched.
+ * The mmu notifiers (KVM's secondary MMU) hear of the change around it.
+ *
+ * Returns KSMDEV_MERGED, KSMDEV_DIFFERENT, or KSMDEV_SKIP(reason).
+ */
+static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
+			      struct page *page, struct page *kpage)
+{
+	struct mm_struct *mm = vma->vm_mm;
+	struct mmu_notifier_range range;
+	pte_t *ptep, old, new;
+	spinlock_t *ptl;
+	pmd_t *pmdp;
+	int ret;
+
+	pmdp = ksmdev_find_pmd(mm, addr);
+	if (!pmdp)
+		return KSMDEV_SKIP(KSM_SKIP_BUSY);
+
+	ksmdev_mmu_range_init(&range, vma, addr, addr + PAGE_SIZE);
+	ksmdev_mmu_invalidate_start(&range);
+
+	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	if (!ptep) {
+		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
+		goto out_mn;
+	}
+	old = ptep_get(ptep);
+	if (!pte_present(old) || pte_pfn(old) != page_to_pfn(page)) {
+		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
+		goto out_unlock;
+	}
+
+	flush_cache_page(vma, addr, pte_pfn(old));
+	old = ksmdev_sym.ptep_clear_flush(vma, addr, ptep);
+
+	/* Mappings + our reference: anything more may be I/O into the page. */
+	if (ksmdev_maybe_pinned(page)) {
+		set_pte_at(mm, addr, ptep, old);
+		ret = KSMDEV_SKIP(KSM_SKIP_PINNED);
+		goto out_unlock;
+	}
+	if (page_count(page) != ksmdev_small_mapcount(page) + 1 || folio_test_swapcache(page_folio(page))) {
+		set_pte_at(mm, addr, ptep, old);
+		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
+		goto out_unlock;
+	}
+	if (!ksmdev_pages_identical(page, kpage)) {
+		set_pte_at(mm, addr, ptep, old);
+		ret = KSMDEV_DIFFERENT;
+		goto out_unlock;
+	}
+
+	new = pte_wrprotect(mk_pte(kpage, vma->vm_page_prot));
+	if (pte_soft_dirty(old))
+		new = pte_mksoft_dirty(new);
+	get_page(kpage);
+	ksmdev_rmap_add_kpage(kpage, vma);
+	set_pte_at(mm, addr, ptep, new);
+
+	ksmdev_rmap_remove(page, vma);
+	ksmdev_mm_counter_add(mm, MM_ANONPAGES, -1);
+	ksmdev_mm_counter_add(mm, MM_FILEPAGES, 1);
+	put_page(page);		/* the reference of the mapping we removed */
+	ret = KSMDEV_MERGED;
+
+out_unlock:
+	pte_unmap_unlock(ptep, ptl);
+out_mn:
+	ksmdev_mmu_invalidate_end(&range);
+	return ret;
+}
+
+/*
+ * Split the large folio of @page (referenced by the caller) so that @page
+ * can be replaced on its own. mmap lock held.
+ */
+static int ksmdev_split(struct page *page)
+{
+	int err;
+
+	if (!trylock_page(page))
+		return KSMDEV_SKIP(KSM_SKIP_BUSY);
+	err = ksmdev_split_huge_page(page);
+	unlock_page(page);
+	if (err)
+		return KSMDEV_SKIP(KSM_SKIP_THP);
+	ksmdev_count(thp_split);
+	return 0;
+}
+
+/**
+ * ksmdev_merge_into - map the kernel page @kp in place of @t->page
+ *
+ * @t comes from ksmdev_lookup() (KSMDEV_FOUND_ANON); the caller holds the
+ * page's busy bit. Takes the process's mmap lock, re-checks the VMA, splits a
+ * huge page if needed, and replaces the PTE if the contents are identical.
+ * Returns KSMDEV_MERGED, KSMDEV_DIFFERENT or KSMDEV_SKIP(reason).
+ */
+int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
+{
+	struct mm_struct *mm = t->region->mm;
+	struct vm_area_struct *vma;
+	int ret;
+
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	if (!vma)
+		goto unlock;
+	if (PageCompound(t->page)) {
+		ret = ksmdev_split(t->page);
+		if (ret)
+			goto unlock;
+	}
+	ret = ksmdev_replace_pte(vma, t->addr, t->page, kp->page);
+unlock:
+	ksmdev_mm_unlock(mm);
+	return ret;
+}
+
+/**
+ * ksmdev_kpage_from - a new kernel page holding a copy of @t->page
+ *
+ * On the node of @t->page. The copy may be torn if the process writes the
+ * page meanwhile: every merge compares again, under write protection, so a
+ * torn copy is never mapped. Returns NULL when out of memory or when the
+ * max_kernel_pages limit is reached.
+ */
+struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t)
+{
+	struct ksmdev_kpage *kp;
+	struct page *kpage;
+
+	if (ksmdev_kpages_held() >= ksmdev_max_kernel_pages)
+		return NULL;
+	/* Not __GFP_MOVABLE: nothing can migrate this page. */
+	kpage = alloc_pages_node(page_to_nid(t->page), GFP_HIGHUSER | __GFP_NOWARN, 0);
+	if (!kpage)
+		return NULL;
+	copy_highpage(kpage, t->page);
+	kp = ksmdev_kpage_create(kpage);
+	if (kp)
+		kp->domain = t->region->domain;
+	return kp;
+}

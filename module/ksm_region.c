@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Regions: the memory processes register on SMA fds. Registration checks,
+ * the lists that tie regions to their SMA, their process and the scanners,
+ * per-page busy bits, and removal (REMOVE ioctl, SMA close, process exit).
+ */
+#include "ksm_internal.h"
+
+#include <linux/bitmap.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+/* Serialises registration and removal: all SMA, per-mm and region lists. */
+DEFINE_MUTEX(ksmdev_registry_lock);
+
+/*
+ * Every live region, in registration order (increasing id), for the scanners'
+ * cursors. Changed under ksmdev_registry_lock *and* this spinlock; cursors
+ * read it under the spinlock alone.
+ */
+DEFINE_SPINLOCK(ksmdev_regions_lock);
+LIST_HEAD(ksmdev_regions);
+
+/* Registry lock: next region id, number of regions and of their pages. */
+static u64 ksmdev_next_region_id = 1;
+static unsigned int ksmdev_nr_regions;
+static unsigned long ksmdev_nr_region_pages;
+
+static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm);
+
+static struct mmu_notifier *ksmdev_mm_alloc(struct mm_struct *mm)
+{
+	struct ksmdev_mm *kmm = kzalloc(sizeof(*kmm), GFP_KERNEL);
+
+	if (!kmm)
+		return ERR_PTR(-ENOMEM);
+	INIT_LIST_HEAD(&kmm->regions);
+	return &kmm->mn;
+}
+
+/* Called by the mmu-notifier core after the last mmu_notifier_put() (SRCU callback). */
+static void ksmdev_mm_free(struct mmu_notifier *mn)
+{
+	kfree(container_of(mn, struct ksmdev_mm, mn));
+}
+
+static const struct mmu_notifier_ops ksmdev_mmu_ops = {
+	.release = ksmdev_mm_release,
+	.alloc_notifier = ksmdev_mm_alloc,
+	.free_notifier = ksmdev_mm_free,
+};
+
+/*
+ * ksmdev_vma_registrable - may pages of @vma be registered and merged?
+ *
+ * Private anonymous memory only: not file-backed (that includes shared
+ * anonymous memory, which is shmem), not I/O or PFN mappings, not hugetlb,
+ * not special driver mappings.
+ */
+bool ksmdev_vma_registrable(struct vm_area_struct *vma)
+{
+	if (!vma_is_anonymous(vma))
+		return false;
+	return !(vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_IO | VM_PFNMAP |
+				  VM_MIXEDMAP | VM_HUGETLB | VM_DONTEXPAND));
+}
+
+/*
+ * Check that [start, end) of @mm is covered by registrable VMAs. Caller holds
+ * the mmap lock. Returns 0, -EFAULT for a hole, -EINVAL for a wrong VMA.
+ */
+static int ksmdev_check_vmas(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	unsigned long addr = start;
+
+	while (addr < end) {
+		struct vm_area_struct *vma = find_vma(mm, addr);
+
+		if (!vma || vma->vm_start > addr)
+			return -EFAULT;
+		if (!ksmdev_vma_registrable(vma))
+			return -EINVAL;
+		addr = vma->vm_end;
+	}
+	return 0;
+}
+
+void ksmdev_region_get(struct ksmdev_region *r)
+{
+	kref_get(&r->ref);
+}
+
+static void ksmdev_region_release(struct kref *ref)
+{
+	struct ksmdev_region *r = container_of(ref, struct ksmdev_region, ref);
+
+	kvfree(r->items);
+	kvfree(r->busy);
+	mmu_notifier_put(&r->kmm->mn);
+	kfree(r);
+}
+
+/* Drop a reference; the last one frees the region. Process context. */
+void ksmdev_region_put(struct ksmdev_region *r)
+{
+	kref_put(&r->ref, ksmdev_region_release);
+}
+
+/* Take the busy bit of page @index of @r without waiting. */
+bool ksmdev_page_trylock(struct ksmdev_region *r, unsigned long index)
+{
+	return !test_and_set_bit_lock(index, r->busy);
+}
+
+void ksmdev_page_unlock(struct ksmdev_region *r, unsigned long index)
+{
+	clear_bit_unlock(index, r->busy);
+}
+
+/*
+ * ksmdev_region_remove - unregister @r
+ *
+ * Caller holds ksmdev_registry_lock. Marks the region dead, unlinks it, and
+ * takes its pages out of the hash table, waiting for each page's busy bit
+ * (scanners hold one only while they work on that page, and never wait for
+ * the registry lock meanwhile). The busy bits stay set, so no scanner that
+ * still has the region in hand can put a page back. Drops the registry's
+ * reference. Kernel pages already mapped in the range stay mapped.
+ */
+static void ksmdev_region_remove(struct ksmdev_region *r)
+{
+	unsigned long i;
+
+	lockdep_assert_held(&ksmdev_registry_lock);
+	WRITE_ONCE(r->dead, true);
+	list_del(&r->sma_link);
+	r->sma->nr_regions--;
+	r->sma = NULL;
+	list_del(&r->mm_link);
+	r->kmm->nr_regions--;
+	spin_lock(&ksmdev_regions_lock);
+	list_del_init(&r->all_link);
+	spin_unlock(&ksmdev_regions_lock);
+	ksmdev_nr_regions--;
+	ksmdev_nr_region_pages -= r->npages;
+
+	for (i = 0; i < r->npages; i++) {
+		while (!ksmdev_page_trylock(r, i))
+			schedule_timeout_uninterruptible(1);
+		ksmdev_item_clear(r, i);
+		if (!(i % 1024))
+			cond_resched();
+	}
+	ksmdev_region_put(r);
+}
+
+/*
+ * The process behind @mn is exiting (its last user is gone): drop its
+ * regions, even those on SMA fds that other processes still hold.
+ */
+static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct ksmdev_mm *kmm = container_of(mn, struct ksmdev_mm, mn);
+	struct ksmdev_region *r, *tmp;
+
+	mutex_lock(&ksmdev_registry_lock);
+	list_for_each_entry_safe(r, tmp, &kmm->regions, mm_link)
+		ksmdev_region_remove(r);
+	mutex_unlock(&ksmdev_registry_lock);
+}
+
+/* Does [start, start + npages pages) overlap a region of @kmm? Registry lock. */
+static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned long npages)
+{
+	struct ksmdev_region *r;
+
+	list_for_each_entry(r, &kmm->regions, mm_link) {
+		if (start < r->start + (r->npages << PAGE_SHIFT) &&
+		    r->start < start + (npages << PAGE_SHIFT))
+			return true;
+	}
+	return false;
+}
+
+/**
+ * ksmdev_region_register - register @npages pages at @addr of the caller
+ * @sma: the SMA the region joins
+ *
+ * The range must be page aligned, non-empty, inside the caller's user address
+ * space and covered by private anonymous VMAs, and must not overlap a region
+ * the caller's process registered before (on any SMA).
+ *
+ * Returns 0, or -EINVAL (bad address or length, wrong kind of memory),
+ * -EFAULT (part of the range is not mapped), -EEXIST (overlap), -ENOSPC (a
+ * region limit is reached), -ENOMEM, -EINTR (killed while waiting).
+ */
+int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
+{
+	struct mm_struct *mm = current->mm;
+	struct ksmdev_region *r;
+	struct mmu_notifier *mn;
+	struct ksmdev_mm *kmm;
+	unsigned long start;
+	int ret;
+
+	if (!mm || !npages || (addr & ~PAGE_MASK))
+		return -EINVAL;
+	if (addr >= TASK_SIZE || npages > (TASK_SIZE - addr) >> PAGE_SHIFT)
+		return -EINVAL;
+	start = addr;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	ret = ksmdev_check_vmas(mm, start, start + (npages << PAGE_SHIFT));
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return -ENOMEM;
+	r->items = kvcalloc(npages, sizeof(*r->items), GFP_KERNEL_ACCOUNT);
+	r->busy = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
+	if (!r->items || !r->busy) {
+		ret = -ENOMEM;
+		goto free;
+	}
+
+	mn = mmu_notifier_get(&ksmdev_mmu_ops, mm);
+	if (IS_ERR(mn)) {
+		ret = PTR_ERR(mn);
+		goto free;
+	}
+	kmm = container_of(mn, struct ksmdev_mm, mn);
+
+	kref_init(&r->ref);
+	r->kmm = kmm;
+	r->mm = mm;
+	r->start = start;
+	r->npages = npages;
+	r->domain = sma->domain;
+
+	mutex_lock(&ksmdev_registry_lock);
+	if (sma->nr_regions >= ksmdev_max_regions_per_sma ||
+	    ksmdev_nr_regions >= ksmdev_max_regions) {
+		ret = -ENOSPC;
+		goto unlock;
+	}
+	if (ksmdev_overlaps(kmm, start, npages)) {
+		ret = -EEXIST;
+		goto unlock;
+	}
+	r->id = ksmdev_next_region_id++;
+	r->sma = sma;
+	list_add_tail(&r->sma_link, &sma->regions);
+	sma->nr_regions++;
+	list_add_tail(&r->mm_link, &kmm->regions);
+	kmm->nr_regions++;
+	spin_lock(&ksmdev_regions_lock);
+	list_add_tail(&r->all_link, &ksmdev_regions);
+	spin_unlock(&ksmdev_regions_lock);
+	ksmdev_nr_regions++;
+	ksmdev_nr_region_pages += npages;
+	mutex_unlock(&ksmdev_registry_lock);
+	return 0;
+
+unlock:
+	mutex_unlock(&ksmdev_registry_lock);
+	mmu_notifier_put(&kmm->mn);
+free:
+	kvfree(r->items);
+	kvfree(r->busy);
+	kfree(r);
+	return ret;
+}
+
+/* Unregister every region of @sma (the REMOVE ioctl, or the SMA fd's close). */
+void ksmdev_sma_remove_regions(struct ksmdev_sma *sma)
+{
+	struct ksmdev_region *r, *tmp;
+
+	mutex_lock(&ksmdev_registry_lock);
+	list_for_each_entry_safe(r, tmp, &sma->regions, sma_link)
+		ksmdev_region_remove(r);
+	mutex_unlock(&ksmdev_registry_lock);
+}
+
+/* Number of registered regions and of their pages (a snapshot). */
+void ksmdev_region_totals(u64 *regions, u64 *pages)
+{
+	mutex_lock(&ksmdev_registry_lock);
+	*regions = ksmdev_nr_regions;
+	*pages = ksmdev_nr_region_pages;
+	mutex_unlock(&ksmdev_registry_lock);
+}
+
+/*
+ * At unload no SMA fd is open, so no region is registered: wait for the
+ * mmu-notifier core to free the per-process structures (their
+ * free_notifier is module code).
+ */
+void ksmdev_regions_exit(void)
+{
+	WARN_ON(!list_empty(&ksmdev_regions));
+	mmu_notifier_synchronize();
+}

@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The scanner: walks the registered regions of every process page by page
+ * from a cursor, and for each page looks for a twin - first among the kernel
+ * pages (stable), then among the pages waiting in the hash table (unstable) -
+ * merging on first sight, as the 2008 driver did. No global lock is held
+ * across pages; each page is handled under its own busy bit.
+ */
+#include "ksm_internal.h"
+#include "ksm_compat.h"
+
+#include <linux/sched/signal.h>
+
+/* How many twins to try for one page, per table. */
+#define KSMDEV_MAX_CANDIDATES 4
+
+/* The SHA-1 of the page being scanned, computed at most once. */
+struct ksmdev_digest {
+	bool valid;
+	u8 sha1[SHA1_DIGEST_SIZE];
+};
+
+static const u8 *ksmdev_digest_of(struct ksmdev_digest *d, struct page *page)
+{
+	if (!d->valid) {
+		ksmdev_sha1_page(page, d->sha1);
+		d->valid = true;
+	}
+	return d->sha1;
+}
+
+/* Count the outcome of a failed merge attempt. */
+static void ksmdev_count_failure(int ret)
+{
+	if (ret == KSMDEV_DIFFERENT)
+		ksmdev_count(memcmp_mismatch);
+	else if (ret < 0)
+		ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));
+}
+
+void ksmdev_scanner_init(struct ksmdev_scanner *s)
+{
+	mutex_init(&s->lock);
+	s->region = NULL;
+	s->index = 0;
+	s->region_id = 0;
+}
+
+/* Drop the cursor's region reference. The scanner is no longer used. */
+void ksmdev_scanner_release(struct ksmdev_scanner *s)
+{
+	if (s->region)
+		ksmdev_region_put(s->region);
+	s->region = NULL;
+}
+
+/*
+ * ksmdev_cursor_advance - move the cursor to the start of the next region
+ *
+ * From the current region if it is still registered, else from the first
+ * region registered after it. Returns true when this passed the end of the
+ * list (a full scan is complete). Takes ksmdev_regions_lock.
+ */
+static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
+{
+	struct ksmdev_region *cur = s->region, *next = NULL, *r;
+	bool wrapped = false;
+
+	spin_lock(&ksmdev_regions_lock);
+	if (cur && !list_empty(&cur->all_link)) {
+		if (!list_is_last(&cur->all_link, &ksmdev_regions))
+			next = list_next_entry(cur, all_link);
+	} else {
+		list_for_each_entry(r, &ksmdev_regions, all_link) {
+			if (r->id > s->region_id) {
+				next = r;
+				break;
+			}
+		}
+	}
+	if (!next && !list_empty(&ksmdev_regions)) {
+		next = list_first_entry(&ksmdev_regions, struct ksmdev_region, all_link);
+		wrapped = cur || s->region_id;
+	}
+	if (next)
+		ksmdev_region_get(next);
+	spin_unlock(&ksmdev_regions_lock);
+
+	if (cur)
+		ksmdev_region_put(cur);
+	s->region = next;
+	s->region_id = next ? next->id : 0;
+	s->index = 0;
+	return wrapped;
+}
+
+/*
+ * Try to map one of the kernel pages holding content @hash at @t instead of
+ * its page. Returns the number of merges done (0 or 1).
+ */
+static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
+			     struct ksmdev_digest *digest)
+{
+	struct ksmdev_kpage *cands[KSMDEV_MAX_CANDIDATES];
+	int n, i, merged = 0;
+
+	n = ksmdev_stable_candidates(hash, t->region->domain, nid, cands, ARRAY_SIZE(cands));
+	for (i = 0; i < n; i++) {
+		struct ksmdev_kpage *kp = cands[i];
+		int ret;
+
+		if (merged)
+			goto put;
+		if (memcmp(ksmdev_digest_of(digest, t->page), kp->sha1, SHA1_DIGEST_SIZE)) {
+			ksmdev_count(sha1_mismatch);
+			goto put;
+		}
+		ret = ksmdev_merge_into(t, kp);
+		if (ret == KSMDEV_MERGED) {
+			ksmdev_count(merges);
+			merged = 1;
+		} else {
+			ksmdev_count_failure(ret);
+		}
+put:
+		ksmdev_kpage_put(kp);
+	}
+	return merged;
+}
+
+/*
+ * ksmdev_try_pair - merge @t and the unstable page @u into one kernel page
+ * @kpp: the kernel page made by an earlier pair for this same @t, or NULL;
+ *	set to the new one when this call makes it
+ * @t_failed: set when @t itself could not be switched (no point in trying
+ *	it with another twin)
+ *
+ * Checks @u still has content @hash (else files it under its new hash),
+ * confirms with SHA-1, copies @t into a new kernel page, then switches @t and
+ * @u to it - each switch comparing the whole page under write protection.
+ * Returns the number of merges done (0, 1 or 2).
+ */
+static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32 hash,
+			   struct ksmdev_digest *digest, struct ksmdev_kpage **kpp,
+			   bool *t_failed)
+{
+	u8 usha1[SHA1_DIGEST_SIZE];
+	struct ksmdev_kpage *kp = *kpp;
+	int merged = 0;
+	u32 uhash;
+	int ret;
+
+	uhash = ksmdev_hash_page(u->page);
+	if (uhash != hash) {
+		ksmdev_item_set(u->region, u->index, uhash, page_to_nid(u->page));
+		return 0;
+	}
+	ksmdev_sha1_page(u->page, usha1);
+	if (!kp) {
+		if (memcmp(ksmdev_digest_of(digest, t->page), usha1, SHA1_DIGEST_SIZE)) {
+			ksmdev_count(sha1_mismatch);
+			return 0;
+		}
+		kp = ksmdev_kpage_from(t);
+		if (!kp) {
+			*t_failed = true;
+			return 0;
+		}
+		ret = ksmdev_merge_into(t, kp);
+		if (ret != KSMDEV_MERGED) {
+			ksmdev_count_failure(ret);
+			ksmdev_kpage_put(kp);
+			*t_failed = true;
+			return 0;
+		}
+		ksmdev_count(merges);
+		ksmdev_kpage_insert(kp);
+		*kpp = kp;
+		merged++;
+	}
+	if (memcmp(kp->sha1, usha1, SHA1_DIGEST_SIZE)) {
+		ksmdev_count(sha1_mismatch);
+		return merged;
+	}
+	ret = ksmdev_merge_into(u, kp);
+	if (ret == KSMDEV_MERGED) {
+		ksmdev_count(merges);
+		ksmdev_item_clear(u->region, u->index);
+		merged++;
+	} else {
+		ksmdev_count_failure(ret);
+	}
+	return merged;
+}
+
+/*
+ * Look for @t's twins among the pages waiting in the hash table and merge
+ * with as many as found. Returns the number of merges done.
+ */
+static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid,
+			       struct ksmdev_digest *digest)
+{
+	struct ksmdev_region *regions[KSMDEV_MAX_CANDIDATES];
+	unsigned long indexes[KSMDEV_MAX_CANDIDATES];
+	struct ksmdev_kpage *kp = NULL;
+	bool t_failed = false;
+	int n, i, merged = 0;
+
+	n = ksmdev_unstable_candidates(t->region, t->index, hash, t->region->domain, nid,
+				       regions, indexes, ARRAY_SIZE(regions));
+	for (i = 0; i < n; i++) {
+		struct ksmdev_target u = { .region = regions[i], .index = indexes[i] };
+		int ret = ksmdev_lookup(&u);
+
+		if (ret == KSMDEV_FOUND_ANON) {
+			if (!t_failed)
+				merged += ksmdev_try_pair(t, &u, hash, digest, &kp, &t_failed);
+			put_page(u.page);
+		} else {
+			/* Gone, merged meanwhile, or no longer mergeable. */
+			ksmdev_item_clear(u.region, u.index);
+		}
+		ksmdev_page_unlock(u.region, u.index);
+		ksmdev_region_put(u.region);
+	}
+	if (kp)
+		ksmdev_kpage_put(kp);
+	return merged;
+}
+
+/*
+ * ksmdev_scan_page - look at page @index of @r and merge it if it has a twin
+ *
+ * Returns the number of merges done. Pages another scanner is working on are
+ * left to it.
+ */
+static int ksmdev_scan_page(struct ksmdev_region *r, unsigned long index)
+{
+	struct ksmdev_target t = { .region = r, .index = index };
+	struct ksmdev_digest digest = { .valid = false };
+	int merged = 0;
+	u32 hash;
+	int ret;
+
+	if (!ksmdev_page_trylock(r, index)) {
+		ksmdev_count_skip(KSM_SKIP_BUSY);
+		return 0;
+	}
+	if (READ_ONCE(r->dead))
+		goto unlock;
+
+	ret = ksmdev_lookup(&t);
+	if (ret != KSMDEV_FOUND_ANON) {
+		if (ret < 0)
+			ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));
+		ksmdev_item_clear(r, index);
+		goto unlock;
+	}
+
+	hash = ksmdev_hash_page(t.page);
+	merged = ksmdev_try_stable(&t, hash, -1, &digest);
+	if (!merged)
+		merged = ksmdev_try_unstable(&t, hash, -1, &digest);
+	if (merged)
+		ksmdev_item_clear(r, index);
+	else
+		ksmdev_item_set(r, index, hash, page_to_nid(t.page));
+	put_page(t.page);
+unlock:
+	ksmdev_page_unlock(r, index);
+	return merged;
+}
+
+/**
+ * ksmdev_scan - scan up to @ctl->to_scan pages from cursor @s
+ *
+ * Stops early after @ctl->max_merge merges (when non-zero), when
+ * @ctl->should_stop() says so (checked between pages), at the end of a pass
+ * over all regions if @ctl->pass_end, or when no region is registered. Fills the out fields of @ctl. Each completed pass over all
+ * regions gives back kernel pages nobody maps any more. Takes @s->lock;
+ * returns 0 or -EINTR if a signal arrived while waiting for it.
+ */
+int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
+{
+	if (mutex_lock_interruptible(&s->lock))
+		return -EINTR;
+
+	/* Pages in per-CPU LRU batches hold an extra reference: flush them. */
+	ksmdev_sym.lru_add_drain_all();
+
+	while (ctl->scanned < ctl->to_scan) {
+		struct ksmdev_region *r = s->region;
+
+		if (ctl->should_stop && ctl->should_stop())
+			break;
+		if (ctl->max_merge && ctl->merged >= ctl->max_merge)
+			break;
+		if (!r || READ_ONCE(r->dead) || s->index >= r->npages) {
+			if (ksmdev_cursor_advance(s)) {
+				ctl->full_scans++;
+				ksmdev_count(full_scans);
+				ksmdev_kpage_sweep();
+				if (ctl->pass_end)
+					break;
+				ksmdev_sym.lru_add_drain_all();
+			}
+			if (!s->region)
+				break;
+			continue;
+		}
+		ctl->merged += ksmdev_scan_page(r, s->index);
+		s->index++;
+		ctl->scanned++;
+		ksmdev_count(pages_scanned);
+		cond_resched();
+	}
+	mutex_unlock(&s->lock);
+	return 0;
+}

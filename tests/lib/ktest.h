@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ktest.h - a tiny TAP producer and the helpers the ksm test programs share:
+ * opening /dev/ksm, registering memory, scanning, and looking at merging from
+ * the outside (/proc/PID/pagemap, /proc/PID/status, /proc/meminfo,
+ * /proc/kpageflags, /proc/slabinfo).
+ *
+ * Header-only: each test program is one C file that includes it.
+ */
+#ifndef KTEST_H
+#define KTEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/ksm.h>
+
+static int ktest_count;
+static int ktest_failures;
+
+/* Report one test point. Returns cond, so that callers can bail out. */
+__attribute__((format(printf, 2, 3), unused))
+static bool ktest_ok(bool cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%sok %d - ", cond ? "" : "not ", ++ktest_count);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+	if (!cond)
+		ktest_failures++;
+	return cond;
+}
+
+/* A diagnostic line (TAP comment). */
+__attribute__((format(printf, 1, 2), unused))
+static void ktest_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* Skip a test point (counts as passed in TAP, says why). */
+__attribute__((unused))
+static void ktest_skip(const char *why)
+{
+	printf("ok %d # SKIP %s\n", ++ktest_count, why);
+	fflush(stdout);
+}
+
+/* End of the program: the plan and the exit status. */
+__attribute__((unused))
+static int ktest_done(void)
+{
+	printf("1..%d\n", ktest_count);
+	fflush(stdout);
+	return ktest_failures ? 1 : 0;
+}
+
+/* Abort the whole program on a broken precondition. */
+__attribute__((format(printf, 1, 2), noreturn, unused))
+static void ktest_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("not ok %d - FATAL: ", ++ktest_count);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf(" (errno %d: %s)\n1..%d\n", errno, strerror(errno), ktest_count);
+	fflush(stdout);
+	exit(1);
+}
+
+/* Expect a call to fail with errno @err. */
+#define KTEST_ERRNO(call, err, ...)						\
+	do {									\
+		errno = 0;							\
+		long __r = (long)(call);					\
+		int __e = errno;						\
+		ktest_ok(__r == -1 && __e == (err), __VA_ARGS__);		\
+		if (!(__r == -1 && __e == (err)))				\
+			ktest_diag("  got %ld, errno %d (%s), wanted errno %d (%s)",\
+				   __r, __e, strerror(__e), (err), strerror(err));	\
+	} while (0)
+
+static const long ktest_page = 4096;
+
+/* ---- /dev/ksm ---- */
+
+__attribute__((unused))
+static int ksm_open(void)
+{
+	int fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		ktest_fatal("open /dev/ksm");
+	return fd;
+}
+
+__attribute__((unused))
+static int ksm_sma(int dev)
+{
+	int fd = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+
+	if (fd < 0)
+		ktest_fatal("KSM_CREATE_SHARED_MEMORY_AREA");
+	return fd;
+}
+
+__attribute__((unused))
+static int ksm_scanfd(int dev)
+{
+	int fd = ioctl(dev, KSM_CREATE_SCAN);
+
+	if (fd < 0)
+		ktest_fatal("KSM_CREATE_SCAN");
+	return fd;
+}
+
+/* Register [addr, addr + npages pages) on @sma: returns the ioctl's result. */
+__attribute__((unused))
+static int ksm_register(int sma, void *addr, unsigned long npages)
+{
+	struct ksm_memory_region r = { .npages = (uint32_t)npages, .addr = (uintptr_t)addr };
+
+	return ioctl(sma, KSM_REGISTER_MEMORY_REGION, &r);
+}
+
+/* One synchronous scan of @pages pages; returns pages merged or -1. */
+__attribute__((unused))
+static long ksm_scan_pages(int scan, unsigned long pages)
+{
+	struct ksm_scan_ext s = { .pages_to_scan = (uint32_t)pages };
+
+	if (ioctl(scan, KSM_SCAN_EXT, &s))
+		return -1;
+	return (long)s.pages_merged;
+}
+
+/* Scan to the end of the current pass over all regions; returns pages merged or -1. */
+__attribute__((unused))
+static long ksm_scan_pass(int scan)
+{
+	struct ksm_scan_ext s;
+	long merged = 0;
+
+	do {
+		memset(&s, 0, sizeof(s));
+		s.pages_to_scan = 1u << 20;
+		s.flags = KSM_SCAN_PASS_END;
+		if (ioctl(scan, KSM_SCAN_EXT, &s))
+			return -1;
+		merged += (long)s.pages_merged;
+	} while (!s.full_scans && s.pages_scanned);
+	return merged;
+}
+
+/* Scan whole passes until one merges nothing (at most @max_passes); total merged or -1. */
+__attribute__((unused))
+static long ksm_scan_settle(int scan, int max_passes)
+{
+	long total = 0;
+
+	for (int i = 0; i < max_passes; i++) {
+		long merged = ksm_scan_pass(scan);
+
+		if (merged < 0)
+			return -1;
+		total += merged;
+		if (!merged)
+			break;
+	}
+	return total;
+}
+
+__attribute__((unused))
+static int ksm_stats(int dev, struct ksm_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	return ioctl(dev, KSM_GET_STATS, st);
+}
+
+/* ---- looking from the outside ---- */
+
+/* The pfn mapped at @addr of process @pid (0: self), or 0 if none. Root only. */
+__attribute__((unused))
+static uint64_t pagemap_pfn(pid_t pid, const void *addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/pagemap");
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), ((uintptr_t)addr / ktest_page) * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	if (!(e & (1ULL << 63)))
+		return 0;
+	return e & ((1ULL << 55) - 1);
+}
+
+/* Is the page at @addr exclusively mapped (pagemap bit 56)? */
+__attribute__((unused))
+static bool pagemap_exclusive(pid_t pid, const void *addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), pid ? "/proc/%d/pagemap" : "/proc/self/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	if (pread(fd, &e, sizeof(e), ((uintptr_t)addr / ktest_page) * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	return e & (1ULL << 56);
+}
+
+/* /proc/kpageflags of @pfn. */
+__attribute__((unused))
+static uint64_t kpageflags(uint64_t pfn)
+{
+	uint64_t f = 0;
+	int fd = open("/proc/kpageflags", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &f, sizeof(f), pfn * sizeof(f)) != sizeof(f))
+		f = 0;
+	close(fd);
+	return f;
+}
+
+#define KPF_ANON 12
+#define KPF_KSM 21
+#define KPF_THP 22
+#define KPF_LRU 5
+
+/* A "Key:   value kB" line of /proc/PID/status or /proc/meminfo, in kB; -1 if missing. */
+__attribute__((unused))
+static long proc_kb(const char *path, const char *key)
+{
+	char line[256];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			v = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+__attribute__((unused))
+static long status_kb(pid_t pid, const char *key)
+{
+	char path[64];
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	return proc_kb(path, key);
+}
+
+/* Active objects of a slab cache in /proc/slabinfo; -1 if it is not there. */
+__attribute__((unused))
+static long slab_objects(const char *cache)
+{
+	char line[512], name[128];
+	long active = -1, v;
+	FILE *f = fopen("/proc/slabinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%127s %ld", name, &v) == 2 && !strcmp(name, cache)) {
+			active = v;
+			break;
+		}
+	}
+	fclose(f);
+	return active;
+}
+
+/* Read a one-number sysfs or procfs file; -1 on error. */
+__attribute__((unused))
+static long read_long(const char *path)
+{
+	char buf[64];
+	long v = -1;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		v = strtol(buf, NULL, 10);
+	}
+	return v;
+}
+
+__attribute__((unused))
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* ---- memory with known content ---- */
+
+/* Anonymous private memory, page aligned; @align: 0 or a power-of-two alignment. */
+__attribute__((unused))
+static void *anon_map(size_t bytes, size_t align)
+{
+	size_t len = bytes + align;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		ktest_fatal("mmap %zu bytes", bytes);
+	if (align) {
+		char *a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+
+		if (a > p)
+			munmap(p, a - p);
+		munmap(a + bytes, (p + len) - (a + bytes));
+		p = a;
+	}
+	return p;
+}
+
+/* Deterministic pseudo-random content for page @i of a set seeded with @seed. */
+__attribute__((unused))
+static void fill_page(void *page, uint64_t seed, uint64_t i)
+{
+	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + i * 0xbf58476d1ce4e5b9ULL + 1;
+	uint64_t *w = page;
+
+	for (long k = 0; k < ktest_page / 8; k++) {
+		x ^= x >> 30;
+		x *= 0xbf58476d1ce4e5b9ULL;
+		x ^= x >> 27;
+		x *= 0x94d049bb133111ebULL;
+		x ^= x >> 31;
+		w[k] = x;
+	}
+}
+
+/* Does page @page hold exactly what fill_page(seed, i) wrote? */
+__attribute__((unused))
+static bool check_page(const void *page, uint64_t seed, uint64_t i)
+{
+	static char ref[4096];
+
+	fill_page(ref, seed, i);
+	return !memcmp(page, ref, ktest_page);
+}
+
+/* Microseconds since some fixed point. */
+__attribute__((unused))
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* The path of the module built for the running kernel. */
+__attribute__((unused))
+static const char *module_path(void)
+{
+	const char *p = getenv("KSM_MODULE");
+
+	return p ? p : "module/ksm.ko";
+}
+
+/* (Re)load the module with @params; returns the shell status. */
+__attribute__((unused))
+static int module_load(const char *params)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "insmod %s %s", module_path(), params ? params : "");
+	return system(cmd);
+}
+
+__attribute__((unused))
+static int module_unload(void)
+{
+	return system("rmmod ksm 2>/dev/null");
+}
+
+__attribute__((unused))
+static bool module_loaded(void)
+{
+	return access("/sys/module/ksm", F_OK) == 0;
+}
+
+#endif /* KTEST_H */

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+#ifndef __LINUX_KSM_H
+#define __LINUX_KSM_H
+
+/*
+ * Userspace interface for /dev/ksm - kvm shared memory
+ *
+ * The first part of this file is the 2008 interface, unchanged: the same
+ * ioctl numbers and the same struct layouts, so that a program written for
+ * the 2008 header compiles against this one and works. Everything after it
+ * is new: new numbers, fixed-size structs without implicit padding, reserved
+ * fields that must be zero on input and are zero on output.
+ *
+ * The ioctl magic 0xAB is also nbd's (Documentation/userspace-api/ioctl/
+ * ioctl-number.rst). It is kept for compatibility with the 2008 driver; the
+ * numbers below do not collide with nbd's, which are only ever issued on nbd
+ * block devices.
+ *
+ * See docs/ioctl.md for every call, its arguments and its errors.
+ */
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define KSM_API_VERSION 1
+
+/* for KSM_REGISTER_MEMORY_REGION */
+struct ksm_memory_region {
+	__u32 npages; /* number of pages to share */
+	__u32 pad;
+	__u64 addr; /* the begining of the virtual address */
+};
+
+struct ksm_user_scan {
+	__u32 pages_to_scan;
+	__u32 max_pages_to_merge;
+};
+
+struct ksm_kthread_info {
+	__u32 sleep; /* number of microsecoends to sleep */
+	__u32 pages_to_scan; /* number of pages to scan */
+	__u32 max_pages_to_merge;
+	__u32 running;
+};
+
+#define KSMIO 0xAB
+
+/* ioctls for /dev/ksm */
+#define KSM_GET_API_VERSION              _IO(KSMIO,   0x00)
+#define KSM_CREATE_SHARED_MEMORY_AREA    _IO(KSMIO,   0x01) /* return SMA fd */
+#define KSM_CREATE_SCAN                  _IO(KSMIO,   0x02) /* return SCAN fd */
+#define KSM_START_STOP_KTHREAD		 _IOW(KSMIO,  0x03,\
+					      struct ksm_kthread_info)
+/* Declared _IOW in 2008 although it writes to the caller: kept as it was. */
+#define KSM_GET_INFO_KTHREAD		 _IOW(KSMIO,  0x04,\
+					      struct ksm_kthread_info)
+
+
+/* ioctls for SMA fds */
+#define KSM_REGISTER_MEMORY_REGION       _IOW(KSMIO,  0x20,\
+					      struct ksm_memory_region)
+#define KSM_REMOVE_MEMORY_REGION         _IO(KSMIO,   0x21)
+
+/* ioctls for SCAN fds */
+#define KSM_SCAN                         _IOW(KSMIO,  0x40,\
+					      struct ksm_user_scan)
+
+/* ------------------------------------------------------------------------ */
+/* Additions (not in the 2008 driver). Discover them with KSM_GET_FEATURES. */
+
+/* The same call as KSM_GET_INFO_KTHREAD, with the direction encoded right. */
+#define KSM_GET_INFO_KTHREAD_R           _IOR(KSMIO,  0x04,\
+					      struct ksm_kthread_info)
+
+/* Bits of ksm_features.features. */
+#define KSM_FEATURE_GET_FEATURES	(1ULL << 0)  /* KSM_GET_FEATURES */
+#define KSM_FEATURE_INFO_KTHREAD_R	(1ULL << 1)  /* KSM_GET_INFO_KTHREAD_R */
+#define KSM_FEATURE_STATS		(1ULL << 2)  /* KSM_GET_STATS */
+#define KSM_FEATURE_SCAN_EXT		(1ULL << 3)  /* KSM_SCAN_EXT */
+#define KSM_FEATURE_THP			(1ULL << 4)  /* THP inside regions merges */
+
+struct ksm_features {
+	__u32 api_version;	/* out: KSM_API_VERSION */
+	__u32 page_size;	/* out: the kernel's PAGE_SIZE */
+	__u64 features;		/* out: KSM_FEATURE_* this module supports */
+	__u64 reserved[6];	/* out: zero */
+};
+
+#define KSM_GET_FEATURES                 _IOR(KSMIO,  0x05, struct ksm_features)
+
+/*
+ * Why a page was passed over by the scanner: indexes of ksm_stats.skipped[]
+ * (and the files of /sys/class/misc/ksm/skipped/).
+ */
+enum ksm_skip_reason {
+	KSM_SKIP_ABSENT = 0,	/* nothing mapped there (never touched, unmapped) */
+	KSM_SKIP_NO_VMA,	/* no VMA, or a VMA that is no longer private anon */
+	KSM_SKIP_SWAPPED,	/* swapped out */
+	KSM_SKIP_MIGRATING,	/* under migration */
+	KSM_SKIP_DEVICE,	/* device (ZONE_DEVICE) memory */
+	KSM_SKIP_ZERO_PAGE,	/* maps the shared zero page */
+	KSM_SKIP_PINNED,	/* may be pinned for DMA / O_DIRECT */
+	KSM_SKIP_BUILTIN_KSM,	/* a page of the kernel's built-in KSM */
+	KSM_SKIP_LOCKED,	/* in an mlock()ed VMA */
+	KSM_SKIP_BUSY,		/* unexpected references or locked, try later */
+	KSM_SKIP_SWAPCACHE,	/* in the swap cache */
+	KSM_SKIP_EXITING,	/* the process is exiting */
+	KSM_SKIP_THP,		/* a huge page that could not be split */
+	KSM_SKIP_OTHER,		/* some other kind of page (not anonymous) */
+	KSM_SKIP_NR,
+	KSM_SKIP_MAX = 16	/* size of ksm_stats.skipped[] */
+};
+
+/* KSM_GET_STATS: every counter of the module, system wide. */
+struct ksm_stats {
+	__u64 pages_shared;	/* kernel pages mapped by at least one process */
+	__u64 pages_sharing;	/* mappings saved: mappings of them minus pages_shared */
+	__u64 pages_scanned;	/* pages the scanners looked at */
+	__u64 full_scans;	/* completed passes over all registered regions */
+	__u64 merges;		/* page table entries switched to a kernel page */
+	__u64 kpages_created;	/* kernel pages allocated */
+	__u64 kpages_freed;	/* kernel pages freed after their last mapping went (COW, unmap) */
+	__u64 kpages_held;	/* kernel pages the module holds now (pages_shared + unmapped ones) */
+	__u64 regions;		/* registered regions */
+	__u64 region_pages;	/* pages in registered regions */
+	__u64 unstable_pages;	/* pages waiting for a twin in the hash table */
+	__u64 hash_buckets;	/* size of the content hash table */
+	__u64 hash_used;	/* buckets holding at least one entry */
+	__u64 hash_max_chain;	/* longest bucket chain */
+	__u64 sha1_computed;	/* SHA-1 digests computed */
+	__u64 sha1_mismatch;	/* candidates rejected by SHA-1 */
+	__u64 memcmp_mismatch;	/* candidates rejected by the final full compare */
+	__u64 thp_split;	/* transparent huge pages split to merge a subpage */
+	__u64 reserved0[14];	/* zero */
+	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
+	__u64 reserved1[16];	/* zero */
+};
+
+#define KSM_GET_STATS                    _IOR(KSMIO,  0x06, struct ksm_stats)
+
+/* KSM_SCAN_EXT: KSM_SCAN that reports what it did. */
+#define KSM_SCAN_PASS_END	(1U << 0) /* also stop when a pass over all regions ends */
+
+struct ksm_scan_ext {
+	__u32 pages_to_scan;	  /* in: pages to look at */
+	__u32 max_pages_to_merge; /* in: stop after this many merges, 0 = no limit */
+	__u32 flags;		  /* in: KSM_SCAN_* */
+	__u32 reserved0;	  /* in: zero */
+	__u64 pages_scanned;	  /* out: pages looked at */
+	__u64 pages_merged;	  /* out: page table entries switched to a kernel page */
+	__u64 full_scans;	  /* out: passes over all regions completed by this call */
+	__u64 reserved[3];	  /* in: zero; out: zero */
+};
+
+#define KSM_SCAN_EXT                     _IOWR(KSMIO, 0x41, struct ksm_scan_ext)
+
+#endif
