@@ -21,6 +21,14 @@ MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild
 
 .PHONY: all module modules-all tools tests check demo bench deps checkpatch clean install uninstall
 
+# Userspace tools add their targets as prerequisites of `tools' (tools/tools.mk);
+# install/uninstall/DKMS targets live in packaging/packaging.mk.
+tools:
+	@mkdir -p build/tools
+
+-include tools/tools.mk
+-include packaging/packaging.mk
+
 all: tools
 	@if [ -d /lib/modules/$(shell uname -r)/build ]; then $(MAKE) module KVER=$(shell uname -r); \
 	else echo "make: no headers for the running kernel $$(uname -r): module not built (try make KVER=...)"; fi
@@ -43,6 +51,19 @@ modules-all:
 		v=$$(tests/vm/kver $$k); \
 		$(MAKE) --no-print-directory build/kmod/$$v/ksm.ko WERROR=1; \
 	done
+
+# Tests: tests/SUITE/NAME.c -> build/tests/SUITE/NAME (tests/lib holds the shared header).
+TEST_SRCS := $(filter-out tests/lib/%,$(wildcard tests/*/*.c))
+TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
+
+build/tests/%: tests/%.c tests/lib/ktest.h uapi/linux/ksm.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -Itests/lib -pthread -o $@ $< -lm
+
+tests: $(TEST_BINS)
+
+check:
+	tests/check
 
 clean:
 	rm -rf build module/ksm.ko

@@ -7,9 +7,9 @@
  * ksmdev_* helpers below and never tests a kernel version itself.
  *
  * Functions the kernel does not export are called through ksmdev_sym, filled
- * once at load by ksm_syms.c; KSMDEV_REQUIRED_SYMS lists them. Their types
- * come from the kernel's own declarations (typeof), so a wrong probe answer
- * is a compile error, not a call with the wrong arguments.
+ * once at load by ksm_syms.c from the list in ksm_compat.c. Their types come
+ * from the kernel's own declarations (typeof), so a wrong probe answer is a
+ * compile error, not a call with the wrong arguments.
  */
 #ifndef KSMDEV_COMPAT_H
 #define KSMDEV_COMPAT_H
@@ -23,46 +23,44 @@
 
 #include "compat_probes.h"
 
-#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
-#define KSMDEV_SYMS_RMAP(X) X(folio_add_file_rmap_ptes) X(folio_remove_rmap_ptes)
-#else
-#define KSMDEV_SYMS_RMAP(X) X(page_add_file_rmap) X(page_remove_rmap)
-#endif
-
-#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
-#define KSMDEV_SYMS_SPLIT(X) X(split_huge_page_to_list_to_order)
-#else
-#define KSMDEV_SYMS_SPLIT(X) X(split_huge_page_to_list)
-#endif
-
-#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
-#define KSMDEV_SYMS_PTE(X) X(__pte_offset_map_lock)
-#else
-#define KSMDEV_SYMS_PTE(X)
-#endif
-
-/* Unexported functions the module cannot work without. */
-#define KSMDEV_REQUIRED_SYMS(X)				\
-	X(ptep_clear_flush)				\
-	X(__mmu_notifier_invalidate_range_start)	\
-	X(__mmu_notifier_invalidate_range_end)		\
-	X(lru_add_drain_all)				\
-	KSMDEV_SYMS_RMAP(X)				\
-	KSMDEV_SYMS_SPLIT(X)				\
-	KSMDEV_SYMS_PTE(X)
-
-/* Unexported functions used when present (a tracepoint hook). */
-#define KSMDEV_OPTIONAL_SYMS(X)				\
-	X(mm_trace_rss_stat)
-
-#define KSMDEV_SYM_FIELD(name) typeof(&name) name;
-/* The resolved functions: written once during module init, read-only after. */
+/*
+ * The resolved functions: filled once during module init by ksm_syms.c from
+ * ksmdev_sym_table (ksm_compat.c), read-only after. Each field has the type
+ * of the kernel's own declaration.
+ */
 struct ksmdev_syms {
-	KSMDEV_REQUIRED_SYMS(KSMDEV_SYM_FIELD)
-	KSMDEV_OPTIONAL_SYMS(KSMDEV_SYM_FIELD)
+	typeof(&ptep_clear_flush) ptep_clear_flush;
+	typeof(&__mmu_notifier_invalidate_range_start) __mmu_notifier_invalidate_range_start;
+	typeof(&__mmu_notifier_invalidate_range_end) __mmu_notifier_invalidate_range_end;
+	typeof(&lru_add_drain_all) lru_add_drain_all;
+#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
+	typeof(&folio_add_file_rmap_ptes) folio_add_file_rmap_ptes;
+	typeof(&folio_remove_rmap_ptes) folio_remove_rmap_ptes;
+#else
+	typeof(&page_add_file_rmap) page_add_file_rmap;
+	typeof(&page_remove_rmap) page_remove_rmap;
+#endif
+#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
+	typeof(&split_huge_page_to_list_to_order) split_huge_page_to_list_to_order;
+#else
+	typeof(&split_huge_page_to_list) split_huge_page_to_list;
+#endif
+#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
+	typeof(&__pte_offset_map_lock) __pte_offset_map_lock;
+#endif
+	/* Optional: a tracepoint hook, skipped when missing. */
+	typeof(&mm_trace_rss_stat) mm_trace_rss_stat;
 };
-#undef KSMDEV_SYM_FIELD
 
+/* One entry of ksmdev_sym_table: which function goes into which field. */
+struct ksmdev_sym_desc {
+	const char *name;
+	size_t offset;		/* of its field in struct ksmdev_syms */
+	bool required;		/* the load fails without it */
+};
+
+extern const struct ksmdev_sym_desc ksmdev_sym_table[];
+extern const unsigned int ksmdev_sym_count;
 extern struct ksmdev_syms ksmdev_sym;
 
 /* Read a PMD entry that may change under us (no lock held). */

@@ -105,7 +105,7 @@ static int ksmdev_find_lookup_name(void)
 	return 0;
 }
 
-/* Resolve one function; returns 0 or 0UL-style failure as NULL address. */
+/* The address of the function @name, or 0 if it is missing or not callable. */
 static unsigned long ksmdev_resolve(const char *name)
 {
 	unsigned long addr = ksmdev_lookup_name(name);
@@ -125,29 +125,23 @@ static unsigned long ksmdev_resolve(const char *name)
  */
 int ksmdev_syms_init(const char *extra_required)
 {
-	int missing = 0;
+	unsigned int i, missing = 0;
 	int ret;
 
 	ret = ksmdev_find_lookup_name();
 	if (ret)
 		return ret;
 
-#define KSMDEV_RESOLVE_REQUIRED(name)					\
-	do {								\
-		unsigned long a = ksmdev_resolve(#name);		\
-		if (!a) {						\
-			pr_err("missing symbol %s\n", #name);		\
-			missing++;					\
-		}							\
-		ksmdev_sym.name = (typeof(ksmdev_sym.name))a;		\
-	} while (0);
-#define KSMDEV_RESOLVE_OPTIONAL(name)					\
-	ksmdev_sym.name = (typeof(ksmdev_sym.name))ksmdev_resolve(#name);
+	for (i = 0; i < ksmdev_sym_count; i++) {
+		const struct ksmdev_sym_desc *d = &ksmdev_sym_table[i];
+		unsigned long addr = ksmdev_resolve(d->name);
 
-	KSMDEV_REQUIRED_SYMS(KSMDEV_RESOLVE_REQUIRED)
-	KSMDEV_OPTIONAL_SYMS(KSMDEV_RESOLVE_OPTIONAL)
-#undef KSMDEV_RESOLVE_REQUIRED
-#undef KSMDEV_RESOLVE_OPTIONAL
+		if (!addr && d->required) {
+			pr_err("missing symbol %s\n", d->name);
+			missing++;
+		}
+		*(unsigned long *)((char *)&ksmdev_sym + d->offset) = addr;
+	}
 
 	if (extra_required && *extra_required && !ksmdev_resolve(extra_required)) {
 		pr_err("missing symbol %s\n", extra_required);
