@@ -353,6 +353,22 @@ static int write_str(const char *path, const char *s)
 	return n == (ssize_t)strlen(s) ? 0 : -1;
 }
 
+/*
+ * The end of the user address space (TASK_SIZE): 2^47 - 4 KiB with 4-level
+ * page tables, 2^56 - 4 KiB with 5-level ones (a hint above 2^47 is honoured).
+ */
+__attribute__((unused))
+static uintptr_t user_space_end(void)
+{
+	void *p = mmap((void *)(1UL << 50), 4096, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return (1UL << 47) - 4096;
+	munmap(p, 4096);
+	return p == (void *)(1UL << 50) ? (1UL << 56) - 4096 : (1UL << 47) - 4096;
+}
+
 /* ---- memory with known content ---- */
 
 /* Anonymous private memory, page aligned; @align: 0 or a power-of-two alignment. */
