@@ -111,10 +111,25 @@ static const long ktest_page = 4096;
 
 /* ---- /dev/ksm ---- */
 
+/* Wait up to 5 s for /dev/ksm (devtmpfs creates it asynchronously after a load). */
+__attribute__((unused))
+static bool ksm_dev_wait(void)
+{
+	for (int i = 0; i < 500; i++) {
+		if (access("/dev/ksm", F_OK) == 0)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 __attribute__((unused))
 static int ksm_open(void)
 {
-	int fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+	int fd;
+
+	ksm_dev_wait();
+	fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		ktest_fatal("open /dev/ksm");

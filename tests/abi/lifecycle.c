@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Lifecycle of SMAs, regions and the module: close, REMOVE, exit (also with
+ * the SMA fd leaked to another process), fork, scans racing with close, and
+ * unload refused while any fd is open.
+ */
+#include "ktest.h"
+
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+static uint64_t nregions(int dev)
+{
+	struct ksm_stats st;
+
+	if (ksm_stats(dev, &st))
+		ktest_fatal("KSM_GET_STATS");
+	return st.regions;
+}
+
+/* Poll until the module counts @want regions (process teardown is asynchronous to waitpid). */
+static bool wait_regions(int dev, uint64_t want)
+{
+	for (int i = 0; i < 200; i++) {
+		if (nregions(dev) == want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void send_fd(int sock, int fd)
+{
+	char c = 'F';
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c2 = CMSG_FIRSTHDR(&msg);
+
+	c2->cmsg_level = SOL_SOCKET;
+	c2->cmsg_type = SCM_RIGHTS;
+	c2->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c2), &fd, sizeof(int));
+	if (sendmsg(sock, &msg, 0) != 1)
+		_exit(7);
+}
+
+static int recv_fd(int sock)
+{
+	char c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	int fd = -1;
+
+	if (recvmsg(sock, &msg, 0) != 1)
+		return -1;
+	struct cmsghdr *c2 = CMSG_FIRSTHDR(&msg);
+
+	if (c2 && c2->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(c2), sizeof(int));
+	return fd;
+}
+
+static void test_close_and_remove(int dev)
+{
+	char *a = anon_map(32 * ktest_page, 0);
+	int sma = ksm_sma(dev);
+
+	ktest_ok(ksm_register(sma, a, 8) == 0 && ksm_register(sma, a + 8 * ktest_page, 8) == 0,
+		 "two regions registered");
+	ktest_ok(nregions(dev) == 2, "the module counts 2 regions");
+	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION) == 0 && nregions(dev) == 0,
+		 "KSM_REMOVE_MEMORY_REGION drops both");
+	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION) == 0, "removing from an empty SMA is fine");
+	ktest_ok(ksm_register(sma, a, 32) == 0 && nregions(dev) == 1, "the SMA is usable again");
+	close(sma);
+	ktest_ok(nregions(dev) == 0, "closing the SMA fd drops its regions");
+	munmap(a, 32 * ktest_page);
+}
+
+/* A process that exits drops its regions, even while another process holds its SMA fd. */
+static void test_exit_with_leaked_fd(int dev)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		ktest_fatal("socketpair");
+	pid = fork();
+	if (!pid) {
+		int sma = ksm_sma(dev);
+		char *m = anon_map(64 * ktest_page, 0);
+		char c;
+
+		memset(m, 1, 64 * ktest_page);
+		if (ksm_register(sma, m, 64))
+			_exit(3);
+		send_fd(sv[1], sma);
+		if (read(sv[1], &c, 1) != 1)	/* wait for the parent */
+			_exit(4);
+		_exit(0);	/* without closing anything */
+	}
+	int sma = recv_fd(sv[0]);
+
+	ktest_ok(sma >= 0, "received the child's SMA fd over SCM_RIGHTS");
+	ktest_ok(nregions(dev) == 1, "the child's region is registered");
+	if (write(sv[0], "x", 1) != 1)
+		ktest_fatal("write");
+	waitpid(pid, NULL, 0);
+	ktest_ok(wait_regions(dev, 0), "the child exited: its region is gone although its SMA fd lives on");
+
+	char *mine = anon_map(8 * ktest_page, 0);
+
+	ktest_ok(ksm_register(sma, mine, 8) == 0 && nregions(dev) == 1,
+		 "the receiver registers its own memory on the inherited SMA");
+	close(sma);
+	ktest_ok(nregions(dev) == 0, "and closing it drops that");
+	munmap(mine, 8 * ktest_page);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_fork(int dev)
+{
+	char *a = anon_map(16 * ktest_page, 0);
+	int sma = ksm_sma(dev);
+	int up[2], down[2];	/* child -> parent, parent -> child */
+	pid_t pid;
+
+	if (pipe(up) || pipe(down))
+		ktest_fatal("pipe");
+	ktest_ok(ksm_register(sma, a, 16) == 0, "parent registers 16 pages");
+	pid = fork();
+	if (!pid) {
+		char c;
+		uint64_t res[3];
+
+		res[0] = nregions(dev);
+		res[1] = ksm_register(sma, a, 16) == 0;
+		res[2] = nregions(dev);
+		if (write(up[1], res, sizeof(res)) != sizeof(res) || read(down[0], &c, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	uint64_t res[3] = { 0 };
+
+	if (read(up[0], res, sizeof(res)) != sizeof(res))
+		ktest_fatal("child");
+	ktest_ok(res[0] == 1, "fork does not register the child's copy (%llu regions)",
+		 (unsigned long long)res[0]);
+	ktest_ok(res[1] && res[2] == 2, "the child registers its own copy on the inherited SMA");
+	if (write(down[1], "x", 1) != 1)
+		ktest_fatal("write");
+	waitpid(pid, NULL, 0);
+	ktest_ok(wait_regions(dev, 1), "the child's exit drops only the child's region");
+	close(sma);
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
+	munmap(a, 16 * ktest_page);
+}
+
+struct racer {
+	int scan;
+	volatile bool stop;
+	long scans;
+};
+
+static void *scan_loop(void *arg)
+{
+	struct racer *r = arg;
+
+	while (!r->stop) {
+		struct ksm_scan_ext s = { .pages_to_scan = 512 };
+
+		if (ioctl(r->scan, KSM_SCAN_EXT, &s) == 0)
+			r->scans++;
+	}
+	return NULL;
+}
+
+/* Regions come and go (register, close, exit) while two threads scan. */
+static void test_scan_races(int dev)
+{
+	struct racer r1 = { .scan = ksm_scanfd(dev) }, r2 = { .scan = ksm_scanfd(dev) };
+	pthread_t t1, t2;
+	bool ok = true;
+
+	pthread_create(&t1, NULL, scan_loop, &r1);
+	pthread_create(&t2, NULL, scan_loop, &r2);
+	for (int round = 0; round < 40; round++) {
+		int sma = ksm_sma(dev);
+		long n = 64 + round * 8;
+		char *m = anon_map(n * ktest_page, 0);
+
+		for (long i = 0; i < n; i++)
+			fill_page(m + i * ktest_page, round % 3, i % 16);
+		ok &= ksm_register(sma, m, n) == 0;
+		if (round % 2) {
+			pid_t pid = fork();
+
+			if (!pid) {
+				int s2 = ksm_sma(dev);
+				char *c = anon_map(n * ktest_page, 0);
+
+				for (long i = 0; i < n; i++)
+					fill_page(c + i * ktest_page, round % 3, i % 16);
+				ksm_register(s2, c, n);
+				usleep(20000);
+				_exit(0);	/* exit with the region registered */
+			}
+			waitpid(pid, NULL, 0);
+		}
+		usleep(10000);
+		if (round % 3)
+			ioctl(sma, KSM_REMOVE_MEMORY_REGION);
+		close(sma);
+		for (long i = 0; i < n; i++)
+			ok &= check_page(m + i * ktest_page, round % 3, i % 16);
+		munmap(m, n * ktest_page);
+	}
+	r1.stop = r2.stop = true;
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	ktest_ok(ok, "registrations and contents right while regions come and go under two scanners");
+	ktest_ok(r1.scans > 0 && r2.scans > 0, "both scanners ran (%ld and %ld scans)", r1.scans, r2.scans);
+	ktest_ok(wait_regions(dev, 0), "no region left behind");
+	close(r1.scan);
+	close(r2.scan);
+}
+
+/* delete_module() fails while any fd of the module is open, and works after. */
+static void test_unload(void)
+{
+	int dev = ksm_open();
+	int sma = ksm_sma(dev);
+	int scan = ksm_scanfd(dev);
+
+	/* The kernel answers EWOULDBLOCK (EAGAIN) when a module is in use. */
+	KTEST_ERRNO(syscall(SYS_delete_module, "ksm", O_NONBLOCK), EWOULDBLOCK,
+		    "unload refused while /dev/ksm, an SMA and a scan fd are open");
+	close(dev);
+	KTEST_ERRNO(syscall(SYS_delete_module, "ksm", O_NONBLOCK), EWOULDBLOCK,
+		    "unload refused while an SMA and a scan fd are open");
+	close(sma);
+	KTEST_ERRNO(syscall(SYS_delete_module, "ksm", O_NONBLOCK), EWOULDBLOCK,
+		    "unload refused while a scan fd is open");
+	close(scan);
+	ktest_ok(syscall(SYS_delete_module, "ksm", O_NONBLOCK) == 0, "unload works once all fds are closed");
+	ktest_ok(access("/dev/ksm", F_OK) != 0, "/dev/ksm is gone");
+	ktest_ok(module_load(NULL) == 0 && ksm_dev_wait(), "and the module loads again");
+}
+
+int main(void)
+{
+	int dev = ksm_open();
+
+	ktest_ok(nregions(dev) == 0, "no region registered at start");
+	test_close_and_remove(dev);
+	test_exit_with_leaked_fd(dev);
+	test_fork(dev);
+	test_scan_races(dev);
+	close(dev);
+	test_unload();
+	return ktest_done();
+}

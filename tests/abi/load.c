@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Loading: a missing kernel symbol fails the load with ENOENT and a message
+ * naming it, leaving nothing behind; module parameters take effect; limits on
+ * regions give ENOSPC; load/unload loops are clean.
+ */
+#include "ktest.h"
+
+#include <sys/syscall.h>
+
+/* finit_module() of the module under test with @params; returns 0 or errno. */
+static int load(const char *params)
+{
+	int fd = open(module_path(), O_RDONLY | O_CLOEXEC);
+	int err = 0;
+
+	if (fd < 0)
+		ktest_fatal("open %s", module_path());
+	if (syscall(SYS_finit_module, fd, params ? params : "", 0))
+		err = errno;
+	close(fd);
+	return err;
+}
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, "ksm", O_NONBLOCK) ? errno : 0;
+}
+
+/* Does the kernel log contain @needle? */
+static bool dmesg_has(const char *needle)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "dmesg | grep -qF '%s'", needle);
+	return system(cmd) == 0;
+}
+
+static void test_missing_symbol(void)
+{
+	int err = load("test_require_symbol=ksmdev_no_such_function");
+
+	ktest_ok(err == ENOENT, "a missing symbol fails the load with ENOENT (%s)", strerror(err));
+	ktest_ok(dmesg_has("ksmdev: missing symbol ksmdev_no_such_function"),
+		 "the kernel log names the missing symbol");
+	ktest_ok(access("/sys/module/ksm", F_OK) != 0 && access("/dev/ksm", F_OK) != 0,
+		 "no module and no /dev/ksm left behind");
+	/* A symbol that exists but is data, not a function entry... */
+	err = load("test_require_symbol=jiffies_64");
+	ktest_ok(err == ENOENT, "a symbol that is not a function entry is refused too (%s)",
+		 strerror(err));
+	ktest_ok(load("test_require_symbol=schedule") == 0 && ksm_dev_wait(),
+		 "a present extra symbol loads fine");
+	ktest_ok(unload() == 0, "and unloads");
+}
+
+static void test_params(void)
+{
+	ktest_ok(load("page_hash_size=1000 sha1_hash_size=300 rmap_hash_size=77") == 0,
+		 "load with the 2008 table-size parameters");
+	ktest_ok(read_long("/sys/class/misc/ksm/hash_buckets") == 1024,
+		 "page_hash_size=1000 gives 1024 buckets (%ld)",
+		 read_long("/sys/class/misc/ksm/hash_buckets"));
+	ktest_ok(read_long("/sys/module/ksm/parameters/sha1_hash_size") == 512,
+		 "sha1_hash_size=300 gives 512 buckets");
+	ktest_ok(unload() == 0, "unload");
+}
+
+static void test_limits(void)
+{
+	int dev, sma1, sma2;
+	char *m;
+
+	ktest_ok(load("max_regions_per_sma=3 max_regions=5") == 0, "load with small region limits");
+	dev = ksm_open();
+	sma1 = ksm_sma(dev);
+	sma2 = ksm_sma(dev);
+	m = anon_map(16 * ktest_page, 0);
+	for (int i = 0; i < 3; i++)
+		ktest_ok(ksm_register(sma1, m + i * ktest_page, 1) == 0, "region %d of 3 on one SMA", i + 1);
+	KTEST_ERRNO(ksm_register(sma1, m + 3 * ktest_page, 1), ENOSPC, "a 4th region on that SMA: ENOSPC");
+	ktest_ok(ksm_register(sma2, m + 4 * ktest_page, 1) == 0 &&
+		 ksm_register(sma2, m + 5 * ktest_page, 1) == 0, "regions 4 and 5 on another SMA");
+	KTEST_ERRNO(ksm_register(sma2, m + 6 * ktest_page, 1), ENOSPC, "a 6th region in all: ENOSPC");
+	ioctl(sma1, KSM_REMOVE_MEMORY_REGION);
+	ktest_ok(ksm_register(sma2, m + 6 * ktest_page, 1) == 0, "after a removal there is room again");
+	close(sma1);
+	close(sma2);
+	close(dev);
+	munmap(m, 16 * ktest_page);
+	ktest_ok(unload() == 0, "unload");
+}
+
+static void test_loops(void)
+{
+	bool ok = true;
+
+	for (int i = 0; i < 20; i++) {
+		ok &= load(NULL) == 0;
+		if (i % 2) {
+			int dev = ksm_open(), sma = ksm_sma(dev);
+			char *m = anon_map(8 * ktest_page, 0);
+
+			memset(m, 0x5a, 8 * ktest_page);
+			ok &= ksm_register(sma, m, 8) == 0;
+			ok &= ksm_scan_pass(ksm_scanfd(dev)) >= 0;
+			close(sma);
+			close(dev);
+			/* The scan fd is still open: the unload must wait. */
+			ok &= unload() == EWOULDBLOCK;
+			for (int fd = 3; fd < 64; fd++)
+				close(fd);
+			munmap(m, 8 * ktest_page);
+		}
+		ok &= unload() == 0;
+	}
+	ktest_ok(ok, "20 load/unload cycles, half of them with merged pages");
+}
+
+int main(void)
+{
+	if (module_loaded() && unload())
+		ktest_fatal("cannot unload the module before the test");
+	test_missing_symbol();
+	test_params();
+	test_limits();
+	test_loops();
+	ktest_ok(load(NULL) == 0, "loaded again with the defaults");
+	return ktest_done();
+}
