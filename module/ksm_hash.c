@@ -15,6 +15,7 @@
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
 /* A bucket of the pfn table: kernel pages by page frame number. */
 struct ksmdev_pfn_bucket {
@@ -134,6 +135,7 @@ void ksmdev_hash_exit(void)
 {
 	unsigned long i;
 
+	ksmdev_kpage_sweep_cancel();
 	for (i = 0; ksmdev_buckets && i < ksmdev_nbuckets; i++) {
 		struct ksmdev_bucket *b = &ksmdev_buckets[i];
 		struct ksmdev_kpage *kp;
@@ -414,6 +416,40 @@ void ksmdev_kpage_sweep(void)
 		if (!(i % 4096))
 			cond_resched();
 	}
+}
+
+/*
+ * Deferred sweeps after regions go away. A process's pages are unmapped after
+ * its regions are removed (exit_mmap() calls ->release first), so the sweep
+ * runs a few times with growing delays: 0.1 s, 0.5 s, 2.5 s.
+ */
+static atomic_t ksmdev_sweep_rounds = ATOMIC_INIT(0);
+
+static void ksmdev_sweep_workfn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(ksmdev_sweep_work, ksmdev_sweep_workfn);
+
+static void ksmdev_sweep_workfn(struct work_struct *work)
+{
+	int left;
+
+	ksmdev_kpage_sweep();
+	left = atomic_dec_if_positive(&ksmdev_sweep_rounds);
+	if (left > 0)
+		schedule_delayed_work(&ksmdev_sweep_work, HZ / 10 * (left == 2 ? 5 : 25));
+}
+
+/* Regions went away: give back the kernel pages their processes stop mapping. */
+void ksmdev_kpage_sweep_soon(void)
+{
+	atomic_set(&ksmdev_sweep_rounds, 3);
+	mod_delayed_work(system_wq, &ksmdev_sweep_work, HZ / 10);
+}
+
+/* Wait for a pending deferred sweep (unload). */
+void ksmdev_kpage_sweep_cancel(void)
+{
+	atomic_set(&ksmdev_sweep_rounds, 0);
+	cancel_delayed_work_sync(&ksmdev_sweep_work);
 }
 
 /* Number of kernel pages the module holds a reference to. */

@@ -192,6 +192,8 @@ int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_in
 int ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid);
 void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index);
 void ksmdev_kpage_sweep(void);
+void ksmdev_kpage_sweep_soon(void);
+void ksmdev_kpage_sweep_cancel(void);
 void ksmdev_hash_fill(struct ksm_stats *st);
 unsigned long ksmdev_kpages_held(void);
 
@@ -232,6 +234,7 @@ struct ksmdev_target {
 
 int ksmdev_lookup(struct ksmdev_target *t);
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
+int ksmdev_split_target(struct ksmdev_target *t);
 struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t);
 
 /* ---- ksm_scan.c ---- */

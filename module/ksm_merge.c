@@ -323,6 +323,27 @@ static int ksmdev_split(struct page *page)
 }
 
 /**
+ * ksmdev_split_target - split the huge page @t->page belongs to
+ *
+ * @t comes from ksmdev_lookup() (KSMDEV_FOUND_ANON, a subpage of a large
+ * folio); the caller holds the page's busy bit and must hold no other
+ * reference to that folio (a twin in the same huge page would make the split
+ * fail: split first, then look the twin up). Returns 0 or KSMDEV_SKIP(reason).
+ */
+int ksmdev_split_target(struct ksmdev_target *t)
+{
+	struct mm_struct *mm = t->region->mm;
+	int ret;
+
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	if (ksmdev_vma_at(mm, t->addr, &ret))
+		ret = ksmdev_split(t->page);
+	ksmdev_mm_unlock(mm);
+	return ret;
+}
+
+/**
  * ksmdev_merge_into - map the kernel page @kp in place of @t->page
  *
  * @t comes from ksmdev_lookup() (KSMDEV_FOUND_ANON); the caller holds the

@@ -167,6 +167,7 @@ static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 	list_for_each_entry_safe(r, tmp, &kmm->regions, mm_link)
 		ksmdev_region_remove(r);
 	mutex_unlock(&ksmdev_registry_lock);
+	ksmdev_kpage_sweep_soon();
 }
 
 /* Does [start, start + npages pages) overlap a region of @kmm? Registry lock. */
@@ -283,6 +284,7 @@ void ksmdev_sma_remove_regions(struct ksmdev_sma *sma)
 	list_for_each_entry_safe(r, tmp, &sma->regions, sma_link)
 		ksmdev_region_remove(r);
 	mutex_unlock(&ksmdev_registry_lock);
+	ksmdev_kpage_sweep_soon();
 }
 
 /* Number of registered regions and of their pages (a snapshot). */

@@ -78,9 +78,11 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 			}
 		}
 	}
-	if (!next && !list_empty(&ksmdev_regions)) {
-		next = list_first_entry(&ksmdev_regions, struct ksmdev_region, all_link);
+	if (!next) {
+		/* The end of the list: a pass ends, if one had begun. */
 		wrapped = cur || s->region_id;
+		if (!list_empty(&ksmdev_regions))
+			next = list_first_entry(&ksmdev_regions, struct ksmdev_region, all_link);
 	}
 	if (next)
 		ksmdev_region_get(next);
@@ -208,6 +210,15 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid,
 
 	n = ksmdev_unstable_candidates(t->region, t->index, hash, t->region->domain, nid,
 				       regions, indexes, ARRAY_SIZE(regions));
+	/* Split a huge @t before taking references to twins that may share its folio. */
+	if (n && PageCompound(t->page)) {
+		int ret = ksmdev_split_target(t);
+
+		if (ret) {
+			ksmdev_count_failure(ret);
+			t_failed = true;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		struct ksmdev_target u = { .region = regions[i], .index = indexes[i] };
 		int ret = ksmdev_lookup(&u);

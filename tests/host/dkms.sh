@@ -72,6 +72,7 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
 
 if [ -e /var/lib/dkms/ksm ] || compgen -G "/usr/src/ksm-*" > /dev/null; then
 	echo "# a ksm DKMS installation was already there (an interrupted run?): removing it first"

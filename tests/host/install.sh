@@ -229,4 +229,13 @@ else
 	not_ok "ksm.conf has only NAME=value lines and sets the four settings (bad lines: ${badconf:-none}; values: $vals)"
 fi
 
+# 8. The unit's Environment= defaults (used when ksm.conf lacks a setting) are the values ksm.conf ships.
+unit_defaults=$(sed -n 's/^Environment=//p' packaging/ksm.service | tr ' ' '\n' | sort | tr '\n' ' ')
+conf_defaults=$(grep -E '^KSM_[A-Z_]+=' packaging/ksm.conf | sort | tr '\n' ' ')
+if [ -n "$unit_defaults" ] && [ "$unit_defaults" = "$conf_defaults" ]; then
+	ok "ksm.service's Environment= defaults are ksm.conf's values ($unit_defaults)"
+else
+	not_ok "ksm.service's Environment= defaults ($unit_defaults) are ksm.conf's values ($conf_defaults)"
+fi
+
 exit $failed

@@ -219,7 +219,55 @@ static int ksm_stats(int dev, struct ksm_stats *st)
 	return ioctl(dev, KSM_GET_STATS, st);
 }
 
+/* Print the module's non-zero counters as TAP comments (for diagnosing a failure). */
+__attribute__((unused))
+static void ksm_dump_stats(int dev)
+{
+	static const char *const names[] = {
+		"pages_shared", "pages_sharing", "pages_scanned", "full_scans", "merges",
+		"kpages_created", "kpages_freed", "kpages_held", "regions", "region_pages",
+		"unstable_pages", "hash_buckets", "hash_used", "hash_max_chain", "sha1_computed",
+		"sha1_mismatch", "memcmp_mismatch", "thp_split",
+	};
+	static const char *const skips[] = {
+		"absent", "no_vma", "swapped", "migrating", "device", "zero_page", "pinned",
+		"builtin_ksm", "locked", "busy", "swapcache", "exiting", "thp", "other",
+	};
+	struct ksm_stats st;
+	const uint64_t *v = (const uint64_t *)&st;
+
+	if (ksm_stats(dev, &st))
+		return;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (v[i])
+			ktest_diag("  %s = %llu", names[i], (unsigned long long)v[i]);
+	for (size_t i = 0; i < sizeof(skips) / sizeof(skips[0]); i++)
+		if (st.skipped[i])
+			ktest_diag("  skipped %s = %llu", skips[i], (unsigned long long)st.skipped[i]);
+}
+
 /* ---- looking from the outside ---- */
+
+/*
+ * Free memory in kB as the page allocator sees it: MemFree plus the pages
+ * waiting in per-CPU free lists (which MemFree leaves out), from /proc/zoneinfo.
+ */
+__attribute__((unused))
+static long free_kb(void)
+{
+	char line[256];
+	long pages = 0, v;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " nr_free_pages %ld", &v) == 1 || sscanf(line, " count: %ld", &v) == 1)
+			pages += v;
+	}
+	fclose(f);
+	return pages * (ktest_page / 1024);
+}
 
 /* The pfn mapped at @addr of process @pid (0: self), or 0 if none. Root only. */
 __attribute__((unused))
@@ -473,5 +521,229 @@ static bool module_loaded(void)
 {
 	return access("/sys/module/ksm", F_OK) == 0;
 }
+
+/* ---- peer processes ---- */
+
+/*
+ * A peer: a child process holding @npages pages of private anonymous memory
+ * whose page i holds fill_page(seed, i % period), registered on its own SMA,
+ * and a shadow copy of what every byte must be. It obeys commands sent over a
+ * pipe, so that a test can act on its memory and check it from the outside.
+ */
+struct peer {
+	pid_t pid;
+	int to, from;		/* command pipe, reply pipe */
+	char *addr;		/* the peer's memory (same address in test and peer) */
+	long npages;
+};
+
+enum peer_cmd {
+	PEER_CHECK = 1,		/* reply 1 if memory == shadow */
+	PEER_WRITE,		/* page, offset, byte: write it to memory and shadow */
+	PEER_WRITE_ALL,		/* byte: xor the first byte of every page with it */
+	PEER_MUNMAP,		/* page, count */
+	PEER_DONTNEED,		/* page, count (memory reads as zero afterwards) */
+	PEER_MPROTECT,		/* page, count, prot */
+	PEER_MREMAP,		/* move the whole range elsewhere; reply the new address */
+	PEER_CLOSE_SMA,		/* close its SMA fd */
+	PEER_EXIT,
+};
+
+struct peer_msg {
+	int cmd;
+	long a, b, c;
+};
+
+/* The peer's side: obey commands until PEER_EXIT. @readable: per page, may it be read? */
+static void peer_loop(struct peer *p, char *shadow, int sma, int in, int out)
+{
+	char *readable = malloc(p->npages);
+	struct peer_msg m;
+
+	memset(readable, 1, p->npages);
+	while (read(in, &m, sizeof(m)) == sizeof(m)) {
+		long reply = 0;
+
+		switch (m.cmd) {
+		case PEER_CHECK:
+			reply = 1;
+			for (long i = 0; i < p->npages; i++)
+				if (readable[i] && memcmp(p->addr + i * ktest_page,
+							  shadow + i * ktest_page, ktest_page))
+					reply = 0;
+			break;
+		case PEER_WRITE:
+			p->addr[m.a * ktest_page + m.b] = (char)m.c;
+			shadow[m.a * ktest_page + m.b] = (char)m.c;
+			break;
+		case PEER_WRITE_ALL:
+			for (long i = 0; i < p->npages; i++) {
+				p->addr[i * ktest_page] ^= (char)m.a;
+				shadow[i * ktest_page] ^= (char)m.a;
+			}
+			break;
+		case PEER_MUNMAP:
+			reply = munmap(p->addr + m.a * ktest_page, m.b * ktest_page);
+			memset(readable + m.a, 0, m.b);
+			break;
+		case PEER_DONTNEED:
+			reply = madvise(p->addr + m.a * ktest_page, m.b * ktest_page, MADV_DONTNEED);
+			memset(shadow + m.a * ktest_page, 0, m.b * ktest_page);
+			break;
+		case PEER_MPROTECT:
+			reply = mprotect(p->addr + m.a * ktest_page, m.b * ktest_page, (int)m.c);
+			memset(readable + m.a, !!(m.c & PROT_READ), m.b);
+			break;
+		case PEER_MREMAP: {
+			char *dst = mmap(NULL, p->npages * ktest_page, PROT_NONE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			char *q = mremap(p->addr, p->npages * ktest_page, p->npages * ktest_page,
+					 MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+
+			if (q != MAP_FAILED)
+				p->addr = q;
+			reply = (long)(uintptr_t)p->addr;
+			break;
+		}
+		case PEER_CLOSE_SMA:
+			reply = close(sma);
+			break;
+		case PEER_EXIT:
+			_exit(0);
+		}
+		if (write(out, &reply, sizeof(reply)) != sizeof(reply))
+			_exit(2);
+	}
+	_exit(0);
+}
+
+/* Send a command to @p and return its reply (-1 if the peer is gone). */
+__attribute__((unused))
+static long peer_cmd(struct peer *p, int cmd, long a, long b, long c)
+{
+	struct peer_msg m = { .cmd = cmd, .a = a, .b = b, .c = c };
+	long reply = -1;
+
+	if (write(p->to, &m, sizeof(m)) != sizeof(m))
+		return -1;
+	if (cmd == PEER_EXIT)
+		return 0;
+	if (read(p->from, &reply, sizeof(reply)) != sizeof(reply))
+		return -1;
+	return reply;
+}
+
+/*
+ * Start a peer with @npages pages (aligned to @align when non-zero, with
+ * MADV_HUGEPAGE when @thp) holding fill_page(seed, i % period), registered
+ * on an SMA of /dev/ksm fd @dev unless @dev < 0.
+ */
+__attribute__((unused))
+static struct peer peer_start_ex(int dev, long npages, uint64_t seed, long period, size_t align,
+				 bool thp)
+{
+	int to[2], from[2];
+	struct peer p = { .npages = npages };
+
+	if (pipe(to) || pipe(from))
+		ktest_fatal("pipe");
+	p.addr = anon_map(npages * ktest_page, align);
+	p.pid = fork();
+	if (p.pid < 0)
+		ktest_fatal("fork");
+	if (!p.pid) {
+		char *shadow = malloc(npages * ktest_page);
+		int sma = -1;
+
+		close(to[1]);
+		close(from[0]);
+		if (thp && madvise(p.addr, npages * ktest_page, MADV_HUGEPAGE))
+			_exit(5);
+		for (long i = 0; i < npages; i++)
+			fill_page(p.addr + i * ktest_page, seed, i % period);
+		memcpy(shadow, p.addr, npages * ktest_page);
+		if (dev >= 0) {
+			sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+			if (sma < 0 || ksm_register(sma, p.addr, npages))
+				_exit(3);
+		}
+		long ready = 1;
+
+		if (write(from[1], &ready, sizeof(ready)) != sizeof(ready))
+			_exit(4);
+		peer_loop(&p, shadow, sma, to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	p.to = to[1];
+	p.from = from[0];
+	munmap(p.addr, npages * ktest_page);	/* the test's own copy is not used */
+	long ready = 0;
+
+	if (read(p.from, &ready, sizeof(ready)) != sizeof(ready) || ready != 1)
+		ktest_fatal("peer did not start");
+	return p;
+}
+
+__attribute__((unused))
+static struct peer peer_start(int dev, long npages, uint64_t seed, long period)
+{
+	return peer_start_ex(dev, npages, seed, period, 0, false);
+}
+
+/* Is the peer's memory exactly its shadow? */
+__attribute__((unused))
+static bool peer_check(struct peer *p)
+{
+	return peer_cmd(p, PEER_CHECK, 0, 0, 0) == 1;
+}
+
+/* Stop the peer and reap it; returns its exit status. */
+__attribute__((unused))
+static int peer_stop(struct peer *p)
+{
+	int st = -1;
+
+	peer_cmd(p, PEER_EXIT, 0, 0, 0);
+	waitpid(p->pid, &st, 0);
+	close(p->to);
+	close(p->from);
+	return st;
+}
+
+/* pfn of page @i of a peer (0 if not present). */
+__attribute__((unused))
+static uint64_t peer_pfn(struct peer *p, long i)
+{
+	return pagemap_pfn(p->pid, p->addr + i * ktest_page);
+}
+
+/* How many pages @i of @a and @b map the same pfn. */
+__attribute__((unused))
+static long peers_shared(struct peer *a, struct peer *b)
+{
+	long n = 0;
+
+	for (long i = 0; i < a->npages && i < b->npages; i++) {
+		uint64_t x = peer_pfn(a, i);
+
+		n += x && x == peer_pfn(b, i);
+	}
+	return n;
+}
+
+/* Wait (up to @ms) for a condition re-evaluated every 10 ms. */
+#define KTEST_WAIT(cond, ms)							\
+	({									\
+		bool __ok = false;						\
+		for (int __i = 0; __i <= (ms) / 10; __i++) {			\
+			if ((cond)) {						\
+				__ok = true;					\
+				break;						\
+			}							\
+			usleep(10000);						\
+		}								\
+		__ok;								\
+	})
 
 #endif /* KTEST_H */
