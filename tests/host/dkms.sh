@@ -74,7 +74,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-if [ -e /var/lib/dkms/ksm ] || compgen -G "/usr/src/ksm-*" > /dev/null; then
+if [ -e /var/lib/dkms/ksm ] || compgen -G "/usr/src/ksm-*" > /dev/null ||
+	compgen -G "/lib/modules/*/updates/dkms/ksm.ko*" > /dev/null; then
 	echo "# a ksm DKMS installation was already there (an interrupted run?): removing it first"
 	remove_all
 fi
@@ -89,7 +90,7 @@ else
 fi
 
 # Kernels older than 6.1 are refused by BUILD_EXCLUSIVE_KERNEL (status 77), without building anything.
-# (6.0 stays refused when 5.10 support arrives only if 6.0 is not in the range then: update this.)
+# (Keep this list in step with dkms.conf when the supported range changes.)
 for old in 6.0.0-99-amd64 5.4.0-99-amd64; do
 	rc=0
 	dkms build -m ksm -v "$version" -k "$old" > "$log" 2>&1 || rc=$?
