@@ -164,6 +164,7 @@ struct ksmdev_pcpu_stats {
 	u64 sha1_mismatch;
 	u64 memcmp_mismatch;
 	u64 thp_split;
+	u64 merges_undone;
 	u64 skipped[KSM_SKIP_NR];
 };
 
@@ -235,6 +236,8 @@ struct ksmdev_target {
 int ksmdev_lookup(struct ksmdev_target *t);
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
 int ksmdev_split_target(struct ksmdev_target *t);
+int ksmdev_may_switch(struct ksmdev_target *t);
+int ksmdev_unmerge_target(struct ksmdev_target *t);
 struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t);
 
 /* ---- ksm_scan.c ---- */

@@ -374,6 +374,67 @@ unlock:
 }
 
 /**
+ * ksmdev_may_switch - could @t->page be switched now? (a cheap early check)
+ *
+ * The same test ksmdev_replace_pte() makes under the PTE lock, made without
+ * it: a page that fails it (pinned, extra references) is not worth a kernel
+ * page. A page that passes may still fail later. Returns 0 or
+ * KSMDEV_SKIP(reason).
+ */
+int ksmdev_may_switch(struct ksmdev_target *t)
+{
+	struct page *page = t->page;
+
+	if (PageCompound(page))
+		return 0;	/* checked after the split */
+	if (ksmdev_maybe_pinned(page))
+		return KSMDEV_SKIP(KSM_SKIP_PINNED);
+	if (page_count(page) != ksmdev_small_mapcount(page) + 1)
+		return KSMDEV_SKIP(KSM_SKIP_BUSY);
+	return 0;
+}
+
+/**
+ * ksmdev_unmerge_target - give @t a private copy of the kernel page it maps
+ *
+ * Used when a new kernel page ended up mapped by @t alone (its twin could not
+ * be switched): that saves nothing and costs a COW later. A write fault
+ * without a write (as GUP with FOLL_FORCE makes) makes the copy through the
+ * kernel's own COW path, also in a VMA made read-only since. Returns 0, or
+ * -ENOMEM / -EFAULT if the fault failed (the page then stays merged, which is
+ * harmless).
+ */
+int ksmdev_unmerge_target(struct ksmdev_target *t)
+{
+	struct mm_struct *mm = t->region->mm;
+	struct vm_area_struct *vma;
+	struct page *page = NULL;
+	vm_fault_t fault;
+	int ret = 0;
+
+	if (!ksmdev_mm_lock(mm))
+		return 0;	/* exiting: the mapping goes away anyway */
+	vma = find_vma(mm, t->addr);
+	if (!vma || vma->vm_start > t->addr || !ksmdev_vma_registrable(vma))
+		goto unlock;
+	switch (ksmdev_walk(vma, t->addr, &page)) {
+	case KSMDEV_FOUND_KPAGE:
+		fault = handle_mm_fault(vma, t->addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
+		if (fault & VM_FAULT_OOM)
+			ret = -ENOMEM;
+		else if (fault & VM_FAULT_ERROR)
+			ret = -EFAULT;
+		break;
+	case KSMDEV_FOUND_ANON:
+		put_page(page);
+		break;
+	}
+unlock:
+	ksmdev_mm_unlock(mm);
+	return ret;
+}
+
+/**
  * ksmdev_kpage_from - a new kernel page holding a copy of @t->page
  *
  * On the node of @t->page. The copy may be torn if the process writes the

@@ -157,6 +157,11 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
 		ksmdev_item_set(u->region, u->index, uhash, page_to_nid(u->page));
 		return 0;
 	}
+	ret = ksmdev_may_switch(u);
+	if (ret) {
+		ksmdev_count_failure(ret);
+		return 0;
+	}
 	ksmdev_sha1_page(u->page, usha1);
 	if (!kp) {
 		if (memcmp(ksmdev_digest_of(digest, t->page), usha1, SHA1_DIGEST_SIZE)) {
@@ -182,15 +187,23 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
 	}
 	if (memcmp(kp->sha1, usha1, SHA1_DIGEST_SIZE)) {
 		ksmdev_count(sha1_mismatch);
-		return merged;
+		ret = KSMDEV_DIFFERENT;
+	} else {
+		ret = ksmdev_merge_into(u, kp);
 	}
-	ret = ksmdev_merge_into(u, kp);
 	if (ret == KSMDEV_MERGED) {
 		ksmdev_count(merges);
 		ksmdev_item_clear(u->region, u->index);
-		merged++;
-	} else {
+		return merged + 1;
+	}
+	if (ret != KSMDEV_DIFFERENT)
 		ksmdev_count_failure(ret);
+	if (merged) {
+		/* @t alone on the page it just got saves nothing: give it back. */
+		ksmdev_unmerge_target(t);
+		ksmdev_count(merges_undone);
+		*t_failed = true;
+		merged = 0;
 	}
 	return merged;
 }

@@ -36,6 +36,7 @@ void ksmdev_stats_read(struct ksm_stats *st)
 		st->sha1_mismatch += READ_ONCE(p->sha1_mismatch);
 		st->memcmp_mismatch += READ_ONCE(p->memcmp_mismatch);
 		st->thp_split += READ_ONCE(p->thp_split);
+		st->merges_undone += READ_ONCE(p->merges_undone);
 		for (i = 0; i < KSM_SKIP_NR; i++)
 			st->skipped[i] += READ_ONCE(p->skipped[i]);
 	}
@@ -82,6 +83,7 @@ KSMDEV_STAT(sha1_computed, sha1_computed);
 KSMDEV_STAT(sha1_mismatch, sha1_mismatch);
 KSMDEV_STAT(memcmp_mismatch, memcmp_mismatch);
 KSMDEV_STAT(thp_split, thp_split);
+KSMDEV_STAT(merges_undone, merges_undone);
 
 static struct attribute *ksmdev_stat_attrs[] = {
 	&ksmdev_stat_pages_shared.attr.attr,
@@ -102,6 +104,7 @@ static struct attribute *ksmdev_stat_attrs[] = {
 	&ksmdev_stat_sha1_mismatch.attr.attr,
 	&ksmdev_stat_memcmp_mismatch.attr.attr,
 	&ksmdev_stat_thp_split.attr.attr,
+	&ksmdev_stat_merges_undone.attr.attr,
 	NULL,
 };
 

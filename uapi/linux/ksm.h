@@ -131,7 +131,8 @@ struct ksm_stats {
 	__u64 sha1_mismatch;	/* candidates rejected by SHA-1 */
 	__u64 memcmp_mismatch;	/* candidates rejected by the final full compare */
 	__u64 thp_split;	/* transparent huge pages split to merge a subpage */
-	__u64 reserved0[14];	/* zero */
+	__u64 merges_undone;	/* new kernel pages given back: their twin could not be switched */
+	__u64 reserved0[13];	/* zero */
 	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
 	__u64 reserved1[16];	/* zero */
 };
