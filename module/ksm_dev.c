@@ -12,7 +12,10 @@
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -22,9 +25,29 @@ static int ksmdev_sma_release(struct inode *inode, struct file *file)
 {
 	struct ksmdev_sma *sma = file->private_data;
 
-	ksmdev_sma_remove_regions(sma);
+	ksmdev_sma_remove(sma, 0, false, NULL);
 	kfree(sma);
 	return 0;
+}
+
+/* Read a struct ksm_unmerge, check its input fields, zero its outputs. */
+static int ksmdev_get_unmerge_args(struct ksm_unmerge *u, void __user *argp)
+{
+	if (copy_from_user(u, argp, sizeof(*u)))
+		return -EFAULT;
+	if (u->flags || u->reserved0 || memchr_inv(u->reserved, 0, sizeof(u->reserved)))
+		return -EINVAL;
+	u->pages_unmerged = 0;
+	u->pages_failed = 0;
+	return 0;
+}
+
+/* Write back a struct ksm_unmerge after an unmerge that returned @ret. */
+static int ksmdev_put_unmerge_result(struct ksm_unmerge *u, void __user *argp, int ret)
+{
+	if (copy_to_user(argp, u, sizeof(*u)))
+		return -EFAULT;
+	return ret;
 }
 
 static long ksmdev_sma_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -42,8 +65,45 @@ static long ksmdev_sma_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		return ksmdev_region_register(sma, mem.addr, mem.npages);
 	}
 	case KSM_REMOVE_MEMORY_REGION:
-		ksmdev_sma_remove_regions(sma);
-		return 0;
+		return ksmdev_sma_remove(sma, 0, false, NULL);
+	case KSM_REMOVE_MEMORY_REGION_EXT: {
+		struct ksm_remove_region rm;
+		struct ksm_unmerge res = { 0 };
+
+		if (copy_from_user(&rm, argp, sizeof(rm)))
+			return -EFAULT;
+		if ((rm.flags & ~KSM_REMOVE_UNMERGE) || rm.reserved0 ||
+		    memchr_inv(rm.reserved, 0, sizeof(rm.reserved)) || (rm.addr & ~PAGE_MASK))
+			return -EINVAL;
+		return ksmdev_sma_remove(sma, rm.addr, rm.flags & KSM_REMOVE_UNMERGE, &res);
+	}
+	case KSM_SMA_SET_DOMAIN: {
+		struct ksm_domain d;
+		int ret;
+
+		if (copy_from_user(&d, argp, sizeof(d)))
+			return -EFAULT;
+		if (d.flags || memchr_inv(d.reserved, 0, sizeof(d.reserved)))
+			return -EINVAL;
+		ret = ksmdev_sma_set_domain(sma, &d.domain);
+		if (!ret && copy_to_user(argp, &d, sizeof(d)))
+			ret = -EFAULT;
+		return ret;
+	}
+	case KSM_SMA_GET_STATS: {
+		struct ksm_process_stats st;
+
+		ksmdev_sma_stats(sma, &st);
+		return copy_to_user(argp, &st, sizeof(st)) ? -EFAULT : 0;
+	}
+	case KSM_UNMERGE: {
+		struct ksm_unmerge u;
+		int ret = ksmdev_get_unmerge_args(&u, argp);
+
+		if (ret)
+			return ret;
+		return ksmdev_put_unmerge_result(&u, argp, ksmdev_unmerge(sma, &u));
+	}
 	default:
 		return -ENOTTY;
 	}
@@ -177,7 +237,45 @@ static void ksmdev_get_features(struct ksm_features *f)
 	f->api_version = KSM_API_VERSION;
 	f->page_size = PAGE_SIZE;
 	f->features = KSM_FEATURE_GET_FEATURES | KSM_FEATURE_INFO_KTHREAD_R |
-		      KSM_FEATURE_STATS | KSM_FEATURE_SCAN_EXT | KSM_FEATURE_THP;
+		      KSM_FEATURE_STATS | KSM_FEATURE_SCAN_EXT | KSM_FEATURE_THP |
+		      KSM_FEATURE_CONFIG | KSM_FEATURE_UNMERGE | KSM_FEATURE_DOMAINS |
+		      KSM_FEATURE_PROCESS_STATS | KSM_FEATURE_ZERO_PAGES | KSM_FEATURE_NUMA |
+		      KSM_FEATURE_VOLATILITY | KSM_FEATURE_SMART_SCAN | KSM_FEATURE_ADVISOR;
+}
+
+/*
+ * KSM_GET_PROCESS_STATS: the counters of process @st->pid (0: the caller).
+ * Another process's needs CAP_SYS_ADMIN (its memory layout is its business).
+ * Returns 0, -EINVAL, -EPERM, -ESRCH (no such process, or no memory).
+ */
+static int ksmdev_process_stats(struct ksm_process_stats *st)
+{
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+
+	if (st->reserved0)
+		return -EINVAL;
+	if (!st->pid || st->pid == task_tgid_vnr(current)) {
+		ksmdev_mm_stats(current->mm, st);
+		return 0;
+	}
+	if (st->pid < 0)
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	pid = find_get_pid(st->pid);
+	task = pid ? get_pid_task(pid, PIDTYPE_TGID) : NULL;
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	if (!mm)
+		return -ESRCH;
+	ksmdev_mm_stats(mm, st);
+	mmput(mm);
+	return 0;
 }
 
 static long ksmdev_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -216,6 +314,43 @@ static long ksmdev_dev_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		if (copy_to_user(argp, &f, sizeof(f)))
 			return -EFAULT;
 		return 0;
+	}
+	case KSM_GET_CONFIG: {
+		struct ksm_config cfg;
+
+		ksmdev_config_get(&cfg);
+		return copy_to_user(argp, &cfg, sizeof(cfg)) ? -EFAULT : 0;
+	}
+	case KSM_SET_CONFIG: {
+		struct ksm_config cfg;
+
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		if (copy_from_user(&cfg, argp, sizeof(cfg)))
+			return -EFAULT;
+		return ksmdev_config_set(&cfg);
+	}
+	case KSM_UNMERGE_ALL: {
+		struct ksm_unmerge u;
+		int ret;
+
+		if (!capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		ret = ksmdev_get_unmerge_args(&u, argp);
+		if (ret)
+			return ret;
+		return ksmdev_put_unmerge_result(&u, argp, ksmdev_unmerge(NULL, &u));
+	}
+	case KSM_GET_PROCESS_STATS: {
+		struct ksm_process_stats st;
+		int ret;
+
+		if (copy_from_user(&st, argp, sizeof(st)))
+			return -EFAULT;
+		ret = ksmdev_process_stats(&st);
+		if (!ret && copy_to_user(argp, &st, sizeof(st)))
+			ret = -EFAULT;
+		return ret;
 	}
 	case KSM_GET_STATS: {
 		struct ksm_stats *st = kmalloc(sizeof(*st), GFP_KERNEL);

@@ -42,9 +42,16 @@ static struct crypto_shash *ksmdev_sha1_tfm;
 static atomic_long_t ksmdev_nr_kpages = ATOMIC_LONG_INIT(0);
 static atomic_long_t ksmdev_nr_items = ATOMIC_LONG_INIT(0);
 
-static struct ksmdev_bucket *ksmdev_bucket_of(u32 hash)
+/*
+ * The bucket of content @hash for pages of node @nid (-1: any node). With
+ * merge_across_nodes off, each node's pages chain in buckets of their own: in
+ * effect one table per node.
+ */
+static u32 ksmdev_bucket_index(u32 hash, int nid)
 {
-	return &ksmdev_buckets[hash & (ksmdev_nbuckets - 1)];
+	if (nid >= 0)
+		hash ^= hash_32(nid + 1, 32);
+	return hash & (ksmdev_nbuckets - 1);
 }
 
 static struct ksmdev_pfn_bucket *ksmdev_pfn_bucket_of(unsigned long pfn)
@@ -188,12 +195,14 @@ void ksmdev_sha1_page(struct page *page, u8 *digest)
  * ksmdev_kpage_create - make a kernel page entry for a freshly filled page
  * @page: a page the caller allocated (refcount 1), not anonymous, whose
  *	content will never change again; the entry takes over the reference
+ * @domain: the merge domain it serves
+ * @nid: the node whose pages may map it, or -1 for any
  *
  * Computes the page's jhash and SHA-1 once, for the life of the page. The
  * entry is not in the tables yet (ksmdev_kpage_insert()) and the caller holds
  * its one reference. Returns NULL (and frees @page) when out of memory.
  */
-struct ksmdev_kpage *ksmdev_kpage_create(struct page *page)
+struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid)
 {
 	struct ksmdev_kpage *kp = kmem_cache_zalloc(ksmdev_kpage_cache, GFP_KERNEL);
 
@@ -204,7 +213,9 @@ struct ksmdev_kpage *ksmdev_kpage_create(struct page *page)
 	kref_init(&kp->ref);
 	kp->page = page;
 	kp->hash = ksmdev_hash_page(page);
-	kp->nid = page_to_nid(page);
+	kp->domain = domain;
+	kp->nid = nid;
+	kp->bucket = ksmdev_bucket_index(kp->hash, nid);
 	ksmdev_sha1_page(page, kp->sha1);
 	atomic_long_inc(&ksmdev_nr_kpages);
 	ksmdev_count(kpages_created);
@@ -214,7 +225,7 @@ struct ksmdev_kpage *ksmdev_kpage_create(struct page *page)
 /* Make @kp findable by content and by pfn; the tables take a reference. */
 void ksmdev_kpage_insert(struct ksmdev_kpage *kp)
 {
-	struct ksmdev_bucket *b = ksmdev_bucket_of(kp->hash);
+	struct ksmdev_bucket *b = &ksmdev_buckets[kp->bucket];
 	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(kp->page));
 
 	kref_get(&kp->ref);
@@ -273,13 +284,13 @@ bool ksmdev_kpage_is_ours(struct page *page)
 int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			     struct ksmdev_kpage **out, int max)
 {
-	struct ksmdev_bucket *b = ksmdev_bucket_of(hash);
+	struct ksmdev_bucket *b = &ksmdev_buckets[ksmdev_bucket_index(hash, nid)];
 	struct ksmdev_kpage *kp;
 	int n = 0;
 
 	spin_lock(&b->lock);
 	hlist_for_each_entry(kp, &b->stable, node) {
-		if (kp->hash != hash || kp->domain != domain || (nid >= 0 && kp->nid != nid))
+		if (kp->hash != hash || kp->domain != domain || kp->nid != nid)
 			continue;
 		kref_get(&kp->ref);
 		out[n++] = kp;
@@ -293,6 +304,8 @@ int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 /*
  * ksmdev_unstable_candidates - pages waiting in the table with content @hash
  * @self, @self_index: the page being scanned, which is not its own twin
+ * @nid: the node they must be on, or -1 for any
+ * @settled_only: only pages whose content was the same on two passes
  *
  * Each page returned is busy-locked for the caller (ksmdev_page_unlock()) and
  * its region referenced (ksmdev_region_put()); pages another scanner holds
@@ -300,11 +313,11 @@ int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
  * @max).
  */
 int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_index,
-			       u32 hash, u32 domain, int nid,
+			       u32 hash, u32 domain, int nid, bool settled_only,
 			       struct ksmdev_region **regions, unsigned long *indexes,
 			       int max)
 {
-	struct ksmdev_bucket *b = ksmdev_bucket_of(hash);
+	struct ksmdev_bucket *b = &ksmdev_buckets[ksmdev_bucket_index(hash, nid)];
 	struct ksmdev_item *it;
 	int n = 0;
 
@@ -312,7 +325,8 @@ int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_in
 	hlist_for_each_entry(it, &b->unstable, node) {
 		struct ksmdev_region *r = it->region;
 
-		if (it->hash != hash || r->domain != domain || (nid >= 0 && it->nid != nid))
+		if (it->hash != hash || r->domain != domain || it->nid != nid ||
+		    (settled_only && !it->settled))
 			continue;
 		if ((r == self && it->index == self_index) || READ_ONCE(r->dead))
 			continue;
@@ -340,7 +354,7 @@ void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index)
 
 	if (!it)
 		return;
-	b = ksmdev_bucket_of(it->hash);
+	b = &ksmdev_buckets[it->bucket];
 	spin_lock(&b->lock);
 	hlist_del(&it->node);
 	spin_unlock(&b->lock);
@@ -351,33 +365,46 @@ void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index)
 
 /*
  * ksmdev_item_set - record page @index of @r in the unstable table as @hash
+ * @nid: the node its twins must be on, or -1 for any
  *
- * Moves it if it was there under another hash. Caller holds the page's busy
- * bit. Returns 0 or -ENOMEM (then the page is simply not in the table).
+ * Moves it if it was there under another hash or node. Caller holds the
+ * page's busy bit. Returns whether the page was already there with this same
+ * content (it is then marked settled: unchanged for two passes).
  */
-int ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid)
+bool ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid)
 {
 	struct ksmdev_item *it = r->items[index];
+	u32 bucket = ksmdev_bucket_index(hash, nid);
 	struct ksmdev_bucket *b;
 
-	if (it && it->hash == hash && it->nid == nid)
-		return 0;
+	if (it && it->hash == hash && it->bucket == bucket) {
+		/* Written under the bucket lock: candidate lookups read it there. */
+		if (!it->settled) {
+			b = &ksmdev_buckets[bucket];
+			spin_lock(&b->lock);
+			it->settled = true;
+			spin_unlock(&b->lock);
+		}
+		return true;
+	}
 	ksmdev_item_clear(r, index);
 
 	it = kmem_cache_alloc(ksmdev_item_cache, GFP_KERNEL);
 	if (!it)
-		return -ENOMEM;
+		return false;	/* then the page is simply not in the table */
 	it->region = r;
 	it->index = index;
 	it->hash = hash;
+	it->bucket = bucket;
 	it->nid = nid;
-	b = ksmdev_bucket_of(hash);
+	it->settled = false;
+	b = &ksmdev_buckets[bucket];
 	spin_lock(&b->lock);
 	hlist_add_head(&it->node, &b->unstable);
 	spin_unlock(&b->lock);
 	r->items[index] = it;
 	atomic_long_inc(&ksmdev_nr_items);
-	return 0;
+	return false;
 }
 
 /**
@@ -450,6 +477,15 @@ void ksmdev_kpage_sweep_cancel(void)
 {
 	atomic_set(&ksmdev_sweep_rounds, 0);
 	cancel_delayed_work_sync(&ksmdev_sweep_work);
+}
+
+/* Memory the tables and their entries take (for general_profit). */
+size_t ksmdev_hash_metadata_bytes(void)
+{
+	return ksmdev_nbuckets * sizeof(struct ksmdev_bucket) +
+	       ksmdev_npfn_buckets * sizeof(struct ksmdev_pfn_bucket) +
+	       atomic_long_read(&ksmdev_nr_items) * sizeof(struct ksmdev_item) +
+	       atomic_long_read(&ksmdev_nr_kpages) * sizeof(struct ksmdev_kpage);
 }
 
 /* Number of kernel pages the module holds a reference to. */

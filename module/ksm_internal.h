@@ -92,7 +92,24 @@ struct ksmdev_region {
 	 */
 	struct ksmdev_item **items;
 	unsigned long *busy;		/* per page bit lock: see the top of this file */
+	/* Per page: what the scanner last did there; busy-bit holder only. */
+	struct ksmdev_pstate *state;
+	/* Counters of this region (KSM_SMA_GET_STATS, KSM_GET_PROCESS_STATS). */
+	atomic_long_t merged_pages;	/* pages whose state says MERGED */
+	atomic_long_t zero_pages;	/* pages whose state says ZERO */
+	atomic_long_t merges;		/* merges done here */
+	atomic_long_t cow_breaks;	/* merged pages later found private again */
+	atomic_long_t unmerged;		/* merged pages given back by an unmerge */
 };
+
+/* What the scanner knows of one page of a region. */
+struct ksmdev_pstate {
+	u8 flags;			/* KSMDEV_PS_* */
+	u8 smart;			/* smart scan: failed passes (high nibble), passes to skip (low) */
+};
+
+#define KSMDEV_PS_MERGED	0x01	/* the module mapped a kernel page here */
+#define KSMDEV_PS_ZERO		0x02	/* the module mapped the zero page here */
 
 /*
  * A page waiting in the content hash table for a twin ("unstable": its
@@ -102,8 +119,10 @@ struct ksmdev_item {
 	struct hlist_node node;		/* bucket->unstable, bucket->lock */
 	struct ksmdev_region *region;	/* constant */
 	unsigned long index;		/* constant: page index in region */
-	u32 hash;			/* constant: jhash when inserted; its bucket */
-	int nid;			/* node of the page when inserted */
+	u32 hash;			/* constant: jhash of the content when inserted */
+	u32 bucket;			/* constant: its bucket (hash, and node if per node) */
+	int nid;			/* constant: node to match, or -1 for any */
+	bool settled;			/* the same hash was seen on two passes in a row */
 };
 
 /*
@@ -118,8 +137,9 @@ struct ksmdev_kpage {
 	struct kref ref;		/* one for the tables, one per user */
 	struct page *page;		/* constant, referenced */
 	u32 hash;			/* constant: jhash of the content */
+	u32 bucket;			/* constant: its bucket */
 	u32 domain;			/* constant */
-	int nid;			/* constant: node of the page */
+	int nid;			/* constant: node to match, or -1 for any */
 	bool hashed;			/* in the tables; bucket->lock */
 	u8 sha1[SHA1_DIGEST_SIZE];	/* constant: the SHA-1 cache entry */
 };
@@ -137,7 +157,12 @@ struct ksmdev_scanner {
 	struct ksmdev_region *region;	/* current region (referenced) or NULL */
 	unsigned long index;		/* next page of region */
 	u64 region_id;			/* id of region, to resume if it is removed */
+	u64 pass_start;			/* ktime (ns) when the current pass began, or 0 */
+	u64 last_pass_ms;		/* duration of the last complete pass */
 };
+
+/* Duration of the last complete pass of any scanner (stats). */
+extern u64 ksmdev_last_full_scan_ms;
 
 /* What one scan call asks for and what it did. */
 struct ksmdev_scan_ctl {
@@ -149,6 +174,12 @@ struct ksmdev_scan_ctl {
 	unsigned long merged;		/* out */
 	unsigned long full_scans;	/* out */
 };
+
+/* ---- ksm_config.c ---- */
+extern struct ksm_config ksmdev_cfg;
+void ksmdev_config_get(struct ksm_config *cfg);
+int ksmdev_config_set(const struct ksm_config *cfg);
+int ksmdev_merge_nid(struct page *page);
 
 /* ---- ksm_syms.c ---- */
 int ksmdev_syms_init(const char *extra_required);
@@ -165,6 +196,11 @@ struct ksmdev_pcpu_stats {
 	u64 memcmp_mismatch;
 	u64 thp_split;
 	u64 merges_undone;
+	u64 zero_pages;
+	u64 cow_breaks;
+	u64 unmerged;
+	u64 smart_skipped;
+	u64 volatile_skipped;
 	u64 skipped[KSM_SKIP_NR];
 };
 
@@ -180,18 +216,19 @@ int ksmdev_hash_init(void);
 void ksmdev_hash_exit(void);
 u32 ksmdev_hash_page(struct page *page);
 void ksmdev_sha1_page(struct page *page, u8 *digest);
-struct ksmdev_kpage *ksmdev_kpage_create(struct page *page);
+struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid);
 void ksmdev_kpage_insert(struct ksmdev_kpage *kp);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);
 bool ksmdev_kpage_is_ours(struct page *page);
 int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			     struct ksmdev_kpage **out, int max);
 int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_index,
-			       u32 hash, u32 domain, int nid,
+			       u32 hash, u32 domain, int nid, bool settled_only,
 			       struct ksmdev_region **regions, unsigned long *indexes,
 			       int max);
-int ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid);
+bool ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid);
 void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index);
+size_t ksmdev_hash_metadata_bytes(void);
 void ksmdev_kpage_sweep(void);
 void ksmdev_kpage_sweep_soon(void);
 void ksmdev_kpage_sweep_cancel(void);
@@ -204,7 +241,13 @@ extern spinlock_t ksmdev_regions_lock;
 extern struct list_head ksmdev_regions;
 bool ksmdev_vma_registrable(struct vm_area_struct *vma);
 int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
-void ksmdev_sma_remove_regions(struct ksmdev_sma *sma);
+int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res);
+int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain);
+int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res);
+void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st);
+void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st);
+u64 ksmdev_regions_zero_pages(void);
+void ksmdev_page_state_set(struct ksmdev_region *r, unsigned long index, u8 flags);
 void ksmdev_region_get(struct ksmdev_region *r);
 void ksmdev_region_put(struct ksmdev_region *r);
 bool ksmdev_page_trylock(struct ksmdev_region *r, unsigned long index);
@@ -234,6 +277,9 @@ struct ksmdev_target {
 #define KSMDEV_SKIP_REASON(ret)	(-1 - (ret))
 
 int ksmdev_lookup(struct ksmdev_target *t);
+bool ksmdev_page_is_zero(struct page *page);
+int ksmdev_merge_zero(struct ksmdev_target *t);
+int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held, struct ksm_unmerge *res);
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
 int ksmdev_split_target(struct ksmdev_target *t);
 int ksmdev_may_switch(struct ksmdev_target *t);

@@ -4,10 +4,13 @@
  * (KSM_START_STOP_KTHREAD with running = 1); it scans pages_to_scan pages,
  * merging at most max_pages_to_merge, then sleeps `sleep' microseconds, at
  * nice 5, freezable. Stopping it waits for the page it is on, no longer.
+ * With the scan-time advisor on, it sets pages_to_scan itself after each
+ * full pass.
  */
 #include "ksm_internal.h"
 
 #include <linux/freezer.h>
+#include <linux/ktime.h>
 #include <linux/kthread.h>
 #include <linux/sched.h>
 #include <linux/wait.h>
@@ -40,8 +43,46 @@ static bool ksmdev_kthread_should_stop(void)
 	return kthread_should_stop() || freezing(current);
 }
 
+/* Time kksmd spent scanning and in all (ns) since its current pass began. */
+struct ksmdev_advisor_clock {
+	u64 work;
+	u64 total;
+};
+
+/*
+ * ksmdev_advise - the scan-time advisor, after a pass of kksmd ended
+ *
+ * Scales pages_to_scan so that the next pass takes advisor_target_scan_ms,
+ * by at most a factor of 4 either way, then lowers it so that kksmd's share
+ * of a CPU (work / (work + sleep)) stays within advisor_max_cpu, and keeps it
+ * between the min and max bounds. Called by the thread only.
+ */
+static void ksmdev_advise(struct ksmdev_advisor_clock *clock)
+{
+	u64 pages = READ_ONCE(ksmdev_kthread_info.pages_to_scan);
+	u64 last = ksmdev_kthread_scanner.last_pass_ms;
+	u64 target = READ_ONCE(ksmdev_cfg.advisor_target_scan_ms);
+	u64 max_cpu = READ_ONCE(ksmdev_cfg.advisor_max_cpu);
+	u64 want = pages, cpu;
+
+	if (last && target)
+		want = clamp(div64_u64(pages * last, target), pages / 4, pages * 4);
+	if (clock->total) {
+		cpu = div64_u64(clock->work * 100, clock->total);
+		if (cpu > max_cpu)
+			want = min(want, div64_u64(pages * max_cpu, cpu));
+	}
+	want = clamp_t(u64, want, READ_ONCE(ksmdev_cfg.advisor_min_pages_to_scan),
+		       READ_ONCE(ksmdev_cfg.advisor_max_pages_to_scan));
+	WRITE_ONCE(ksmdev_kthread_info.pages_to_scan, want);
+	clock->work = 0;
+	clock->total = 0;
+}
+
 static int ksmdev_kthread_fn(void *unused)
 {
+	struct ksmdev_advisor_clock clock = { 0, 0 };
+
 	set_freezable();
 	set_user_nice(current, 5);
 
@@ -52,9 +93,11 @@ static int ksmdev_kthread_fn(void *unused)
 			.should_stop = ksmdev_kthread_should_stop,
 		};
 		int gen = atomic_read(&ksmdev_kthread_gen);
+		u64 t0 = ktime_get_ns(), t1;
 		unsigned int sleep;
 
 		ksmdev_scan(&ksmdev_kthread_scanner, &ctl);
+		t1 = ktime_get_ns();
 
 		sleep = READ_ONCE(ksmdev_kthread_info.sleep);
 		if (sleep)
@@ -65,6 +108,14 @@ static int ksmdev_kthread_fn(void *unused)
 		else
 			try_to_freeze();
 		cond_resched();
+
+		clock.work += t1 - t0;
+		clock.total += ktime_get_ns() - t0;
+		if (ctl.full_scans &&
+		    READ_ONCE(ksmdev_cfg.advisor_mode) == KSM_ADVISOR_SCAN_TIME)
+			ksmdev_advise(&clock);
+		else if (ctl.full_scans)
+			clock.work = clock.total = 0;
 	}
 	return 0;
 }

@@ -225,14 +225,17 @@ static bool ksmdev_pages_identical(struct page *a, struct page *b)
 /*
  * ksmdev_replace_pte - map @kpage read-only at @addr in place of @page
  * @page: the small anonymous page mapped there, referenced once by the caller
+ * @kpage: a kernel page, or NULL for the shared zero page
  *
  * mmap lock held for reading. Under the PTE lock: check the PTE still maps
  * @page; clear it and flush the TLB, so that no CPU can write the page and
  * GUP-fast can no longer find it; refuse if anything but its mappings and our
  * reference holds the page (a DMA or O_DIRECT pin may be writing into it);
- * compare the whole page with @kpage; only then install @kpage and move the
- * RSS count from anon to file. Any failure puts the old PTE back untouched.
- * The mmu notifiers (KVM's secondary MMU) hear of the change around it.
+ * compare the whole page with @kpage (or check it is all zeroes); only then
+ * install the new PTE and fix the RSS counters (anon -> file for a kernel
+ * page; the zero page is not counted). Any failure puts the old PTE back
+ * untouched. The mmu notifiers (KVM's secondary MMU) hear of the change
+ * around it.
  *
  * Returns KSMDEV_MERGED, KSMDEV_DIFFERENT, or KSMDEV_SKIP(reason).
  */
@@ -278,22 +281,27 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
 		goto out_unlock;
 	}
-	if (!ksmdev_pages_identical(page, kpage)) {
+	if (kpage ? !ksmdev_pages_identical(page, kpage) : !ksmdev_page_is_zero(page)) {
 		set_pte_at(mm, addr, ptep, old);
 		ret = KSMDEV_DIFFERENT;
 		goto out_unlock;
 	}
 
-	new = pte_wrprotect(mk_pte(kpage, vma->vm_page_prot));
+	if (kpage) {
+		new = pte_wrprotect(mk_pte(kpage, vma->vm_page_prot));
+		get_page(kpage);
+		ksmdev_rmap_add_kpage(kpage, vma);
+	} else {
+		new = pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot));
+	}
 	if (pte_soft_dirty(old))
 		new = pte_mksoft_dirty(new);
-	get_page(kpage);
-	ksmdev_rmap_add_kpage(kpage, vma);
 	set_pte_at(mm, addr, ptep, new);
 
 	ksmdev_rmap_remove(page, vma);
 	ksmdev_mm_counter_add(mm, MM_ANONPAGES, -1);
-	ksmdev_mm_counter_add(mm, MM_FILEPAGES, 1);
+	if (kpage)
+		ksmdev_mm_counter_add(mm, MM_FILEPAGES, 1);
 	put_page(page);		/* the reference of the mapping we removed */
 	ret = KSMDEV_MERGED;
 
@@ -351,7 +359,7 @@ int ksmdev_split_target(struct ksmdev_target *t)
  * huge page if needed, and replaces the PTE if the contents are identical.
  * Returns KSMDEV_MERGED, KSMDEV_DIFFERENT or KSMDEV_SKIP(reason).
  */
-int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
+static int ksmdev_switch(struct ksmdev_target *t, struct page *kpage)
 {
 	struct mm_struct *mm = t->region->mm;
 	struct vm_area_struct *vma;
@@ -367,10 +375,37 @@ int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
 		if (ret)
 			goto unlock;
 	}
-	ret = ksmdev_replace_pte(vma, t->addr, t->page, kp->page);
+	ret = ksmdev_replace_pte(vma, t->addr, t->page, kpage);
 unlock:
 	ksmdev_mm_unlock(mm);
 	return ret;
+}
+
+int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
+{
+	return ksmdev_switch(t, kp->page);
+}
+
+/* Is @page all zeroes? */
+bool ksmdev_page_is_zero(struct page *page)
+{
+	void *addr = kmap_local_page(page);
+	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
+
+	kunmap_local(addr);
+	return zero;
+}
+
+/**
+ * ksmdev_merge_zero - map the shared zero page in place of @t->page
+ *
+ * For use_zero_pages: an all-zero page needs no hashing and no table entry.
+ * Same rules and result as ksmdev_merge_into(); the check that the page is
+ * all zeroes is made under write protection.
+ */
+int ksmdev_merge_zero(struct ksmdev_target *t)
+{
+	return ksmdev_switch(t, NULL);
 }
 
 /**
@@ -404,34 +439,110 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  * -ENOMEM / -EFAULT if the fault failed (the page then stays merged, which is
  * harmless).
  */
+/*
+ * ksmdev_unmerge_locked - a private copy at @addr of @mm, if the module
+ * merged the page there
+ * @zero_too: also when the shared zero page is mapped there (only pass it
+ *	for pages whose state says the module put it there)
+ *
+ * mmap lock held. Returns 1 if a copy was made, 0 if there was nothing to do,
+ * -ENOMEM or -EFAULT if the fault failed.
+ */
+static int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
+				 unsigned long addr, bool zero_too)
+{
+	struct vm_area_struct *vma = *vmap;
+	struct page *page = NULL;
+	vm_fault_t fault;
+	int found;
+
+	if (!vma || addr < vma->vm_start || addr >= vma->vm_end) {
+		vma = find_vma(mm, addr);
+		*vmap = vma;
+	}
+	if (!vma || vma->vm_start > addr || !ksmdev_vma_registrable(vma))
+		return 0;
+	found = ksmdev_walk(vma, addr, &page);
+	if (found == KSMDEV_FOUND_ANON)
+		put_page(page);
+	if (found != KSMDEV_FOUND_KPAGE &&
+	    !(zero_too && found == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE)))
+		return 0;
+	fault = handle_mm_fault(vma, addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
+	if (fault & VM_FAULT_OOM)
+		return -ENOMEM;
+	if (fault & VM_FAULT_ERROR)
+		return -EFAULT;
+	return 1;
+}
+
 int ksmdev_unmerge_target(struct ksmdev_target *t)
 {
 	struct mm_struct *mm = t->region->mm;
-	struct vm_area_struct *vma;
-	struct page *page = NULL;
-	vm_fault_t fault;
-	int ret = 0;
+	struct vm_area_struct *vma = NULL;
+	int ret;
 
 	if (!ksmdev_mm_lock(mm))
 		return 0;	/* exiting: the mapping goes away anyway */
-	vma = find_vma(mm, t->addr);
-	if (!vma || vma->vm_start > t->addr || !ksmdev_vma_registrable(vma))
-		goto unlock;
-	switch (ksmdev_walk(vma, t->addr, &page)) {
-	case KSMDEV_FOUND_KPAGE:
-		fault = handle_mm_fault(vma, t->addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
-		if (fault & VM_FAULT_OOM)
-			ret = -ENOMEM;
-		else if (fault & VM_FAULT_ERROR)
-			ret = -EFAULT;
-		break;
-	case KSMDEV_FOUND_ANON:
-		put_page(page);
-		break;
-	}
-unlock:
+	ret = ksmdev_unmerge_locked(mm, &vma, t->addr, false);
 	ksmdev_mm_unlock(mm);
-	return ret;
+	return ret < 0 ? ret : 0;
+}
+
+/* Pages handled under one hold of the mmap lock by ksmdev_unmerge_region(). */
+#define KSMDEV_UNMERGE_BATCH 64
+
+/**
+ * ksmdev_unmerge_region - give every page of @r the module merged a private copy
+ * @bits_held: the caller holds every busy bit of @r (a region being removed);
+ *	otherwise each page's bit is taken, waiting for scanners
+ * @res: counts the pages unmerged and those that failed
+ *
+ * Pages whose state says merged, or that map one of our kernel pages (a scan
+ * may not have seen them yet), get a private anonymous copy through the
+ * kernel's write-fault path; zero pages the module mapped likewise. Works in
+ * batches under one hold of the mmap lock. Returns 0 or -EINTR on a fatal
+ * signal.
+ */
+int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held, struct ksm_unmerge *res)
+{
+	struct mm_struct *mm = r->mm;
+	unsigned long i, j, end;
+
+	for (i = 0; i < r->npages; i = end) {
+		struct vm_area_struct *vma = NULL;
+		bool locked;
+
+		end = min(i + KSMDEV_UNMERGE_BATCH, r->npages);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		for (j = i; !bits_held && j < end; j++)
+			while (!ksmdev_page_trylock(r, j))
+				schedule_timeout_uninterruptible(1);
+		locked = ksmdev_mm_lock(mm);
+		for (j = i; locked && j < end; j++) {
+			u8 flags = r->state[j].flags;
+			int ret = ksmdev_unmerge_locked(mm, &vma, r->start + (j << PAGE_SHIFT),
+							flags & KSMDEV_PS_ZERO);
+
+			if (ret > 0) {
+				res->pages_unmerged++;
+				atomic_long_inc(&r->unmerged);
+				ksmdev_count(unmerged);
+			} else if (ret < 0) {
+				res->pages_failed++;
+				continue;
+			}
+			if (flags)
+				ksmdev_page_state_set(r, j, 0);
+		}
+		if (locked)
+			ksmdev_mm_unlock(mm);
+		for (j = i; !bits_held && j < end; j++)
+			ksmdev_page_unlock(r, j);
+		cond_resched();
+	}
+	return 0;
 }
 
 /**
@@ -444,7 +555,6 @@ unlock:
  */
 struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t)
 {
-	struct ksmdev_kpage *kp;
 	struct page *kpage;
 
 	if (ksmdev_kpages_held() >= ksmdev_max_kernel_pages)
@@ -454,8 +564,5 @@ struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t)
 	if (!kpage)
 		return NULL;
 	copy_highpage(kpage, t->page);
-	kp = ksmdev_kpage_create(kpage);
-	if (kp)
-		kp->domain = t->region->domain;
-	return kp;
+	return ksmdev_kpage_create(kpage, t->region->domain, ksmdev_merge_nid(t->page));
 }

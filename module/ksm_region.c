@@ -85,6 +85,46 @@ static int ksmdev_check_vmas(struct mm_struct *mm, unsigned long start, unsigned
 	return 0;
 }
 
+/* Kernel-assigned merge domains (KSM_DOMAIN_PRIVATE) count up from here. */
+#define KSMDEV_FIRST_PRIVATE_DOMAIN 0x80000000U
+static atomic_t ksmdev_next_domain = ATOMIC_INIT(KSMDEV_FIRST_PRIVATE_DOMAIN);
+
+/**
+ * ksmdev_sma_set_domain - KSM_SMA_SET_DOMAIN
+ * @domain: in: KSM_DOMAIN_DEFAULT, KSM_DOMAIN_PRIVATE or an id below
+ *	0x80000000 (CAP_SYS_ADMIN: it lets the SMA merge with whoever else uses
+ *	that id); out: the SMA's domain
+ *
+ * Only an SMA without regions can change domain (-EBUSY). Private domains
+ * are never handed out twice, so nobody can join one. Returns 0, -EINVAL
+ * (ids from 0x80000000 up are the kernel's), -EPERM, -EBUSY or -EOVERFLOW
+ * (private ids exhausted).
+ */
+int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain)
+{
+	u32 d = *domain;
+	int ret = 0;
+
+	if (d == KSM_DOMAIN_PRIVATE) {
+		d = atomic_inc_return(&ksmdev_next_domain) - 1;
+		if (d < KSMDEV_FIRST_PRIVATE_DOMAIN || d == KSM_DOMAIN_PRIVATE)
+			return -EOVERFLOW;
+	} else if (d >= KSMDEV_FIRST_PRIVATE_DOMAIN) {
+		return -EINVAL;
+	} else if (d != KSM_DOMAIN_DEFAULT && !capable(CAP_SYS_ADMIN)) {
+		return -EPERM;
+	}
+	mutex_lock(&ksmdev_registry_lock);
+	if (sma->nr_regions)
+		ret = -EBUSY;
+	else
+		sma->domain = d;
+	mutex_unlock(&ksmdev_registry_lock);
+	if (!ret)
+		*domain = d;
+	return ret;
+}
+
 void ksmdev_region_get(struct ksmdev_region *r)
 {
 	kref_get(&r->ref);
@@ -96,6 +136,7 @@ static void ksmdev_region_release(struct kref *ref)
 
 	kvfree(r->items);
 	kvfree(r->busy);
+	kvfree(r->state);
 	mmu_notifier_put(&r->kmm->mn);
 	kfree(r);
 }
@@ -118,19 +159,14 @@ void ksmdev_page_unlock(struct ksmdev_region *r, unsigned long index)
 }
 
 /*
- * ksmdev_region_remove - unregister @r
+ * ksmdev_region_unlink - first half of unregistering @r
  *
- * Caller holds ksmdev_registry_lock. Marks the region dead, unlinks it, and
- * takes its pages out of the hash table, waiting for each page's busy bit
- * (scanners hold one only while they work on that page, and never wait for
- * the registry lock meanwhile). The busy bits stay set, so no scanner that
- * still has the region in hand can put a page back. Drops the registry's
- * reference. Kernel pages already mapped in the range stay mapped.
+ * Caller holds ksmdev_registry_lock. Marks the region dead and unlinks it
+ * from its SMA, its process and the scanners' list, then moves it (with the
+ * registry's reference) to @dead for ksmdev_region_finish().
  */
-static void ksmdev_region_remove(struct ksmdev_region *r)
+static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead)
 {
-	unsigned long i;
-
 	lockdep_assert_held(&ksmdev_registry_lock);
 	WRITE_ONCE(r->dead, true);
 	list_del(&r->sma_link);
@@ -143,15 +179,36 @@ static void ksmdev_region_remove(struct ksmdev_region *r)
 	spin_unlock(&ksmdev_regions_lock);
 	ksmdev_nr_regions--;
 	ksmdev_nr_region_pages -= r->npages;
+	list_add_tail(&r->sma_link, dead);
+}
 
-	for (i = 0; i < r->npages; i++) {
-		while (!ksmdev_page_trylock(r, i))
-			schedule_timeout_uninterruptible(1);
-		ksmdev_item_clear(r, i);
-		if (!(i % 1024))
-			cond_resched();
+/*
+ * ksmdev_region_finish - second half: without the registry lock, take every
+ * page of each region on @dead out of the hash table, waiting for its busy
+ * bit (scanners hold one only while they work on that page and never wait for
+ * the registry lock meanwhile). The bits stay set, so no scanner that still
+ * has the region in hand can put a page back. With @unmerge, merged pages get
+ * private copies first (@res counts them). Drops the registry's references.
+ */
+static void ksmdev_region_finish(struct list_head *dead, bool unmerge, struct ksm_unmerge *res)
+{
+	struct ksmdev_region *r, *tmp;
+	unsigned long i;
+
+	list_for_each_entry_safe(r, tmp, dead, sma_link) {
+		list_del_init(&r->sma_link);
+		for (i = 0; i < r->npages; i++) {
+			while (!ksmdev_page_trylock(r, i))
+				schedule_timeout_uninterruptible(1);
+			ksmdev_item_clear(r, i);
+			if (!(i % 1024))
+				cond_resched();
+		}
+		if (unmerge)
+			ksmdev_unmerge_region(r, true, res);
+		ksmdev_region_put(r);
 	}
-	ksmdev_region_put(r);
+	ksmdev_kpage_sweep_soon();
 }
 
 /*
@@ -162,12 +219,13 @@ static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 {
 	struct ksmdev_mm *kmm = container_of(mn, struct ksmdev_mm, mn);
 	struct ksmdev_region *r, *tmp;
+	LIST_HEAD(dead);
 
 	mutex_lock(&ksmdev_registry_lock);
 	list_for_each_entry_safe(r, tmp, &kmm->regions, mm_link)
-		ksmdev_region_remove(r);
+		ksmdev_region_unlink(r, &dead);
 	mutex_unlock(&ksmdev_registry_lock);
-	ksmdev_kpage_sweep_soon();
+	ksmdev_region_finish(&dead, false, NULL);
 }
 
 /* Does [start, start + npages pages) overlap a region of @kmm? Registry lock. */
@@ -222,7 +280,8 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 		return -ENOMEM;
 	r->items = kvcalloc(npages, sizeof(*r->items), GFP_KERNEL_ACCOUNT);
 	r->busy = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
-	if (!r->items || !r->busy) {
+	r->state = kvcalloc(npages, sizeof(*r->state), GFP_KERNEL_ACCOUNT);
+	if (!r->items || !r->busy || !r->state) {
 		ret = -ENOMEM;
 		goto free;
 	}
@@ -271,23 +330,159 @@ unlock:
 free:
 	kvfree(r->items);
 	kvfree(r->busy);
+	kvfree(r->state);
 	kfree(r);
 	return ret;
 }
 
-/* Unregister every region of @sma (the REMOVE ioctl, or the SMA fd's close). */
-void ksmdev_sma_remove_regions(struct ksmdev_sma *sma)
+/**
+ * ksmdev_sma_remove - unregister regions of @sma
+ * @addr: the start of the one region to remove, or 0 for all of them
+ * @unmerge: give merged pages private copies first (@res counts them)
+ *
+ * The REMOVE ioctls, and the SMA fd's close. Returns 0, or -ENOENT when no
+ * region of @sma starts at @addr.
+ */
+int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res)
 {
 	struct ksmdev_region *r, *tmp;
+	LIST_HEAD(dead);
 
 	mutex_lock(&ksmdev_registry_lock);
 	list_for_each_entry_safe(r, tmp, &sma->regions, sma_link)
-		ksmdev_region_remove(r);
+		if (!addr || r->start == addr)
+			ksmdev_region_unlink(r, &dead);
 	mutex_unlock(&ksmdev_registry_lock);
-	ksmdev_kpage_sweep_soon();
+	if (addr && list_empty(&dead))
+		return -ENOENT;
+	ksmdev_region_finish(&dead, unmerge, res);
+	return 0;
 }
 
-/* Number of registered regions and of their pages (a snapshot). */
+/*
+ * References to the live regions of @sma (all SMAs if NULL) of @mm (all
+ * processes if NULL), put in @out (at most @max). Returns how many.
+ */
+static unsigned int ksmdev_regions_grab(struct ksmdev_sma *sma, struct mm_struct *mm,
+					struct ksmdev_region **out, unsigned int max)
+{
+	struct ksmdev_region *r;
+	unsigned int n = 0;
+
+	spin_lock(&ksmdev_regions_lock);
+	list_for_each_entry(r, &ksmdev_regions, all_link) {
+		if ((sma && r->sma != sma) || (mm && r->mm != mm) || READ_ONCE(r->dead))
+			continue;
+		if (n == max)
+			break;
+		ksmdev_region_get(r);
+		out[n++] = r;
+	}
+	spin_unlock(&ksmdev_regions_lock);
+	return n;
+}
+
+/**
+ * ksmdev_unmerge - KSM_UNMERGE (@sma) and KSM_UNMERGE_ALL (@sma NULL)
+ *
+ * Gives every page the module merged in those regions a private copy again;
+ * the regions stay registered (a later scan may merge them again). Returns 0
+ * or -EINTR (fatal signal; what was done stays done), filling @res.
+ */
+int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res)
+{
+	struct ksmdev_region **regions;
+	unsigned int n, i;
+	int ret = 0;
+
+	regions = kvmalloc_array(ksmdev_max_regions, sizeof(*regions), GFP_KERNEL);
+	if (!regions)
+		return -ENOMEM;
+	/* r->sma is stable under the registry lock; the snapshot takes references. */
+	mutex_lock(&ksmdev_registry_lock);
+	n = ksmdev_regions_grab(sma, NULL, regions, ksmdev_max_regions);
+	mutex_unlock(&ksmdev_registry_lock);
+	for (i = 0; i < n; i++) {
+		if (!ret)
+			ret = ksmdev_unmerge_region(regions[i], false, res);
+		ksmdev_region_put(regions[i]);
+	}
+	kvfree(regions);
+	ksmdev_kpage_sweep_soon();
+	return ret;
+}
+
+/* Add region @r's counters to @st. */
+static void ksmdev_region_add_stats(struct ksmdev_region *r, struct ksm_process_stats *st)
+{
+	st->regions++;
+	st->region_pages += r->npages;
+	st->merged_pages += atomic_long_read(&r->merged_pages);
+	st->zero_pages += atomic_long_read(&r->zero_pages);
+	st->merges += atomic_long_read(&r->merges);
+	st->cow_breaks += atomic_long_read(&r->cow_breaks);
+	st->unmerged += atomic_long_read(&r->unmerged);
+}
+
+/* KSM_SMA_GET_STATS: the counters of @sma's regions. */
+void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st)
+{
+	struct ksmdev_region *r;
+
+	memset(st, 0, sizeof(*st));
+	mutex_lock(&ksmdev_registry_lock);
+	list_for_each_entry(r, &sma->regions, sma_link)
+		ksmdev_region_add_stats(r, st);
+	mutex_unlock(&ksmdev_registry_lock);
+}
+
+/*
+ * KSM_GET_PROCESS_STATS: the counters of the regions of @mm's process, on
+ * whatever SMA (@st->pid is kept).
+ */
+void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st)
+{
+	struct ksmdev_region *r;
+	s32 pid = st->pid;
+
+	memset(st, 0, sizeof(*st));
+	st->pid = pid;
+	spin_lock(&ksmdev_regions_lock);
+	list_for_each_entry(r, &ksmdev_regions, all_link)
+		if (r->mm == mm)
+			ksmdev_region_add_stats(r, st);
+	spin_unlock(&ksmdev_regions_lock);
+}
+
+/* Zero pages the module mapped, over all regions (for general_profit). */
+u64 ksmdev_regions_zero_pages(void)
+{
+	struct ksmdev_region *r;
+	u64 n = 0;
+
+	spin_lock(&ksmdev_regions_lock);
+	list_for_each_entry(r, &ksmdev_regions, all_link)
+		n += atomic_long_read(&r->zero_pages);
+	spin_unlock(&ksmdev_regions_lock);
+	return n;
+}
+
+/*
+ * Update the state of page @index of @r (busy bit held) and the region's
+ * counters of merged and zero pages to match.
+ */
+void ksmdev_page_state_set(struct ksmdev_region *r, unsigned long index, u8 flags)
+{
+	u8 old = r->state[index].flags;
+
+	if ((old ^ flags) & KSMDEV_PS_MERGED)
+		atomic_long_add(flags & KSMDEV_PS_MERGED ? 1 : -1, &r->merged_pages);
+	if ((old ^ flags) & KSMDEV_PS_ZERO)
+		atomic_long_add(flags & KSMDEV_PS_ZERO ? 1 : -1, &r->zero_pages);
+	r->state[index].flags = flags;
+}
+
+/* Number of registered regions and of their pages (a snapshot); per-page metadata bytes. */
 void ksmdev_region_totals(u64 *regions, u64 *pages)
 {
 	mutex_lock(&ksmdev_registry_lock);

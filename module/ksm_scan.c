@@ -38,12 +38,17 @@ static void ksmdev_count_failure(int ret)
 		ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));
 }
 
+/* Duration of the last complete pass of any scanner; written by scanners. */
+u64 ksmdev_last_full_scan_ms;
+
 void ksmdev_scanner_init(struct ksmdev_scanner *s)
 {
 	mutex_init(&s->lock);
 	s->region = NULL;
 	s->index = 0;
 	s->region_id = 0;
+	s->pass_start = 0;
+	s->last_pass_ms = 0;
 }
 
 /* Drop the cursor's region reference. The scanner is no longer used. */
@@ -93,7 +98,25 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 	s->region = next;
 	s->region_id = next ? next->id : 0;
 	s->index = 0;
+
+	if (wrapped && s->pass_start) {
+		s->last_pass_ms = div_u64(ktime_get_ns() - s->pass_start, NSEC_PER_MSEC);
+		WRITE_ONCE(ksmdev_last_full_scan_ms, s->last_pass_ms);
+	}
+	if (wrapped || !s->pass_start)
+		s->pass_start = next ? ktime_get_ns() : 0;
 	return wrapped;
+}
+
+/*
+ * A page the scanner just merged (@flags: KSMDEV_PS_MERGED or _ZERO): record
+ * it in its state and its region's counters. Busy bit held.
+ */
+static void ksmdev_page_merged(struct ksmdev_region *r, unsigned long index, u8 flags)
+{
+	ksmdev_page_state_set(r, index, flags);
+	r->state[index].smart = 0;
+	atomic_long_inc(&r->merges);
 }
 
 /*
@@ -154,7 +177,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
 
 	uhash = ksmdev_hash_page(u->page);
 	if (uhash != hash) {
-		ksmdev_item_set(u->region, u->index, uhash, page_to_nid(u->page));
+		ksmdev_item_set(u->region, u->index, uhash, ksmdev_merge_nid(u->page));
 		return 0;
 	}
 	ret = ksmdev_may_switch(u);
@@ -194,6 +217,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
 	if (ret == KSMDEV_MERGED) {
 		ksmdev_count(merges);
 		ksmdev_item_clear(u->region, u->index);
+		ksmdev_page_merged(u->region, u->index, KSMDEV_PS_MERGED);
 		return merged + 1;
 	}
 	if (ret != KSMDEV_DIFFERENT)
@@ -212,7 +236,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
  * Look for @t's twins among the pages waiting in the hash table and merge
  * with as many as found. Returns the number of merges done.
  */
-static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid,
+static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool settled_only,
 			       struct ksmdev_digest *digest)
 {
 	struct ksmdev_region *regions[KSMDEV_MAX_CANDIDATES];
@@ -222,7 +246,7 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid,
 	int n, i, merged = 0;
 
 	n = ksmdev_unstable_candidates(t->region, t->index, hash, t->region->domain, nid,
-				       regions, indexes, ARRAY_SIZE(regions));
+				       settled_only, regions, indexes, ARRAY_SIZE(regions));
 	/* Split a huge @t before taking references to twins that may share its folio. */
 	if (n && PageCompound(t->page)) {
 		int ret = ksmdev_split_target(t);
@@ -253,8 +277,24 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid,
 }
 
 /*
+ * Smart scanning: a page that stayed unmerged with unchanged content on
+ * several passes in a row is skipped for 1, 2, 4, then 8 passes.
+ */
+static void ksmdev_smart_fail(struct ksmdev_pstate *ps, bool unchanged)
+{
+	unsigned int fails = unchanged ? min(ps->smart >> 4, 14) + 1 : 0;
+	unsigned int skip = fails >= 3 ? 1U << min(fails - 3, 3U) : 0;
+
+	ps->smart = fails << 4 | skip;
+}
+
+/*
  * ksmdev_scan_page - look at page @index of @r and merge it if it has a twin
  *
+ * Also keeps the page's state: notices when a page it merged was copied on
+ * write since (cow_breaks) or unmapped, maps all-zero pages to the zero page
+ * (use_zero_pages), leaves pages that changed since the last pass alone
+ * (volatility_filter) and skips pages that keep failing (smart_scan).
  * Returns the number of merges done. Pages another scanner is working on are
  * left to it.
  */
@@ -262,9 +302,12 @@ static int ksmdev_scan_page(struct ksmdev_region *r, unsigned long index)
 {
 	struct ksmdev_target t = { .region = r, .index = index };
 	struct ksmdev_digest digest = { .valid = false };
+	bool volatility = READ_ONCE(ksmdev_cfg.volatility_filter);
+	struct ksmdev_pstate *ps = &r->state[index];
+	bool settled;
 	int merged = 0;
 	u32 hash;
-	int ret;
+	int ret, nid;
 
 	if (!ksmdev_page_trylock(r, index)) {
 		ksmdev_count_skip(KSM_SKIP_BUSY);
@@ -272,23 +315,66 @@ static int ksmdev_scan_page(struct ksmdev_region *r, unsigned long index)
 	}
 	if (READ_ONCE(r->dead))
 		goto unlock;
-
-	ret = ksmdev_lookup(&t);
-	if (ret != KSMDEV_FOUND_ANON) {
-		if (ret < 0)
-			ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));
-		ksmdev_item_clear(r, index);
+	if ((ps->smart & 0x0f) && READ_ONCE(ksmdev_cfg.smart_scan)) {
+		ps->smart--;
+		ksmdev_count(smart_skipped);
 		goto unlock;
 	}
 
-	hash = ksmdev_hash_page(t.page);
-	merged = ksmdev_try_stable(&t, hash, -1, &digest);
-	if (!merged)
-		merged = ksmdev_try_unstable(&t, hash, -1, &digest);
-	if (merged)
+	ret = ksmdev_lookup(&t);
+	if (ret == KSMDEV_FOUND_KPAGE ||
+	    (ret == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE) && (ps->flags & KSMDEV_PS_ZERO))) {
+		/* Still merged (or moved here merged, by mremap). */
 		ksmdev_item_clear(r, index);
-	else
-		ksmdev_item_set(r, index, hash, page_to_nid(t.page));
+		if (ret == KSMDEV_FOUND_KPAGE && !(ps->flags & KSMDEV_PS_MERGED))
+			ksmdev_page_state_set(r, index, KSMDEV_PS_MERGED);
+		goto unlock;
+	}
+	if (ret != KSMDEV_FOUND_ANON) {
+		ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));
+		ksmdev_item_clear(r, index);
+		if (ps->flags)
+			ksmdev_page_state_set(r, index, 0);	/* unmapped since */
+		goto unlock;
+	}
+	if (ps->flags) {
+		/* It was merged, and now holds a private page: a write copied it. */
+		ksmdev_page_state_set(r, index, 0);
+		atomic_long_inc(&r->cow_breaks);
+		ksmdev_count(cow_breaks);
+	}
+
+	if (READ_ONCE(ksmdev_cfg.use_zero_pages) && ksmdev_page_is_zero(t.page)) {
+		ksmdev_item_clear(r, index);
+		ret = ksmdev_merge_zero(&t);
+		if (ret == KSMDEV_MERGED) {
+			ksmdev_count(zero_pages);
+			ksmdev_page_merged(r, index, KSMDEV_PS_ZERO);
+			merged = 1;
+		} else {
+			ksmdev_count_failure(ret);
+		}
+		goto put;
+	}
+
+	hash = ksmdev_hash_page(t.page);
+	nid = ksmdev_merge_nid(t.page);
+	/* In the table first: a twin scanned meanwhile finds it. */
+	settled = ksmdev_item_set(r, index, hash, nid);
+	if (volatility && !settled) {
+		ksmdev_count(volatile_skipped);
+		goto put;
+	}
+	merged = ksmdev_try_stable(&t, hash, nid, &digest);
+	if (!merged)
+		merged = ksmdev_try_unstable(&t, hash, nid, volatility, &digest);
+	if (merged) {
+		ksmdev_item_clear(r, index);
+		ksmdev_page_merged(r, index, KSMDEV_PS_MERGED);
+	} else {
+		ksmdev_smart_fail(ps, settled);
+	}
+put:
 	put_page(t.page);
 unlock:
 	ksmdev_page_unlock(r, index);

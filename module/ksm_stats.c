@@ -37,11 +37,24 @@ void ksmdev_stats_read(struct ksm_stats *st)
 		st->memcmp_mismatch += READ_ONCE(p->memcmp_mismatch);
 		st->thp_split += READ_ONCE(p->thp_split);
 		st->merges_undone += READ_ONCE(p->merges_undone);
+		st->zero_pages += READ_ONCE(p->zero_pages);
+		st->cow_breaks += READ_ONCE(p->cow_breaks);
+		st->unmerged += READ_ONCE(p->unmerged);
+		st->smart_skipped += READ_ONCE(p->smart_skipped);
+		st->volatile_skipped += READ_ONCE(p->volatile_skipped);
 		for (i = 0; i < KSM_SKIP_NR; i++)
 			st->skipped[i] += READ_ONCE(p->skipped[i]);
 	}
 	ksmdev_region_totals(&st->regions, &st->region_pages);
 	ksmdev_hash_fill(st);
+	st->last_full_scan_ms = READ_ONCE(ksmdev_last_full_scan_ms);
+	/* Per page of a region: its item pointer, its state, its busy bit. */
+	st->metadata_bytes = ksmdev_hash_metadata_bytes() +
+			     st->region_pages * (sizeof(struct ksmdev_item *) +
+						 sizeof(struct ksmdev_pstate)) +
+			     st->region_pages / BITS_PER_BYTE;
+	st->general_profit = (s64)((st->pages_sharing + ksmdev_regions_zero_pages()) * PAGE_SIZE) -
+			     (s64)st->metadata_bytes;
 }
 
 /* A sysfs file showing one u64 of struct ksm_stats. */
@@ -58,6 +71,18 @@ static ssize_t ksmdev_stat_show(struct device *dev, struct device_attribute *att
 	ksmdev_stats_read(&st);
 	return sysfs_emit(buf, "%llu\n", *(u64 *)((char *)&st + sa->offset));
 }
+
+static ssize_t ksmdev_profit_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct ksm_stats st;
+
+	ksmdev_stats_read(&st);
+	return sysfs_emit(buf, "%lld\n", st.general_profit);
+}
+
+static struct ksmdev_stat_attr ksmdev_stat_general_profit = {
+	.attr = __ATTR(general_profit, 0444, ksmdev_profit_show, NULL),
+};
 
 #define KSMDEV_STAT(name, field)						\
 	static struct ksmdev_stat_attr ksmdev_stat_##name = {			\
@@ -84,6 +109,13 @@ KSMDEV_STAT(sha1_mismatch, sha1_mismatch);
 KSMDEV_STAT(memcmp_mismatch, memcmp_mismatch);
 KSMDEV_STAT(thp_split, thp_split);
 KSMDEV_STAT(merges_undone, merges_undone);
+KSMDEV_STAT(zero_pages, zero_pages);
+KSMDEV_STAT(cow_breaks, cow_breaks);
+KSMDEV_STAT(unmerged, unmerged);
+KSMDEV_STAT(smart_skipped, smart_skipped);
+KSMDEV_STAT(volatile_skipped, volatile_skipped);
+KSMDEV_STAT(last_full_scan_ms, last_full_scan_ms);
+KSMDEV_STAT(metadata_bytes, metadata_bytes);
 
 static struct attribute *ksmdev_stat_attrs[] = {
 	&ksmdev_stat_pages_shared.attr.attr,
@@ -105,6 +137,14 @@ static struct attribute *ksmdev_stat_attrs[] = {
 	&ksmdev_stat_memcmp_mismatch.attr.attr,
 	&ksmdev_stat_thp_split.attr.attr,
 	&ksmdev_stat_merges_undone.attr.attr,
+	&ksmdev_stat_zero_pages.attr.attr,
+	&ksmdev_stat_cow_breaks.attr.attr,
+	&ksmdev_stat_unmerged.attr.attr,
+	&ksmdev_stat_smart_skipped.attr.attr,
+	&ksmdev_stat_volatile_skipped.attr.attr,
+	&ksmdev_stat_last_full_scan_ms.attr.attr,
+	&ksmdev_stat_metadata_bytes.attr.attr,
+	&ksmdev_stat_general_profit.attr.attr,
 	NULL,
 };
 

@@ -78,6 +78,15 @@ struct ksm_kthread_info {
 #define KSM_FEATURE_STATS		(1ULL << 2)  /* KSM_GET_STATS */
 #define KSM_FEATURE_SCAN_EXT		(1ULL << 3)  /* KSM_SCAN_EXT */
 #define KSM_FEATURE_THP			(1ULL << 4)  /* THP inside regions merges */
+#define KSM_FEATURE_CONFIG		(1ULL << 5)  /* KSM_GET_CONFIG, KSM_SET_CONFIG */
+#define KSM_FEATURE_UNMERGE		(1ULL << 6)  /* KSM_UNMERGE, KSM_REMOVE_MEMORY_REGION_EXT */
+#define KSM_FEATURE_DOMAINS		(1ULL << 7)  /* KSM_SMA_SET_DOMAIN */
+#define KSM_FEATURE_PROCESS_STATS	(1ULL << 8)  /* KSM_SMA_GET_STATS, KSM_GET_PROCESS_STATS */
+#define KSM_FEATURE_ZERO_PAGES		(1ULL << 9)  /* ksm_config.use_zero_pages */
+#define KSM_FEATURE_NUMA		(1ULL << 10) /* ksm_config.merge_across_nodes */
+#define KSM_FEATURE_VOLATILITY		(1ULL << 11) /* ksm_config.volatility_filter */
+#define KSM_FEATURE_SMART_SCAN		(1ULL << 12) /* ksm_config.smart_scan */
+#define KSM_FEATURE_ADVISOR		(1ULL << 13) /* ksm_config.advisor_* */
 
 struct ksm_features {
 	__u32 api_version;	/* out: KSM_API_VERSION */
@@ -132,7 +141,15 @@ struct ksm_stats {
 	__u64 memcmp_mismatch;	/* candidates rejected by the final full compare */
 	__u64 thp_split;	/* transparent huge pages split to merge a subpage */
 	__u64 merges_undone;	/* new kernel pages given back: their twin could not be switched */
-	__u64 reserved0[13];	/* zero */
+	__u64 zero_pages;	/* mappings switched to the shared zero page (use_zero_pages) */
+	__u64 cow_breaks;	/* merged mappings a scan later found replaced by a private page */
+	__u64 unmerged;		/* merged mappings given a private copy by KSM_UNMERGE */
+	__u64 smart_skipped;	/* page visits skipped by smart scanning */
+	__u64 volatile_skipped;	/* pages not merged because they changed since the last pass */
+	__u64 last_full_scan_ms; /* duration of the last pass of any scanner over all regions */
+	__s64 general_profit;	/* bytes saved (pages_sharing + zero pages) minus the module's metadata */
+	__u64 metadata_bytes;	/* memory the module uses for its tables and per-page state */
+	__u64 reserved0[5];	/* zero */
 	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
 	__u64 reserved1[16];	/* zero */
 };
@@ -154,5 +171,84 @@ struct ksm_scan_ext {
 };
 
 #define KSM_SCAN_EXT                     _IOWR(KSMIO, 0x41, struct ksm_scan_ext)
+
+/*
+ * KSM_GET_CONFIG / KSM_SET_CONFIG on /dev/ksm: the engine's switches. SET
+ * needs CAP_SYS_ADMIN and takes every field (read, change, write back).
+ */
+#define KSM_ADVISOR_NONE	0
+#define KSM_ADVISOR_SCAN_TIME	1	/* kksmd adapts pages_to_scan to a full-scan time */
+
+struct ksm_config {
+	__u32 merge_across_nodes;	/* 1 (default): any nodes; 0: same node only (-EBUSY to
+					 * change while kernel pages are held) */
+	__u32 use_zero_pages;		/* 1: all-zero pages map the shared zero page (default 0) */
+	__u32 volatility_filter;	/* 1: merge only pages unchanged since the previous pass */
+	__u32 smart_scan;		/* 1: skip pages that keep failing to merge for 1, 2, 4, 8 passes */
+	__u32 advisor_mode;		/* KSM_ADVISOR_* (default NONE) */
+	__u32 advisor_target_scan_ms;	/* wanted duration of a full scan, 1 s .. 1 h */
+	__u32 advisor_max_cpu;		/* percent of one CPU kksmd may use, 1 .. 100 */
+	__u32 advisor_min_pages_to_scan; /* bounds of what the advisor sets, >= 1 */
+	__u32 advisor_max_pages_to_scan;
+	__u32 reserved0;		/* zero */
+	__u64 reserved[5];		/* zero */
+};
+
+#define KSM_GET_CONFIG                   _IOR(KSMIO,  0x07, struct ksm_config)
+#define KSM_SET_CONFIG                   _IOW(KSMIO,  0x08, struct ksm_config)
+
+/* KSM_UNMERGE (SMA fd: its regions; /dev/ksm: every region, CAP_SYS_ADMIN). */
+struct ksm_unmerge {
+	__u32 flags;		/* in: zero */
+	__u32 reserved0;	/* in: zero */
+	__u64 pages_unmerged;	/* out: merged mappings given a private copy */
+	__u64 pages_failed;	/* out: those that could not be (out of memory) */
+	__u64 reserved[3];	/* in: zero; out: zero */
+};
+
+#define KSM_UNMERGE_ALL                  _IOWR(KSMIO, 0x09, struct ksm_unmerge)
+
+/* Per-SMA and per-process counters. */
+struct ksm_process_stats {
+	__s32 pid;		/* in (KSM_GET_PROCESS_STATS): the process, 0 for the caller */
+	__u32 reserved0;	/* in: zero */
+	__u64 regions;		/* out: registered regions */
+	__u64 region_pages;	/* out: pages in them */
+	__u64 merged_pages;	/* out: mappings of kernel pages (as of the last scan of each page) */
+	__u64 zero_pages;	/* out: mappings of the zero page made by the module */
+	__u64 merges;		/* out: merges done (events) */
+	__u64 cow_breaks;	/* out: merged mappings later found replaced by a private copy */
+	__u64 unmerged;		/* out: merged mappings given back by KSM_UNMERGE */
+	__u64 reserved[8];	/* out: zero */
+};
+
+#define KSM_GET_PROCESS_STATS            _IOWR(KSMIO, 0x0a, struct ksm_process_stats)
+
+/* ioctls for SMA fds (additions) */
+#define KSM_DOMAIN_DEFAULT	0		/* the 2008 behaviour: everyone merges with everyone */
+#define KSM_DOMAIN_PRIVATE	0xffffffffU	/* a new domain of this SMA alone (no privilege needed) */
+
+struct ksm_domain {
+	__u32 domain;		/* in: 0, KSM_DOMAIN_PRIVATE, or any id (CAP_SYS_ADMIN); out: the id */
+	__u32 flags;		/* in: zero */
+	__u64 reserved[3];	/* in: zero */
+};
+
+/* Set the merge domain of an SMA that has no region yet (pages merge within one domain only). */
+#define KSM_SMA_SET_DOMAIN               _IOWR(KSMIO, 0x22, struct ksm_domain)
+#define KSM_SMA_GET_STATS                _IOR(KSMIO,  0x23, struct ksm_process_stats)
+#define KSM_UNMERGE                      _IOWR(KSMIO, 0x24, struct ksm_unmerge)
+
+#define KSM_REMOVE_UNMERGE	(1U << 0)	/* give every merged page a private copy first */
+
+struct ksm_remove_region {
+	__u32 flags;		/* in: KSM_REMOVE_* */
+	__u32 reserved0;	/* in: zero */
+	__u64 addr;		/* in: start of the region to remove; 0: all regions of the SMA */
+	__u64 reserved[2];	/* in: zero */
+};
+
+/* KSM_REMOVE_MEMORY_REGION with options: one region (by start) or all, unmerging first. */
+#define KSM_REMOVE_MEMORY_REGION_EXT     _IOW(KSMIO,  0x25, struct ksm_remove_region)
 
 #endif

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Engine settings (KSM_GET_CONFIG / KSM_SET_CONFIG): NUMA, zero pages, the
+ * volatility filter, smart scanning and kksmd's advisor. Readers on the scan
+ * path read single fields with READ_ONCE(); writers hold ksmdev_config_lock.
+ */
+#include "ksm_internal.h"
+
+/* Serialises KSM_SET_CONFIG. */
+static DEFINE_MUTEX(ksmdev_config_lock);
+
+/* The settings; fields are read locklessly (READ_ONCE), written under the lock. */
+struct ksm_config ksmdev_cfg = {
+	.merge_across_nodes = 1,
+	.use_zero_pages = 0,
+	.volatility_filter = 0,
+	.smart_scan = 0,
+	.advisor_mode = KSM_ADVISOR_NONE,
+	.advisor_target_scan_ms = 200 * MSEC_PER_SEC,
+	.advisor_max_cpu = 70,
+	.advisor_min_pages_to_scan = 500,
+	.advisor_max_pages_to_scan = 30000,
+};
+
+/* ksmdev_config_get - KSM_GET_CONFIG: a consistent copy of the settings. */
+void ksmdev_config_get(struct ksm_config *cfg)
+{
+	mutex_lock(&ksmdev_config_lock);
+	*cfg = ksmdev_cfg;
+	mutex_unlock(&ksmdev_config_lock);
+}
+
+static bool ksmdev_is_bool(u32 v)
+{
+	return v <= 1;
+}
+
+/**
+ * ksmdev_config_set - KSM_SET_CONFIG
+ *
+ * Every field is checked: booleans are 0 or 1, advisor_mode a KSM_ADVISOR_*,
+ * the target scan time 1 s .. 1 h, the CPU share 1 .. 100 percent, the page
+ * bounds >= 1 and min <= max, reserved fields zero: -EINVAL otherwise.
+ * merge_across_nodes cannot change while the module holds kernel pages
+ * (-EBUSY): they were merged under the other rule. Returns 0 on success.
+ */
+int ksmdev_config_set(const struct ksm_config *cfg)
+{
+	int ret = 0;
+
+	if (!ksmdev_is_bool(cfg->merge_across_nodes) || !ksmdev_is_bool(cfg->use_zero_pages) ||
+	    !ksmdev_is_bool(cfg->volatility_filter) || !ksmdev_is_bool(cfg->smart_scan))
+		return -EINVAL;
+	if (cfg->advisor_mode > KSM_ADVISOR_SCAN_TIME ||
+	    cfg->advisor_target_scan_ms < MSEC_PER_SEC ||
+	    cfg->advisor_target_scan_ms > 3600 * MSEC_PER_SEC ||
+	    !cfg->advisor_max_cpu || cfg->advisor_max_cpu > 100 ||
+	    !cfg->advisor_min_pages_to_scan ||
+	    cfg->advisor_min_pages_to_scan > cfg->advisor_max_pages_to_scan)
+		return -EINVAL;
+	if (cfg->reserved0 || memchr_inv(cfg->reserved, 0, sizeof(cfg->reserved)))
+		return -EINVAL;
+
+	mutex_lock(&ksmdev_config_lock);
+	if (cfg->merge_across_nodes != ksmdev_cfg.merge_across_nodes && ksmdev_kpages_held()) {
+		ret = -EBUSY;
+		goto unlock;
+	}
+	WRITE_ONCE(ksmdev_cfg.merge_across_nodes, cfg->merge_across_nodes);
+	WRITE_ONCE(ksmdev_cfg.use_zero_pages, cfg->use_zero_pages);
+	WRITE_ONCE(ksmdev_cfg.volatility_filter, cfg->volatility_filter);
+	WRITE_ONCE(ksmdev_cfg.smart_scan, cfg->smart_scan);
+	WRITE_ONCE(ksmdev_cfg.advisor_target_scan_ms, cfg->advisor_target_scan_ms);
+	WRITE_ONCE(ksmdev_cfg.advisor_max_cpu, cfg->advisor_max_cpu);
+	WRITE_ONCE(ksmdev_cfg.advisor_min_pages_to_scan, cfg->advisor_min_pages_to_scan);
+	WRITE_ONCE(ksmdev_cfg.advisor_max_pages_to_scan, cfg->advisor_max_pages_to_scan);
+	WRITE_ONCE(ksmdev_cfg.advisor_mode, cfg->advisor_mode);
+unlock:
+	mutex_unlock(&ksmdev_config_lock);
+	return ret;
+}
+
+/*
+ * The node a page must share with its twins: -1 (any) unless
+ * merge_across_nodes is off.
+ */
+int ksmdev_merge_nid(struct page *page)
+{
+	return READ_ONCE(ksmdev_cfg.merge_across_nodes) ? -1 : page_to_nid(page);
+}
