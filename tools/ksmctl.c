@@ -1,0 +1,1067 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ksmctl - control the /dev/ksm page-merging module.
+ *
+ * The commands of the 2008 ksmctl keep their arguments and their output
+ * byte for byte (start, stop, info); the others are new: stats (text, JSON,
+ * Prometheus), scan (one synchronous scan) and run (a command with the
+ * LD_PRELOAD library that registers its MADV_MERGEABLE memory).
+ *
+ * When /dev/ksm is missing, ksmctl loads the module with libkmod, by name
+ * ("ksm", as installed by make install or DKMS) or from the file named by
+ * $KSMCTL_MODULE.
+ *
+ * Exit status: 0 success, 1 the operation failed, 2 usage error; `run'
+ * exits with the command's status (126/127 when it cannot be started).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+#include <linux/ksm.h>
+
+#ifndef KSM_PRELOAD_PATH
+#define KSM_PRELOAD_PATH "/usr/local/lib/ksm/libksm-preload.so"
+#endif
+#ifndef KSMCTL_VERSION
+#define KSMCTL_VERSION "0.1"
+#endif
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+#define KSM_DEVICE "/dev/ksm"
+#define KSM_MODULE_NAME "ksm"
+/* The module's limit on the kksmd sleep (module/ksm_kthread.c). */
+#define MAX_SLEEP_US 60000000ULL
+
+static const char *prog = "ksmctl";
+static bool opt_verbose;	/* --verbose: libkmod's messages and more detail */
+static bool opt_no_load;	/* --no-load: never load the module */
+
+/* An error message on stderr, prefixed with the program name. */
+__attribute__((format(printf, 1, 2)))
+static void error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* A usage error: the message, a pointer to --help, exit status 2. */
+__attribute__((format(printf, 1, 2), noreturn))
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	exit(EXIT_USAGE);
+}
+
+/* The --help text. */
+static void print_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s [--no-load] [--verbose] COMMAND [ARGS]\n"
+		"\n"
+		"Control the /dev/ksm page-merging module and its scanner thread, kksmd.\n"
+		"\n"
+		"commands:\n"
+		"  start NPAGES MAXMERGE SLEEP  start kksmd, or change its settings: every round it\n"
+		"                               scans NPAGES pages and merges at most MAXMERGE of them,\n"
+		"                               then sleeps SLEEP microseconds (suffixes us, ms, s;\n"
+		"                               at most 60 s)\n"
+		"  stop                         stop kksmd\n"
+		"  info                         print kksmd's state and settings (2008 format)\n"
+		"  stats [--json|--prometheus] [-o FILE]\n"
+		"                               every counter of the module; -o writes FILE\n"
+		"                               atomically (for node_exporter's textfile collector)\n"
+		"  scan [--pass] [--max-merge N] NPAGES\n"
+		"                               scan NPAGES pages now (a new cursor, from the first\n"
+		"                               registered region); --pass: stop at the end of a pass\n"
+		"  run [--all] [--builtin|--no-builtin] [--verbose] [--library PATH] -- CMD [ARGS]\n"
+		"                               run CMD with libksm-preload.so: its\n"
+		"                               madvise(MADV_MERGEABLE) memory is registered with\n"
+		"                               /dev/ksm; --all: its other private memory too;\n"
+		"                               --builtin: also pass MADV_MERGEABLE to the kernel's\n"
+		"                               built-in KSM (--no-builtin: do not, the default)\n"
+		"  help, --help                 this text\n"
+		"  version, --version           the version\n"
+		"\n"
+		"options:\n"
+		"  --no-load    do not load the module when /dev/ksm is missing\n"
+		"  --verbose    more detail on errors (libkmod's messages)\n"
+		"\n"
+		"environment:\n"
+		"  KSMCTL_MODULE=FILE        load the module from FILE instead of by name\n"
+		"  KSMCTL_MODULES_DIR=DIR    module directory for the name lookup\n"
+		"                            (default /lib/modules/$(uname -r))\n"
+		"  KSMCTL_PRELOAD=FILE       the preload library for 'run'\n"
+		"\n"
+		"Exit status: 0 success, 1 failure, 2 usage error.\n",
+		prog);
+}
+
+/* ---- numbers ---- */
+
+/*
+ * Parse a decimal integer in [min, max] for the argument called @what.
+ * Rejects empty strings, signs, garbage and overflow with a usage error.
+ * @suffixes: accept a time suffix (us, ms, s) and return microseconds.
+ */
+static uint64_t parse_number(const char *s, const char *what, uint64_t min, uint64_t max,
+			     bool suffixes)
+{
+	unsigned long long v;
+	uint64_t scale = 1;
+	char *end;
+
+	if (!*s || *s < '0' || *s > '9')
+		usage_error("invalid %s '%s': not a number", what, s);
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		usage_error("invalid %s '%s': too large (at most %" PRIu64 ")", what, s, max);
+	if (*end) {
+		if (!suffixes)
+			usage_error("invalid %s '%s': not a number", what, s);
+		if (!strcmp(end, "us"))
+			scale = 1;
+		else if (!strcmp(end, "ms"))
+			scale = 1000;
+		else if (!strcmp(end, "s"))
+			scale = 1000000;
+		else
+			usage_error("invalid %s '%s': not a number of microseconds "
+				    "(or with a suffix us, ms or s)", what, s);
+	}
+	if (v > max / scale)
+		usage_error("invalid %s '%s': too large (at most %" PRIu64 "%s)", what, s,
+			    suffixes ? max / 1000000 : max, suffixes ? " s" : "");
+	v *= scale;
+	if (v < min)
+		usage_error("invalid %s '%s': must be at least %" PRIu64, what, s, min);
+	return v;
+}
+
+/* ---- loading the module (libkmod) ---- */
+
+/* libkmod's log: only with --verbose. */
+static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
+		     const char *format, va_list args)
+{
+	(void)data;
+	(void)priority;
+	(void)file;
+	(void)line;
+	(void)fn;
+	if (!opt_verbose)
+		return;
+	fprintf(stderr, "%s: libkmod: ", prog);
+	vfprintf(stderr, format, args);
+}
+
+/* Explain why inserting @what failed with -@err. */
+static void explain_insert_error(const char *what, int err)
+{
+	struct utsname u;
+
+	uname(&u);
+	switch (err) {
+	case EPERM:
+	case EACCES:
+		error("cannot load %s: %s: loading a module needs root (CAP_SYS_MODULE)", what,
+		      strerror(err));
+		break;
+	case ENOEXEC:
+	case EINVAL:
+		error("cannot load %s: %s: it was not built for this kernel (%s)? "
+		      "See the kernel log (dmesg)", what, strerror(err), u.release);
+		break;
+	case ENOENT:
+		error("cannot load %s: %s (or a symbol it needs is missing: see dmesg)", what,
+		      strerror(err));
+		break;
+	default:
+		error("cannot load %s: %s (see the kernel log: dmesg)", what, strerror(err));
+	}
+}
+
+/*
+ * Load the ksm module: from $KSMCTL_MODULE if it is set, otherwise by name
+ * through the module directory (modules.dep, as make install and DKMS set
+ * it up), with its options from /etc/modprobe.d. Returns 0 (loaded, or it
+ * already was) or -1 after printing why not.
+ */
+static int load_module(void)
+{
+	const char *file = getenv("KSMCTL_MODULE");
+	const char *dir = getenv("KSMCTL_MODULES_DIR");
+	struct kmod_module *mod = NULL;
+	struct kmod_ctx *ctx;
+	struct utsname u;
+	int err;
+
+	uname(&u);
+	if (access("/proc/modules", F_OK)) {
+		error("%s is missing and this kernel has no loadable module support "
+		      "(no /proc/modules): the ksm module cannot be loaded", KSM_DEVICE);
+		return -1;
+	}
+	if (file && !*file)
+		file = NULL;
+	if (dir && !*dir)
+		dir = NULL;
+
+	ctx = kmod_new(dir, NULL);
+	if (!ctx) {
+		error("cannot initialise libkmod (module directory %s)",
+		      dir ? dir : "/lib/modules/<running kernel>");
+		return -1;
+	}
+	kmod_set_log_fn(ctx, kmod_log, NULL);
+	if (opt_verbose)
+		kmod_set_log_priority(ctx, LOG_INFO);
+
+	if (file) {
+		err = kmod_module_new_from_path(ctx, file, &mod);
+		if (err < 0) {
+			error("cannot use the module file %s (KSMCTL_MODULE): %s", file,
+			      strerror(-err));
+			goto out;
+		}
+		err = kmod_module_insert_module(mod, 0, NULL);
+		if (err == -EEXIST)
+			err = 0;
+		if (err < 0)
+			explain_insert_error(file, -err);
+		goto out;
+	}
+
+	err = kmod_module_new_from_name(ctx, KSM_MODULE_NAME, &mod);
+	if (err < 0) {
+		error("libkmod: cannot look up the module %s: %s", KSM_MODULE_NAME,
+		      strerror(-err));
+		goto out;
+	}
+	if (kmod_module_get_initstate(mod) == KMOD_MODULE_BUILTIN) {
+		error("'%s' is built into this kernel (%s), not the /dev/ksm module: "
+		      "nothing to load", KSM_MODULE_NAME, u.release);
+		err = -ENOENT;
+		goto out;
+	}
+	if (!kmod_module_get_path(mod)) {
+		error("%s is missing and the ksm module is not installed for kernel %s "
+		      "(not in %s/modules.dep): install it with 'make install' or the "
+		      "ksm DKMS package, or name the file with KSMCTL_MODULE=/path/to/ksm.ko",
+		      KSM_DEVICE, u.release, dir ? dir : "/lib/modules/<running kernel>");
+		err = -ENOENT;
+		goto out;
+	}
+	err = kmod_module_probe_insert_module(mod, 0, NULL, NULL, NULL, NULL);
+	if (err == -EEXIST)
+		err = 0;
+	if (err < 0)
+		explain_insert_error(kmod_module_get_path(mod), -err);
+	else if (err > 0) {
+		/* A positive value: blacklisted or an install command refused. */
+		error("the ksm module was not loaded: modprobe configuration (blacklist or "
+		      "install command) refused it");
+		err = -EPERM;
+	}
+out:
+	if (mod)
+		kmod_module_unref(mod);
+	kmod_unref(ctx);
+	return err < 0 ? -1 : 0;
+}
+
+/*
+ * Open /dev/ksm read-write. When it is missing, load the module (unless
+ * --no-load) and wait up to 5 s for the device node. Returns the fd, or -1
+ * after printing why it cannot be opened.
+ */
+static int open_device(void)
+{
+	int fd = open(KSM_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOENT || errno == ENODEV || errno == ENXIO) {
+		bool loaded = access("/sys/module/" KSM_MODULE_NAME, F_OK) == 0;
+
+		if (loaded && errno == ENOENT) {
+			error("the ksm module is loaded but %s is missing: is devtmpfs (or udev) "
+			      "managing /dev? (its device number is in /sys/class/misc/ksm/dev)",
+			      KSM_DEVICE);
+			return -1;
+		}
+		if (opt_no_load) {
+			error("cannot open %s: %s (the ksm module is not loaded, and --no-load "
+			      "was given)", KSM_DEVICE, strerror(errno));
+			return -1;
+		}
+		if (load_module())
+			return -1;
+		for (int i = 0; i < 100; i++) {
+			fd = open(KSM_DEVICE, O_RDWR | O_CLOEXEC);
+			if (fd >= 0 || (errno != ENOENT && errno != ENODEV && errno != ENXIO))
+				break;
+			nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		}
+		if (fd >= 0)
+			return fd;
+		if (errno == ENOENT) {
+			error("the ksm module was loaded but %s did not appear", KSM_DEVICE);
+			return -1;
+		}
+	}
+	if (errno == EACCES || errno == EPERM)
+		error("cannot open %s: %s (it is usually root only: run ksmctl as root)",
+		      KSM_DEVICE, strerror(errno));
+	else
+		error("cannot open %s: %s", KSM_DEVICE, strerror(errno));
+	return -1;
+}
+
+/* Report a failed ioctl @name on /dev/ksm, with a hint for the usual errors. */
+static void ioctl_error(const char *name, const char *doing)
+{
+	int err = errno;
+
+	if (err == EPERM)
+		error("%s failed: %s: %s needs CAP_SYS_ADMIN (run as root)", name,
+		      strerror(err), doing);
+	else if (err == ENOTTY)
+		error("%s failed: %s: the loaded ksm module is too old for %s", name,
+		      strerror(err), doing);
+	else
+		error("%s failed (%s): %s", name, doing, strerror(err));
+}
+
+/* KSM_GET_FEATURES; 0 or -1 (errno set: ENOTTY for a 2008-only module). */
+static int get_features(int fd, struct ksm_features *f)
+{
+	memset(f, 0, sizeof(*f));
+	return ioctl(fd, KSM_GET_FEATURES, f);
+}
+
+/* kksmd's settings: the correctly numbered ioctl, or the 2008 one on an old module. */
+static int get_kthread_info(int fd, struct ksm_kthread_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (!ioctl(fd, KSM_GET_INFO_KTHREAD_R, info))
+		return 0;
+	if (errno != ENOTTY)
+		return -1;
+	return ioctl(fd, KSM_GET_INFO_KTHREAD, info);
+}
+
+/* ---- start, stop, info: the 2008 commands ---- */
+
+/* start NPAGES MAXMERGE SLEEP: start kksmd or change its settings (2008 output). */
+static int cmd_start(int argc, char **argv)
+{
+	struct ksm_kthread_info info = { 0 };
+	int fd;
+
+	if (argc != 4)
+		usage_error("usage: %s start NPAGES MAXMERGE SLEEP (pages to scan per round, "
+			    "most merges per round, microseconds of sleep between rounds)", prog);
+	info.pages_to_scan = (uint32_t)parse_number(argv[1], "NPAGES", 1, UINT32_MAX, false);
+	info.max_pages_to_merge = (uint32_t)parse_number(argv[2], "MAXMERGE", 1, UINT32_MAX,
+							 false);
+	info.sleep = (uint32_t)parse_number(argv[3], "SLEEP", 0, MAX_SLEEP_US, true);
+	info.running = 1;
+
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	if (ioctl(fd, KSM_START_STOP_KTHREAD, &info)) {
+		ioctl_error("KSM_START_STOP_KTHREAD", "starting kksmd");
+		return EXIT_FAIL;
+	}
+	printf("created scanner\n");
+	close(fd);
+	return EXIT_OK;
+}
+
+/* stop: stop kksmd (2008 output). */
+static int cmd_stop(int argc, char **argv)
+{
+	struct ksm_kthread_info info = { .running = 0 };
+	int fd;
+
+	(void)argv;
+	if (argc != 1)
+		usage_error("usage: %s stop (no arguments)", prog);
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	if (ioctl(fd, KSM_START_STOP_KTHREAD, &info)) {
+		ioctl_error("KSM_START_STOP_KTHREAD", "stopping kksmd");
+		return EXIT_FAIL;
+	}
+	printf("stopped scanner\n");
+	close(fd);
+	return EXIT_OK;
+}
+
+/* info: kksmd's state and settings, in the 2008 format. */
+static int cmd_info(int argc, char **argv)
+{
+	struct ksm_kthread_info info;
+	int fd;
+
+	(void)argv;
+	if (argc != 1)
+		usage_error("usage: %s info (no arguments)", prog);
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	if (get_kthread_info(fd, &info)) {
+		ioctl_error("KSM_GET_INFO_KTHREAD", "reading kksmd's settings");
+		return EXIT_FAIL;
+	}
+	/* The 2008 output, byte for byte (no space before sleep_time). */
+	printf("running %d, pages_to_scan %d pages_max_merge %d", (int)info.running,
+	       (int)info.pages_to_scan, (int)info.max_pages_to_merge);
+	printf("sleep_time %d\n", (int)info.sleep);
+	close(fd);
+	return EXIT_OK;
+}
+
+/* ---- stats ---- */
+
+/* One counter of struct ksm_stats: its name, unit, kind and meaning. */
+struct stat_field {
+	const char *name;
+	size_t offset;
+	const char *unit;	/* for the text output */
+	bool counter;		/* only ever grows (Prometheus counter, _total) */
+	bool memory;		/* a number of pages: also show it in MiB */
+	const char *help;
+	bool is_signed;		/* an __s64 */
+};
+
+#define STAT(field, unit, counter, memory, help) \
+	{ #field, offsetof(struct ksm_stats, field), unit, counter, memory, help, false }
+#define STAT_SIGNED(field, unit, help) \
+	{ #field, offsetof(struct ksm_stats, field), unit, false, false, help, true }
+
+static const struct stat_field stat_fields[] = {
+	STAT(pages_shared, "pages", false, true,
+	     "Kernel pages mapped by at least one process."),
+	STAT(pages_sharing, "pages", false, true,
+	     "Mappings saved: mappings of the kernel pages minus pages_shared."),
+	STAT(pages_scanned, "pages", true, false, "Pages the scanners looked at."),
+	STAT(full_scans, "passes", true, false,
+	     "Completed passes over all registered regions."),
+	STAT(merges, "PTEs", true, false, "Page table entries switched to a kernel page."),
+	STAT(kpages_created, "pages", true, false, "Kernel pages allocated."),
+	STAT(kpages_freed, "pages", true, false,
+	     "Kernel pages freed after their last mapping went."),
+	STAT(kpages_held, "pages", false, true,
+	     "Kernel pages the module holds now (unswappable)."),
+	STAT(regions, "regions", false, false, "Registered regions."),
+	STAT(region_pages, "pages", false, true, "Pages in registered regions."),
+	STAT(unstable_pages, "pages", false, false,
+	     "Pages waiting for a twin in the content hash table."),
+	STAT(hash_buckets, "buckets", false, false, "Size of the content hash table."),
+	STAT(hash_used, "buckets", false, false, "Hash buckets holding at least one entry."),
+	STAT(hash_max_chain, "entries", false, false, "Longest hash bucket chain."),
+	STAT(sha1_computed, "digests", true, false, "SHA-1 digests computed."),
+	STAT(sha1_mismatch, "pages", true, false, "Merge candidates rejected by SHA-1."),
+	STAT(memcmp_mismatch, "pages", true, false,
+	     "Merge candidates rejected by the final full compare."),
+	STAT(thp_split, "pages", true, false,
+	     "Transparent huge pages split to merge a subpage."),
+	STAT(merges_undone, "pages", true, false,
+	     "New kernel pages given back because their twin could not be switched."),
+	STAT(zero_pages, "PTEs", true, false,
+	     "Mappings switched to the shared zero page (use_zero_pages)."),
+	STAT(cow_breaks, "PTEs", true, false,
+	     "Merged mappings a scan later found replaced by a private page."),
+	STAT(unmerged, "PTEs", true, false,
+	     "Merged mappings given a private copy by KSM_UNMERGE."),
+	STAT(smart_skipped, "visits", true, false, "Page visits skipped by smart scanning."),
+	STAT(volatile_skipped, "pages", true, false,
+	     "Pages not merged because they changed since the last pass."),
+	STAT(last_full_scan_ms, "ms", false, false,
+	     "Duration of the last pass of any scanner over all regions."),
+	STAT_SIGNED(general_profit, "bytes",
+		    "Bytes saved (pages_sharing and zero pages) minus the module's metadata."),
+	STAT(metadata_bytes, "bytes", false, false,
+	     "Memory the module uses for its tables and per-page state."),
+};
+
+#define NR_STAT_FIELDS (sizeof(stat_fields) / sizeof(stat_fields[0]))
+
+/* The names of enum ksm_skip_reason (as in /sys/class/misc/ksm/skipped/) and their meaning. */
+static const struct {
+	const char *name;
+	const char *help;
+} skip_reasons[KSM_SKIP_NR] = {
+	[KSM_SKIP_ABSENT] = { "absent", "nothing mapped there" },
+	[KSM_SKIP_NO_VMA] = { "no_vma", "no VMA, or no longer private anonymous" },
+	[KSM_SKIP_SWAPPED] = { "swapped", "swapped out" },
+	[KSM_SKIP_MIGRATING] = { "migrating", "under migration" },
+	[KSM_SKIP_DEVICE] = { "device", "device (ZONE_DEVICE) memory" },
+	[KSM_SKIP_ZERO_PAGE] = { "zero_page", "maps the shared zero page" },
+	[KSM_SKIP_PINNED] = { "pinned", "may be pinned for DMA or O_DIRECT" },
+	[KSM_SKIP_BUILTIN_KSM] = { "builtin_ksm", "a page of the kernel's built-in KSM" },
+	[KSM_SKIP_LOCKED] = { "locked", "in an mlock()ed VMA" },
+	[KSM_SKIP_BUSY] = { "busy", "unexpected references or locked, tried later" },
+	[KSM_SKIP_SWAPCACHE] = { "swapcache", "in the swap cache" },
+	[KSM_SKIP_EXITING] = { "exiting", "the process was exiting" },
+	[KSM_SKIP_THP] = { "thp", "a huge page that could not be split" },
+	[KSM_SKIP_OTHER] = { "other", "some other kind of page" },
+};
+
+/* The name of skip reason @i; unknown (newer) reasons get "reason_<i>". */
+static const char *skip_name(unsigned int i, char *buf, size_t len)
+{
+	if (i < KSM_SKIP_NR && skip_reasons[i].name)
+		return skip_reasons[i].name;
+	snprintf(buf, len, "reason_%u", i);
+	return buf;
+}
+
+/* The raw 64 bits of @f in @st. */
+static uint64_t stat_value(const struct ksm_stats *st, const struct stat_field *f)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)st + f->offset, sizeof(v));
+	return v;
+}
+
+/* The value of @f as decimal text (signed or not) into @buf. */
+static const char *stat_text(const struct ksm_stats *st, const struct stat_field *f, char *buf,
+			     size_t len)
+{
+	uint64_t v = stat_value(st, f);
+
+	if (f->is_signed)
+		snprintf(buf, len, "%" PRId64, (int64_t)v);
+	else
+		snprintf(buf, len, "%" PRIu64, v);
+	return buf;
+}
+
+/* Is skip reason @i worth printing: a known one, or a nonzero unknown one? */
+static bool skip_shown(const struct ksm_stats *st, unsigned int i)
+{
+	return i < KSM_SKIP_NR || st->skipped[i];
+}
+
+/* @pages pages of @page_size bytes, in MiB. */
+static double mib(uint64_t pages, uint32_t page_size)
+{
+	return (double)pages * page_size / (1024.0 * 1024.0);
+}
+
+/* The text output of `stats'. */
+static void stats_text(FILE *f, const struct ksm_stats *st, const struct ksm_kthread_info *ki,
+		       uint32_t page_size)
+{
+	char buf[32];
+
+	if (ki->running)
+		fprintf(f, "%-20s running: %u pages per round, at most %u merges, sleeping %u us\n",
+			"kksmd", ki->pages_to_scan, ki->max_pages_to_merge, ki->sleep);
+	else
+		fprintf(f, "%-20s stopped\n", "kksmd");
+	fprintf(f, "%-20s %.1f MiB (%" PRIu64 " bytes: pages_sharing x %u-byte pages)\n",
+		"memory saved", mib(st->pages_sharing, page_size),
+		(uint64_t)st->pages_sharing * page_size, page_size);
+	for (size_t i = 0; i < NR_STAT_FIELDS; i++) {
+		const struct stat_field *sf = &stat_fields[i];
+		char size[32] = "", value[32];
+
+		if (sf->memory)
+			snprintf(size, sizeof(size), " (%.1f MiB)",
+				 mib(stat_value(st, sf), page_size));
+		fprintf(f, "%-20s %14s %-8s%s %s\n", sf->name,
+			stat_text(st, sf, value, sizeof(value)), sf->unit, size, sf->help);
+	}
+	fprintf(f, "skipped pages, by reason:\n");
+	for (unsigned int i = 0; i < KSM_SKIP_MAX; i++) {
+		if (!skip_shown(st, i))
+			continue;
+		fprintf(f, "  %-18s %14" PRIu64 " %-8s %s\n", skip_name(i, buf, sizeof(buf)),
+			(uint64_t)st->skipped[i], "pages", i < KSM_SKIP_NR ? skip_reasons[i].help : "");
+	}
+}
+
+/* The JSON output of `stats': one object, integers only. */
+static void stats_json(FILE *f, const struct ksm_stats *st, const struct ksm_kthread_info *ki,
+		       uint32_t page_size)
+{
+	char buf[32];
+	bool first = true;
+
+	fprintf(f, "{\n  \"page_size\": %u,\n", page_size);
+	fprintf(f, "  \"memory_saved_bytes\": %" PRIu64 ",\n",
+		(uint64_t)st->pages_sharing * page_size);
+	for (size_t i = 0; i < NR_STAT_FIELDS; i++)
+		fprintf(f, "  \"%s\": %s,\n", stat_fields[i].name,
+			stat_text(st, &stat_fields[i], buf, sizeof(buf)));
+	fprintf(f, "  \"skipped\": {");
+	for (unsigned int i = 0; i < KSM_SKIP_MAX; i++) {
+		if (!skip_shown(st, i))
+			continue;
+		fprintf(f, "%s\n    \"%s\": %" PRIu64, first ? "" : ",",
+			skip_name(i, buf, sizeof(buf)), (uint64_t)st->skipped[i]);
+		first = false;
+	}
+	fprintf(f, "\n  },\n");
+	fprintf(f, "  \"kksmd\": {\n    \"running\": %u,\n    \"pages_to_scan\": %u,\n"
+		"    \"max_pages_to_merge\": %u,\n    \"sleep_us\": %u\n  }\n}\n",
+		ki->running, ki->pages_to_scan, ki->max_pages_to_merge, ki->sleep);
+}
+
+/* One Prometheus metric family with a single unlabelled sample. */
+static void prom_metric(FILE *f, const char *name, const char *type, const char *help,
+			const char *value)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, value);
+}
+
+/* The Prometheus text exposition format (for node_exporter's textfile collector). */
+static void stats_prometheus(FILE *f, const struct ksm_stats *st,
+			     const struct ksm_kthread_info *ki, uint32_t page_size)
+{
+	char name[64], value[32], buf[32];
+
+	snprintf(value, sizeof(value), "%" PRIu64, (uint64_t)st->pages_sharing * page_size);
+	prom_metric(f, "ksm_memory_saved_bytes", "gauge",
+		    "Memory saved by merging: pages_sharing times the page size.", value);
+	snprintf(value, sizeof(value), "%u", page_size);
+	prom_metric(f, "ksm_page_size_bytes", "gauge", "The kernel's page size.", value);
+	for (size_t i = 0; i < NR_STAT_FIELDS; i++) {
+		const struct stat_field *sf = &stat_fields[i];
+
+		snprintf(name, sizeof(name), "ksm_%s%s", sf->name, sf->counter ? "_total" : "");
+		stat_text(st, sf, value, sizeof(value));
+		prom_metric(f, name, sf->counter ? "counter" : "gauge", sf->help, value);
+	}
+	fprintf(f, "# HELP ksm_pages_skipped_total Pages passed over by the scanners, by reason.\n"
+		"# TYPE ksm_pages_skipped_total counter\n");
+	for (unsigned int i = 0; i < KSM_SKIP_MAX; i++) {
+		if (skip_shown(st, i))
+			fprintf(f, "ksm_pages_skipped_total{reason=\"%s\"} %" PRIu64 "\n",
+				skip_name(i, buf, sizeof(buf)), (uint64_t)st->skipped[i]);
+	}
+	snprintf(value, sizeof(value), "%u", ki->running);
+	prom_metric(f, "ksm_kksmd_running", "gauge", "Whether kksmd runs (1) or not (0).", value);
+	snprintf(value, sizeof(value), "%u", ki->pages_to_scan);
+	prom_metric(f, "ksm_kksmd_pages_to_scan", "gauge", "Pages kksmd scans per round.", value);
+	snprintf(value, sizeof(value), "%u", ki->max_pages_to_merge);
+	prom_metric(f, "ksm_kksmd_max_pages_to_merge", "gauge",
+		    "Most merges kksmd does per round.", value);
+	snprintf(value, sizeof(value), "%.6f", ki->sleep / 1e6);
+	prom_metric(f, "ksm_kksmd_sleep_seconds", "gauge", "kksmd's sleep between rounds.",
+		    value);
+}
+
+enum stats_format { STATS_TEXT, STATS_JSON, STATS_PROMETHEUS };
+
+/*
+ * Write the output to @path atomically: a temporary file in the same
+ * directory, renamed over @path once complete. Returns 0 or -1 (printed).
+ */
+static int write_atomically(const char *path, enum stats_format fmt, const struct ksm_stats *st,
+			    const struct ksm_kthread_info *ki, uint32_t page_size)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int fd;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		error("output file name too long: %s", path);
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		error("cannot create a temporary file next to %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fchmod(fd, 0644);
+	f = fdopen(fd, "w");
+	if (!f) {
+		error("cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (fmt == STATS_JSON)
+		stats_json(f, st, ki, page_size);
+	else if (fmt == STATS_PROMETHEUS)
+		stats_prometheus(f, st, ki, page_size);
+	else
+		stats_text(f, st, ki, page_size);
+	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
+		error("cannot write %s: %s", tmp, strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		return -1;
+	}
+	fclose(f);
+	if (rename(tmp, path)) {
+		error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* stats [--json|--prometheus] [-o FILE]: KSM_GET_STATS and kksmd's settings. */
+static int cmd_stats(int argc, char **argv)
+{
+	enum stats_format fmt = STATS_TEXT;
+	const char *output = NULL;
+	struct ksm_kthread_info ki;
+	struct ksm_features feat;
+	struct ksm_stats st;
+	uint32_t page_size;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			fmt = STATS_JSON;
+		else if (!strcmp(argv[i], "--prometheus"))
+			fmt = STATS_PROMETHEUS;
+		else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+			if (++i == argc)
+				usage_error("stats: %s needs a file name", argv[i - 1]);
+			output = argv[i];
+		} else
+			usage_error("stats: unknown argument '%s' (--json, --prometheus, -o FILE)",
+				    argv[i]);
+	}
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	if (get_features(fd, &feat) || !(feat.features & KSM_FEATURE_STATS)) {
+		if (errno == ENOTTY || !(feat.features & KSM_FEATURE_STATS))
+			error("the loaded ksm module has no statistics (KSM_GET_STATS): too old");
+		else
+			ioctl_error("KSM_GET_FEATURES", "reading the module's features");
+		return EXIT_FAIL;
+	}
+	page_size = feat.page_size ? feat.page_size : (uint32_t)sysconf(_SC_PAGESIZE);
+	memset(&st, 0, sizeof(st));
+	if (ioctl(fd, KSM_GET_STATS, &st)) {
+		ioctl_error("KSM_GET_STATS", "reading the statistics");
+		return EXIT_FAIL;
+	}
+	if (get_kthread_info(fd, &ki)) {
+		ioctl_error("KSM_GET_INFO_KTHREAD", "reading kksmd's settings");
+		return EXIT_FAIL;
+	}
+	close(fd);
+
+	if (output)
+		return write_atomically(output, fmt, &st, &ki, page_size) ? EXIT_FAIL : EXIT_OK;
+	if (fmt == STATS_JSON)
+		stats_json(stdout, &st, &ki, page_size);
+	else if (fmt == STATS_PROMETHEUS)
+		stats_prometheus(stdout, &st, &ki, page_size);
+	else
+		stats_text(stdout, &st, &ki, page_size);
+	if (fflush(stdout) || ferror(stdout)) {
+		error("cannot write the output: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+/* ---- scan ---- */
+
+/* scan [--pass] [--max-merge N] NPAGES: one KSM_SCAN_EXT on a new scan fd. */
+static int cmd_scan(int argc, char **argv)
+{
+	struct ksm_scan_ext scan = { 0 };
+	const char *npages = NULL;
+	int fd, sfd, ret;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--pass"))
+			scan.flags |= KSM_SCAN_PASS_END;
+		else if (!strcmp(argv[i], "--max-merge")) {
+			if (++i == argc)
+				usage_error("scan: --max-merge needs a number");
+			scan.max_pages_to_merge =
+				(uint32_t)parse_number(argv[i], "--max-merge", 1, UINT32_MAX, false);
+		} else if (argv[i][0] == '-' && argv[i][1])
+			usage_error("scan: unknown option '%s'", argv[i]);
+		else if (npages)
+			usage_error("scan: one NPAGES only ('%s' too many)", argv[i]);
+		else
+			npages = argv[i];
+	}
+	if (!npages)
+		usage_error("usage: %s scan [--pass] [--max-merge N] NPAGES", prog);
+	scan.pages_to_scan = (uint32_t)parse_number(npages, "NPAGES", 1, UINT32_MAX, false);
+
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	sfd = ioctl(fd, KSM_CREATE_SCAN);
+	if (sfd < 0) {
+		ioctl_error("KSM_CREATE_SCAN", "creating a scan cursor");
+		return EXIT_FAIL;
+	}
+	ret = ioctl(sfd, KSM_SCAN_EXT, &scan);
+	if (ret && errno != EINTR) {
+		ioctl_error("KSM_SCAN_EXT", "scanning");
+		return EXIT_FAIL;
+	}
+	printf("scanned %" PRIu64 " pages, merged %" PRIu64 ", full scans %" PRIu64 "%s\n",
+	       (uint64_t)scan.pages_scanned, (uint64_t)scan.pages_merged,
+	       (uint64_t)scan.full_scans, ret ? " (interrupted)" : "");
+	close(sfd);
+	close(fd);
+	return ret ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- run ---- */
+
+/* Is @path a readable regular file? */
+static bool readable_file(const char *path)
+{
+	struct stat sb;
+
+	return !stat(path, &sb) && S_ISREG(sb.st_mode) && !access(path, R_OK);
+}
+
+/*
+ * Find libksm-preload.so: $KSMCTL_PRELOAD, next to this program (the build
+ * tree), ../lib/ksm/ from it (an install prefix), then the path it was built
+ * for. Writes an absolute path to @out; returns 0 or -1.
+ */
+static int find_preload(char *out, size_t len)
+{
+	const char *env = getenv("KSMCTL_PRELOAD");
+	char exe[PATH_MAX], cand[PATH_MAX + 64];
+	ssize_t n;
+
+	if (env && *env) {
+		if (!realpath(env, out) || !readable_file(out)) {
+			error("KSMCTL_PRELOAD=%s: %s", env, strerror(errno ? errno : ENOENT));
+			return -1;
+		}
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *dir = dirname(exe);
+		const char *rel[] = { "libksm-preload.so", "../lib/ksm/libksm-preload.so" };
+
+		for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+			snprintf(cand, sizeof(cand), "%s/%s", dir, rel[i]);
+			if (readable_file(cand) && realpath(cand, out))
+				return 0;
+		}
+	}
+	if (readable_file(KSM_PRELOAD_PATH) && strlen(KSM_PRELOAD_PATH) < len) {
+		strcpy(out, KSM_PRELOAD_PATH);
+		return 0;
+	}
+	error("cannot find libksm-preload.so (looked next to ksmctl, in ../lib/ksm/ from it "
+	      "and at %s): name it with --library PATH or KSMCTL_PRELOAD", KSM_PRELOAD_PATH);
+	return -1;
+}
+
+/* Set @name=@value in the environment, or exit on failure. */
+static void set_env(const char *name, const char *value)
+{
+	if (setenv(name, value, 1)) {
+		error("cannot set %s: %s", name, strerror(errno));
+		exit(EXIT_FAIL);
+	}
+}
+
+/*
+ * run [options] -- CMD [ARGS]: exec CMD with the preload library in LD_PRELOAD
+ * and its settings in the environment, once /dev/ksm is known to open.
+ */
+static int cmd_run(int argc, char **argv)
+{
+	char lib[PATH_MAX], *preload;
+	const char *library = NULL, *old;
+	int builtin = -1, all = 0, verbose = 0, i, fd;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (!strcmp(argv[i], "--all"))
+			all = 1;
+		else if (!strcmp(argv[i], "--builtin"))
+			builtin = 1;
+		else if (!strcmp(argv[i], "--no-builtin"))
+			builtin = 0;
+		else if (!strcmp(argv[i], "--verbose"))
+			verbose = 1;
+		else if (!strcmp(argv[i], "--library")) {
+			if (++i == argc)
+				usage_error("run: --library needs a path");
+			library = argv[i];
+		} else if (argv[i][0] == '-')
+			usage_error("run: unknown option '%s'", argv[i]);
+		else
+			break;
+	}
+	if (i >= argc)
+		usage_error("usage: %s run [--all] [--builtin|--no-builtin] [--verbose] "
+			    "[--library PATH] -- CMD [ARGS...]: no command given", prog);
+
+	if (library) {
+		if (!realpath(library, lib) || !readable_file(lib)) {
+			error("--library %s: %s", library, strerror(errno ? errno : EACCES));
+			return EXIT_FAIL;
+		}
+	} else if (find_preload(lib, sizeof(lib)))
+		return EXIT_FAIL;
+
+	/* The command is of no use without /dev/ksm: make sure it can be opened. */
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	close(fd);
+
+	old = getenv("LD_PRELOAD");
+	if (old && *old) {
+		if (asprintf(&preload, "%s %s", lib, old) < 0) {
+			error("out of memory");
+			return EXIT_FAIL;
+		}
+	} else
+		preload = lib;
+	set_env("LD_PRELOAD", preload);
+	if (all)
+		set_env("KSM_PRELOAD_ALL", "1");
+	if (builtin >= 0)
+		set_env("KSM_PRELOAD_BUILTIN", builtin ? "1" : "0");
+	if (verbose)
+		set_env("KSM_PRELOAD_VERBOSE", "1");
+
+	execvp(argv[i], &argv[i]);
+	error("cannot run %s: %s", argv[i], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+/* ---- main ---- */
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	bool abbrev;	/* may be abbreviated, as in 2008 (start, stop, info) */
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	print_usage(stdout);
+	return EXIT_OK;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("ksmctl %s (ksm API version %d)\n", KSMCTL_VERSION, KSM_API_VERSION);
+	return EXIT_OK;
+}
+
+static const struct command commands[] = {
+	{ "start", cmd_start, true },
+	{ "stop", cmd_stop, true },
+	{ "info", cmd_info, true },
+	{ "stats", cmd_stats, false },
+	{ "scan", cmd_scan, false },
+	{ "run", cmd_run, false },
+	{ "help", cmd_help, false },
+	{ "version", cmd_version, false },
+};
+
+/*
+ * The command named @name: an exact name, or (as the 2008 ksmctl allowed) an
+ * unambiguous prefix of start, stop or info. Exits on an unknown or
+ * ambiguous name.
+ */
+static const struct command *find_command(const char *name)
+{
+	const struct command *found = NULL;
+	size_t len = strlen(name);
+	int matches = 0;
+
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(name, commands[i].name))
+			return &commands[i];
+	}
+	for (size_t i = 0; len && i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (commands[i].abbrev && !strncmp(name, commands[i].name, len)) {
+			found = &commands[i];
+			matches++;
+		}
+	}
+	if (matches == 1)
+		return found;
+	if (matches > 1)
+		usage_error("ambiguous command '%s' (start, stop or info?)", name);
+	usage_error("unknown command '%s'", name);
+}
+
+/* Global options, then the command. */
+int main(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return cmd_help(0, NULL);
+		else if (!strcmp(argv[i], "--version"))
+			return cmd_version(0, NULL);
+		else if (!strcmp(argv[i], "--no-load"))
+			opt_no_load = true;
+		else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v"))
+			opt_verbose = true;
+		else
+			usage_error("unknown option '%s'", argv[i]);
+	}
+	if (i == argc) {
+		print_usage(stderr);
+		return EXIT_USAGE;
+	}
+	return find_command(argv[i])->fn(argc - i, argv + i);
+}

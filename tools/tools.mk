@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+# Userspace tools, included by the top Makefile (which defines CC, CFLAGS_USER and the `tools' target):
+#
+#   build/tools/ksmctl              the control program (libkmod)
+#   build/tools/libksm-preload.so   the LD_PRELOAD library that registers MADV_MERGEABLE memory
+#   build/tools/register-example    the 2008 QEMU integration, as a small program
+#
+# and the helpers of the tools test suite (tests/tools/helpers/), built with the tests.
+#
+# KSM_PRELOAD_PATH: where `ksmctl run' looks for the library when it is neither next to ksmctl nor in
+# ../lib/ksm/ from it: make install's KSMLIBDIR (packaging/packaging.mk), evaluated when ksmctl is built.
+
+KSM_PRELOAD_PATH ?= $(if $(KSMLIBDIR),$(KSMLIBDIR),/usr/local/lib/ksm)/libksm-preload.so
+KMOD_CFLAGS := $(shell pkg-config --cflags libkmod 2>/dev/null)
+KMOD_LIBS := $(shell pkg-config --libs libkmod 2>/dev/null || echo -lkmod)
+
+TOOLS_BINS := build/tools/ksmctl build/tools/libksm-preload.so build/tools/register-example
+
+tools: $(TOOLS_BINS)
+
+build/tools/ksmctl: tools/ksmctl.c uapi/linux/ksm.h tools/tools.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) $(KMOD_CFLAGS) -DKSM_PRELOAD_PATH='"$(KSM_PRELOAD_PATH)"' -o $@ $< $(KMOD_LIBS)
+
+build/tools/libksm-preload.so: tools/ksm_preload.c uapi/linux/ksm.h tools/tools.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -fPIC -shared -pthread -fvisibility=hidden -Wl,-z,defs -o $@ $< -ldl
+
+build/tools/register-example: tools/examples/register-example.c uapi/linux/ksm.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_USER) -o $@ $<
+
+# Test helpers: C programs (built like the tests, by the pattern rule of the top Makefile) and the tiny
+# guest firmware of the QEMU tests. They live in a subdirectory, so tests/guest-run does not run them.
+TOOLS_TEST_HELPERS := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/tools/helpers/*.c)) \
+	build/tests/tools/helpers/serial-counter.bin
+
+tests: $(TOOLS_TEST_HELPERS)
+
+build/tests/tools/qemu_paused build/tests/tools/qemu_running build/tests/tools/ksmctl_scan: \
+	tests/tools/helpers/qemu.h
+
+build/tests/tools/helpers/serial-counter.bin: tests/tools/helpers/serial-counter.s
+	@mkdir -p $(dir $@)
+	as --32 -o $@.o $<
+	objcopy -O binary -j .text $@.o $@
+	@rm -f $@.o
+	@test "$$(stat -c %s $@)" = 65536 || { echo "$@: not 64 KiB" >&2; rm -f $@; exit 1; }
