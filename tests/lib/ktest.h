@@ -219,6 +219,18 @@ static int ksm_stats(int dev, struct ksm_stats *st)
 	return ioctl(dev, KSM_GET_STATS, st);
 }
 
+/* Read, change with @change, and write back the module's settings. */
+#define KSM_CONFIG(dev, change)							\
+	({									\
+		struct ksm_config __c;						\
+		int __r = ioctl((dev), KSM_GET_CONFIG, &__c);			\
+		if (!__r) {							\
+			change;							\
+			__r = ioctl((dev), KSM_SET_CONFIG, &__c);		\
+		}								\
+		__r;								\
+	})
+
 /* Print the module's non-zero counters as TAP comments (for diagnosing a failure). */
 __attribute__((unused))
 static void ksm_dump_stats(int dev)
@@ -227,7 +239,9 @@ static void ksm_dump_stats(int dev)
 		"pages_shared", "pages_sharing", "pages_scanned", "full_scans", "merges",
 		"kpages_created", "kpages_freed", "kpages_held", "regions", "region_pages",
 		"unstable_pages", "hash_buckets", "hash_used", "hash_max_chain", "sha1_computed",
-		"sha1_mismatch", "memcmp_mismatch", "thp_split", "merges_undone",
+		"sha1_mismatch", "memcmp_mismatch", "thp_split", "merges_undone", "zero_pages",
+		"cow_breaks", "unmerged", "smart_skipped", "volatile_skipped", "last_full_scan_ms",
+		"general_profit", "metadata_bytes",
 	};
 	static const char *const skips[] = {
 		"absent", "no_vma", "swapped", "migrating", "device", "zero_page", "pinned",
@@ -240,7 +254,7 @@ static void ksm_dump_stats(int dev)
 		return;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (v[i])
-			ktest_diag("  %s = %llu", names[i], (unsigned long long)v[i]);
+			ktest_diag("  %s = %lld", names[i], (long long)v[i]);
 	for (size_t i = 0; i < sizeof(skips) / sizeof(skips[0]); i++)
 		if (st.skipped[i])
 			ktest_diag("  skipped %s = %llu", skips[i], (unsigned long long)st.skipped[i]);
@@ -646,13 +660,19 @@ static long peer_cmd(struct peer *p, int cmd, long a, long b, long c)
 }
 
 /*
- * Start a peer with @npages pages (aligned to @align when non-zero, with
- * MADV_HUGEPAGE when @thp) holding fill_page(seed, i % period), registered
- * on an SMA of /dev/ksm fd @dev unless @dev < 0.
+ * The merge domain the next peers' SMAs get (KSM_SMA_SET_DOMAIN before they
+ * register); KSM_DOMAIN_DEFAULT leaves it alone.
+ */
+static uint32_t peer_domain = KSM_DOMAIN_DEFAULT;
+
+/*
+ * Start a peer with @npages pages (aligned to @align when non-zero; @thp > 0:
+ * MADV_HUGEPAGE, < 0: MADV_NOHUGEPAGE) holding fill_page(seed, i % period),
+ * registered on an SMA of /dev/ksm fd @dev unless @dev < 0.
  */
 __attribute__((unused))
 static struct peer peer_start_ex(int dev, long npages, uint64_t seed, long period, size_t align,
-				 bool thp)
+				 int thp)
 {
 	int to[2], from[2];
 	struct peer p = { .npages = npages };
@@ -669,14 +689,20 @@ static struct peer peer_start_ex(int dev, long npages, uint64_t seed, long perio
 
 		close(to[1]);
 		close(from[0]);
-		if (thp && madvise(p.addr, npages * ktest_page, MADV_HUGEPAGE))
+		if (thp && madvise(p.addr, npages * ktest_page, thp > 0 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 			_exit(5);
 		for (long i = 0; i < npages; i++)
 			fill_page(p.addr + i * ktest_page, seed, i % period);
 		memcpy(shadow, p.addr, npages * ktest_page);
 		if (dev >= 0) {
+			struct ksm_domain d = { .domain = peer_domain };
+
 			sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
-			if (sma < 0 || ksm_register(sma, p.addr, npages))
+			if (sma < 0)
+				_exit(3);
+			if (peer_domain != KSM_DOMAIN_DEFAULT && ioctl(sma, KSM_SMA_SET_DOMAIN, &d))
+				_exit(6);
+			if (ksm_register(sma, p.addr, npages))
 				_exit(3);
 		}
 		/* Hold no fd of the test's (they would keep the module in use). */
@@ -704,7 +730,7 @@ static struct peer peer_start_ex(int dev, long npages, uint64_t seed, long perio
 __attribute__((unused))
 static struct peer peer_start(int dev, long npages, uint64_t seed, long period)
 {
-	return peer_start_ex(dev, npages, seed, period, 0, false);
+	return peer_start_ex(dev, npages, seed, period, 0, 0);
 }
 
 /* Is the peer's memory exactly its shadow? */

@@ -34,8 +34,8 @@ int main(void)
 		write_str("/sys/kernel/mm/transparent_hugepage/enabled", "madvise");
 
 	ksm_stats(dev, &st0);
-	struct peer a = peer_start_ex(dev, n, 3, n, huge, true);
-	struct peer b = peer_start_ex(dev, n, 3, n, huge, true);
+	struct peer a = peer_start_ex(dev, n, 3, n, huge, 1);
+	struct peer b = peer_start_ex(dev, n, 3, n, huge, 1);
 
 	long ha = thp_pages(&a), hb = thp_pages(&b);
 
@@ -55,8 +55,8 @@ int main(void)
 	peer_stop(&b);
 
 	/* Half-duplicated: only the first 256 subpages of C's huge pages have twins in D. */
-	struct peer c = peer_start_ex(dev, 512, 4, 512, huge, true);
-	struct peer d = peer_start_ex(dev, 512, 4, 512, huge, true);
+	struct peer c = peer_start_ex(dev, 512, 4, 512, huge, 1);
+	struct peer d = peer_start_ex(dev, 512, 4, 512, huge, 1);
 
 	for (long i = 256; i < 512; i++)
 		peer_cmd(&d, PEER_WRITE, i, 17, 0xee);

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unmerge: KSM_UNMERGE gives an SMA's merged pages private copies again,
+ * byte for byte, also in a range made read-only since; KSM_UNMERGE_ALL does
+ * it for every process; KSM_REMOVE_MEMORY_REGION_EXT removes one region or
+ * all, optionally unmerging first. Arguments are validated.
+ */
+#include "ktest.h"
+
+static long merged_count(char *m, long n, struct peer *p)
+{
+	long k = 0;
+
+	for (long i = 0; i < n; i++) {
+		uint64_t x = pagemap_pfn(0, m + i * ktest_page);
+
+		k += x && x == peer_pfn(p, i);
+	}
+	return k;
+}
+
+static bool all_anon(char *m, long n)
+{
+	for (long i = 0; i < n; i++)
+		if (!(kpageflags(pagemap_pfn(0, m + i * ktest_page)) & (1ULL << KPF_ANON)))
+			return false;
+	return true;
+}
+
+static bool intact(char *m, long n, uint64_t seed)
+{
+	for (long i = 0; i < n; i++)
+		if (!check_page(m + i * ktest_page, seed, i))
+			return false;
+	return true;
+}
+
+int main(void)
+{
+	const long n = 1024;
+	int dev = ksm_open(), scan = ksm_scanfd(dev), sma = ksm_sma(dev);
+	char *m = anon_map(n * ktest_page, 0);
+	struct ksm_unmerge u;
+	struct ksm_process_stats ps;
+
+	for (long i = 0; i < n; i++)
+		fill_page(m + i * ktest_page, 50, i);
+	struct peer p = peer_start(dev, n, 50, n);
+
+	ktest_ok(ksm_register(sma, m, n / 2) == 0 && ksm_register(sma, m + n / 2 * ktest_page, n / 2) == 0,
+		 "two regions of ours");
+	long anon0 = status_kb(0, "RssAnon");
+
+	ktest_ok(ksm_scan_pass(scan) == 2 * n && merged_count(m, n, &p) == n, "everything merged");
+
+	/* Argument checks. */
+	memset(&u, 0, sizeof(u));
+	u.flags = 1;
+	KTEST_ERRNO(ioctl(sma, KSM_UNMERGE, &u), EINVAL, "KSM_UNMERGE unknown flag: EINVAL");
+	u.flags = 0;
+	u.reserved[1] = 1;
+	KTEST_ERRNO(ioctl(sma, KSM_UNMERGE, &u), EINVAL, "KSM_UNMERGE reserved != 0: EINVAL");
+	KTEST_ERRNO(ioctl(sma, KSM_UNMERGE, NULL), EFAULT, "KSM_UNMERGE NULL: EFAULT");
+	KTEST_ERRNO(ioctl(dev, KSM_UNMERGE, &u), ENOTTY, "KSM_UNMERGE on /dev/ksm: ENOTTY");
+
+	/* The second half read-only first: unmerge must still make private copies. */
+	ktest_ok(mprotect(m + n / 2 * ktest_page, n / 2 * ktest_page, PROT_READ) == 0,
+		 "half of our range made read-only");
+	memset(&u, 0, sizeof(u));
+	ktest_ok(ioctl(sma, KSM_UNMERGE, &u) == 0, "KSM_UNMERGE on our SMA");
+	ktest_ok(u.pages_unmerged == (uint64_t)n && u.pages_failed == 0, "it reports %ld pages unmerged (%llu, %llu failed)",
+		 n, (unsigned long long)u.pages_unmerged, (unsigned long long)u.pages_failed);
+	ktest_ok(merged_count(m, n, &p) == 0 && all_anon(m, n), "our pages are private anonymous pages again");
+	ktest_ok(intact(m, n, 50), "with every byte right (the read-only half too)");
+	ktest_ok(near_kb(status_kb(0, "RssAnon") - anon0, 0), "RssAnon is back (%ld -> %ld kB)", anon0,
+		 status_kb(0, "RssAnon"));
+	ktest_ok(peer_check(&p) && peer_pfn(&p, 0) != 0, "the other process is untouched");
+	ktest_ok(ioctl(sma, KSM_SMA_GET_STATS, &ps) == 0 && ps.unmerged == (uint64_t)n && ps.merged_pages == 0,
+		 "SMA stats: %llu unmerged, %llu merged", (unsigned long long)ps.unmerged,
+		 (unsigned long long)ps.merged_pages);
+	mprotect(m + n / 2 * ktest_page, n / 2 * ktest_page, PROT_READ | PROT_WRITE);
+
+	/* Merge again, then KSM_UNMERGE_ALL: the peer's pages too. */
+	ktest_ok(ksm_scan_pass(scan) == n && merged_count(m, n, &p) == n, "a pass merges us again");
+	memset(&u, 0, sizeof(u));
+	ktest_ok(ioctl(dev, KSM_UNMERGE_ALL, &u) == 0 && u.pages_unmerged == (uint64_t)(2 * n),
+		 "KSM_UNMERGE_ALL unmerges both processes (%llu)", (unsigned long long)u.pages_unmerged);
+	ktest_ok(merged_count(m, n, &p) == 0 && intact(m, n, 50) && peer_check(&p), "all private and right");
+	struct ksm_stats st;
+
+	ktest_ok(KTEST_WAIT(ksm_stats(dev, &st) == 0 && st.kpages_held == 0, 10000),
+		 "the kernel pages are given back after an unmerge");
+
+	pid_t pid = fork();
+
+	if (!pid) {
+		if (setresuid(65534, 65534, 65534))
+			_exit(2);
+		memset(&u, 0, sizeof(u));
+		_exit(ioctl(dev, KSM_UNMERGE_ALL, &u) == -1 && errno == EPERM ? 0 : 1);
+	}
+	int status;
+
+	waitpid(pid, &status, 0);
+	ktest_ok(WIFEXITED(status) && !WEXITSTATUS(status), "KSM_UNMERGE_ALL unprivileged: EPERM");
+
+	/* Remove one region, unmerging it first; the other stays merged. */
+	ktest_ok(ksm_scan_pass(scan) == 2 * n, "merged once more");
+	struct ksm_remove_region rm = { .flags = 0x80 };
+
+	KTEST_ERRNO(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm), EINVAL, "REMOVE_EXT unknown flag: EINVAL");
+	rm = (struct ksm_remove_region){ .addr = (uintptr_t)m + 123 };
+	KTEST_ERRNO(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm), EINVAL, "REMOVE_EXT unaligned: EINVAL");
+	rm = (struct ksm_remove_region){ .addr = (uintptr_t)m + ktest_page };
+	KTEST_ERRNO(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm), ENOENT,
+		    "REMOVE_EXT of an address no region starts at: ENOENT");
+	rm = (struct ksm_remove_region){ .flags = KSM_REMOVE_UNMERGE, .addr = (uintptr_t)m };
+	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm) == 0, "REMOVE_EXT with UNMERGE of the first region");
+	ktest_ok(ioctl(sma, KSM_SMA_GET_STATS, &ps) == 0 && ps.regions == 1, "one region left on the SMA");
+	long first = merged_count(m, n / 2, &p), second = 0;
+
+	for (long i = n / 2; i < n; i++)
+		second += pagemap_pfn(0, m + i * ktest_page) == peer_pfn(&p, i);
+	ktest_ok(first == 0 && second == n / 2, "the removed region is private, the other still merged");
+	ktest_ok(ksm_scan_pass(scan) == 0 && merged_count(m, n / 2, &p) == 0,
+		 "and the removed one is not merged again");
+	rm = (struct ksm_remove_region){ .addr = 0 };
+	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm) == 0 &&
+		 ioctl(sma, KSM_SMA_GET_STATS, &ps) == 0 && ps.regions == 0,
+		 "REMOVE_EXT with addr 0 removes the rest (without unmerging)");
+	ktest_ok(merged_count(m, n, &p) == n / 2 && intact(m, n, 50), "its pages stay merged and right");
+	peer_stop(&p);
+	close(sma);
+	return ktest_done();
+}
