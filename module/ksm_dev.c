@@ -117,7 +117,11 @@ static const struct file_operations ksmdev_sma_fops = {
 	.llseek = noop_llseek,
 };
 
-/* KSM_CREATE_SHARED_MEMORY_AREA: a new, empty SMA. Returns its fd. */
+/*
+ * KSM_CREATE_SHARED_MEMORY_AREA: a new, empty SMA. Returns its fd, close on
+ * exec (the 2008 driver's was not; after exec its regions are gone anyway,
+ * and a leaked fd would only keep the module busy).
+ */
 static int ksmdev_create_sma(void)
 {
 	struct ksmdev_sma *sma = kzalloc(sizeof(*sma), GFP_KERNEL_ACCOUNT);
@@ -126,7 +130,7 @@ static int ksmdev_create_sma(void)
 	if (!sma)
 		return -ENOMEM;
 	INIT_LIST_HEAD(&sma->regions);
-	fd = anon_inode_getfd("ksm-sma", &ksmdev_sma_fops, sma, O_RDWR);
+	fd = anon_inode_getfd("ksm-sma", &ksmdev_sma_fops, sma, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		kfree(sma);
 	return fd;
@@ -214,7 +218,7 @@ static const struct file_operations ksmdev_scan_fops = {
 	.llseek = noop_llseek,
 };
 
-/* KSM_CREATE_SCAN: a new scan cursor at the start. Returns its fd. */
+/* KSM_CREATE_SCAN: a new scan cursor at the start. Returns its fd, close on exec. */
 static int ksmdev_create_scan(void)
 {
 	struct ksmdev_scanner *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
@@ -223,7 +227,7 @@ static int ksmdev_create_scan(void)
 	if (!s)
 		return -ENOMEM;
 	ksmdev_scanner_init(s);
-	fd = anon_inode_getfd("ksm-scan", &ksmdev_scan_fops, s, O_RDWR);
+	fd = anon_inode_getfd("ksm-scan", &ksmdev_scan_fops, s, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		kfree(s);
 	return fd;

@@ -69,6 +69,8 @@ static void test_fd_kinds(int dev, int sma, int scan)
 	n = readlink(path, link, sizeof(link) - 1);
 	link[n > 0 ? n : 0] = '\0';
 	ktest_ok(!strcmp(link, "anon_inode:ksm-scan"), "scan fd is anon_inode:ksm-scan (%s)", link);
+	ktest_ok((fcntl(sma, F_GETFD) & FD_CLOEXEC) && (fcntl(scan, F_GETFD) & FD_CLOEXEC),
+		 "SMA and scan fds are close-on-exec");
 	ktest_ok(fstat(dev, &st) == 0 && S_ISCHR(st.st_mode), "/dev/ksm is a character device");
 	ktest_ok(stat("/dev/ksm", &st) == 0 && (st.st_mode & 07777) == 0600 && st.st_uid == 0,
 		 "/dev/ksm is root's, mode 0600 (mode %o, uid %u)", st.st_mode & 07777, st.st_uid);
