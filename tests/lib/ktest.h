@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -665,6 +666,9 @@ static long peer_cmd(struct peer *p, int cmd, long a, long b, long c)
  */
 static uint32_t peer_domain = KSM_DOMAIN_DEFAULT;
 
+/* The NUMA node the next peers' memory is bound to (mbind MPOL_BIND), or -1. */
+static int peer_node = -1;
+
 /*
  * Start a peer with @npages pages (aligned to @align when non-zero; @thp > 0:
  * MADV_HUGEPAGE, < 0: MADV_NOHUGEPAGE) holding fill_page(seed, i % period),
@@ -691,6 +695,16 @@ static struct peer peer_start_ex(int dev, long npages, uint64_t seed, long perio
 		close(from[0]);
 		if (thp && madvise(p.addr, npages * ktest_page, thp > 0 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
 			_exit(5);
+		if (peer_node >= 0) {
+			unsigned long mask = 1UL << peer_node;
+
+			/*
+			 * MPOL_BIND (2) on the range itself: faults made by other
+			 * processes (an unmerge) follow a VMA policy, not a task one.
+			 */
+			if (syscall(SYS_mbind, p.addr, npages * ktest_page, 2, &mask, sizeof(mask) * 8, 0))
+				_exit(7);
+		}
 		for (long i = 0; i < npages; i++)
 			fill_page(p.addr + i * ktest_page, seed, i % period);
 		memcpy(shadow, p.addr, npages * ktest_page);
