@@ -7,7 +7,9 @@
  * it, madvise() it, fork, malloc. It checks what happened with the module's
  * counters (KSM_GET_STATS regions / region_pages), the agents' SMA fds in
  * /proc/PID/fd, their VmFlags in /proc/PID/smaps (built-in KSM's "mg"), and
- * merging through /proc/PID/pagemap after synchronous scans.
+ * merging through /proc/PID/pagemap after synchronous scans. The merge
+ * domains of `ksmctl run --domain' are checked the same way: which agents'
+ * pages end up sharing a pfn.
  */
 #include "ktest.h"
 
@@ -833,6 +835,142 @@ static void test_fork(bool all)
 	unlink(ag.log);
 }
 
+/* How many of @npages pages at @pa of @a and @pb of @b map the same pfn. */
+static int shared_pages(struct agent *a, uintptr_t pa, struct agent *b, uintptr_t pb, int npages)
+{
+	int same = 0;
+
+	for (int i = 0; i < npages; i++) {
+		uint64_t x = pagemap_pfn(a->pid, (void *)(pa + i * PAGE));
+
+		same += x && x == pagemap_pfn(b->pid, (void *)(pb + i * PAGE));
+	}
+	return same;
+}
+
+/* KSM_GET_PROCESS_STATS of @pid; false if it fails. */
+static bool process_stats(pid_t pid, struct ksm_process_stats *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	ps->pid = pid;
+	return !ioctl(dev, KSM_GET_PROCESS_STATS, ps);
+}
+
+/*
+ * G: merge domains (ksmctl run --domain, KSM_PRELOAD_DOMAIN). Six agents hold
+ * the same 32 distinct pages: two in domain 7, one in domain 8, two with
+ * private domains, one in the default domain. Only the two of domain 7 share
+ * pages. A private agent also madvises a second copy of its pages as a
+ * separate range: both ranges are on its one SMA, in its one private domain,
+ * so they merge with each other (each range on an SMA of its own would get a
+ * private domain of its own).
+ */
+static void test_domains(void)
+{
+	const char *d7[] = { "--domain", "7", NULL }, *d8[] = { "--domain", "8", NULL };
+	const char *priv[] = { "--domain", "private", "--verbose", NULL };
+	const char *bogus_env[] = { "KSM_PRELOAD_DOMAIN=bogus", "KSM_PRELOAD_VERBOSE=1", NULL };
+	struct agent ag[6], bad;
+	const char *names[6] = { "domain 7", "domain 7", "domain 8", "private", "private",
+				 "default" };
+	uintptr_t p[6], second, b;
+	struct ksm_process_stats ps;
+	struct ksm_stats st0, st;
+	int cross = 0, failed = -2;
+	char r[64];
+
+	if ((features.features & (KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE)) !=
+	    (KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE)) {
+		ktest_skip("the module has no merge domains");
+		return;
+	}
+	st0 = stats_now();
+	ag[0] = agent_start(d7, NULL);
+	ag[1] = agent_start(d7, NULL);
+	ag[2] = agent_start(d8, NULL);
+	ag[3] = agent_start(priv, NULL);
+	ag[4] = agent_start(priv, NULL);
+	ag[5] = agent_start(NULL, NULL);
+	for (int i = 0; i < 6; i++) {
+		p[i] = agent_map(&ag[i], 32, false);
+		agent_fill_pages(&ag[i], p[i], 32, 41, false);
+		agent_madvise(&ag[i], p[i], 32 * PAGE, 'm', NULL);
+	}
+	second = agent_map(&ag[3], 32, false);
+	agent_fill_pages(&ag[3], second, 32, 41, false);
+	agent_madvise(&ag[3], second, 32 * PAGE, 'm', NULL);
+	st = stats_now();
+	ktest_ok(st.region_pages == st0.region_pages + 7 * 32,
+		 "all seven ranges are registered (region_pages %+lld)",
+		 (long long)(st.region_pages - st0.region_pages));
+	settle();
+
+	ktest_ok(shared_pages(&ag[0], p[0], &ag[1], p[1], 32) == 32,
+		 "two processes in domain 7 share their 32 identical pages (%d)",
+		 shared_pages(&ag[0], p[0], &ag[1], p[1], 32));
+	for (int i = 0; i < 6; i++) {
+		for (int k = i + 1; k < 6; k++) {
+			int same = shared_pages(&ag[i], p[i], &ag[k], p[k], 32);
+
+			if (i == 0 && k == 1)
+				continue;
+			if (same)
+				ktest_diag("%s (agent %d) and %s (agent %d) share %d pages", names[i], i,
+					   names[k], k, same);
+			cross += same;
+		}
+		if (i != 3)
+			cross += shared_pages(&ag[i], p[i], &ag[3], second, 32);
+	}
+	ktest_ok(cross == 0, "no other pair of processes shares a page: domain 8, the private ones "
+		 "and the default one merge with nobody else (%d pages shared)", cross);
+	ktest_ok(shared_pages(&ag[3], p[3], &ag[3], second, 32) == 32,
+		 "a private process's two madvised ranges merge with each other: one private domain "
+		 "for the whole process (%d of 32)", shared_pages(&ag[3], p[3], &ag[3], second, 32));
+	ktest_ok(count_sma_fds(ag[3].pid) == 1 && process_stats(ag[3].pid, &ps) &&
+		 ps.regions == 2 && ps.region_pages == 64 && ps.merged_pages == 64,
+		 "... registered as two regions on one SMA fd (%d fds, regions %llu, region_pages "
+		 "%llu, merged_pages %llu)", count_sma_fds(ag[3].pid), (unsigned long long)ps.regions,
+		 (unsigned long long)ps.region_pages, (unsigned long long)ps.merged_pages);
+
+	/* MADV_UNMERGEABLE on part of a range of the private process: removed alone, unmerged. */
+	agent_madvise(&ag[3], second + 8 * PAGE, 8 * PAGE, 'u', NULL);
+	ktest_ok(process_stats(ag[3].pid, &ps) && ps.regions == 3 && ps.region_pages == 56 &&
+		 count_sma_fds(ag[3].pid) == 1 &&
+		 shared_pages(&ag[3], p[3] + 8 * PAGE, &ag[3], second + 8 * PAGE, 8) == 0 &&
+		 shared_pages(&ag[3], p[3], &ag[3], second, 8) == 8,
+		 "MADV_UNMERGEABLE of 8 of its pages: those get private copies, the rest stays "
+		 "registered on the same SMA (regions %llu, region_pages %llu, %d fds)",
+		 (unsigned long long)ps.regions, (unsigned long long)ps.region_pages,
+		 count_sma_fds(ag[3].pid));
+	agent_cmd(&ag[3], r, sizeof(r), "check %lx 32 41 0", (unsigned long)second);
+	ktest_ok(!strcmp(r, "ok"), "its memory reads back as written (%s)", r);
+
+	/* fork in a private domain: each child gets its own SMA and domain, and merges there. */
+	if (agent_cmd(&ag[4], r, sizeof(r), "forktest 5 1"))
+		sscanf(r, "failed %d", &failed);
+	ktest_ok(failed == 0, "5 forks of a private-domain process: in every child the inherited "
+		 "and its own madvised pages merge (failed %d)", failed);
+
+	for (int i = 0; i < 6; i++) {
+		ktest_ok(agent_stop(&ag[i]) == 0, "the %s agent %d exits normally", names[i], i);
+		unlink(ag[i].log);
+	}
+
+	/* A domain the library cannot use: nothing is registered at all. */
+	st0 = stats_now();
+	bad = agent_start(NULL, bogus_env);
+	b = agent_map(&bad, 16, false);
+	ktest_ok(agent_madvise(&bad, b, 16 * PAGE, 'm', NULL) == 0 &&
+		 stats_now().region_pages == st0.region_pages &&
+		 file_contains(bad.log, "nothing will be registered"),
+		 "KSM_PRELOAD_DOMAIN=bogus: madvise returns 0, nothing is registered, the log says why");
+	agent_stop(&bad);
+	unlink(bad.log);
+	st = stats_now();
+	ktest_ok(st.regions == st0.regions, "every agent's regions went away with it");
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -858,5 +996,6 @@ int main(int argc, char **argv)
 	test_all();
 	test_fork(false);
 	test_fork(true);
+	test_domains();
 	return ktest_done();
 }
