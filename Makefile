@@ -7,6 +7,7 @@
 #   make tools           the userspace programs (-Wall -Wextra -Werror)
 #   make check           install what is missing, build, run every suite in a 6.1 and a 6.12 guest
 #   make demo            boot a guest, merge real workloads, print what was saved
+#   make stress          torture, fuzz and OOM tests with fresh seeds, 30 minutes in each guest
 #   make checkpatch      the kernel's checkpatch.pl on the module sources
 
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ CFLAGS_USER := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild module/Makefile \
 	module/conftest.sh uapi/linux/ksm.h
 
-.PHONY: all module modules-all tools tests check demo bench deps checkpatch clean install uninstall
+.PHONY: all module modules-all tools tests check stress demo bench deps checkpatch clean install uninstall
 
 # Userspace tools add their targets as prerequisites of `tools' (tools/tools.mk);
 # install/uninstall/DKMS targets live in packaging/packaging.mk.
@@ -28,6 +29,7 @@ tools:
 
 -include tools/tools.mk
 -include packaging/packaging.mk
+-include bench/bench.mk
 
 all: tools
 	@if [ -d /lib/modules/$(shell uname -r)/build ]; then $(MAKE) module KVER=$(shell uname -r); \
@@ -64,6 +66,10 @@ tests: $(TEST_BINS)
 
 check:
 	tests/check
+
+# The long form of the stress suites (STRESS_MINUTES per kernel, default 30).
+stress: modules-all tools tests
+	tests/stress/long
 
 clean:
 	rm -rf build module/ksm.ko

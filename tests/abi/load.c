@@ -93,28 +93,63 @@ static void test_limits(void)
 
 static void test_loops(void)
 {
-	bool ok = true;
+	bool ok = true, merged = true;
 
 	for (int i = 0; i < 20; i++) {
 		ok &= load(NULL) == 0;
 		if (i % 2) {
 			int dev = ksm_open(), sma = ksm_sma(dev);
 			char *m = anon_map(8 * ktest_page, 0);
+			struct ksm_kthread_info on = { .sleep = 0, .pages_to_scan = 4,
+						       .max_pages_to_merge = 4, .running = 1 };
 
 			memset(m, 0x5a, 8 * ktest_page);
 			ok &= ksm_register(sma, m, 8) == 0;
 			ok &= ksm_scan_pass(ksm_scanfd(dev)) >= 0;
+			merged &= pagemap_pfn(0, m) == pagemap_pfn(0, m + 7 * ktest_page);
+			/* kksmd stays running across the unload. */
+			ok &= ioctl(dev, KSM_START_STOP_KTHREAD, &on) == 0;
 			close(sma);
 			close(dev);
 			/* The scan fd is still open: the unload must wait. */
 			ok &= unload() == EWOULDBLOCK;
 			for (int fd = 3; fd < 64; fd++)
 				close(fd);
+			ok &= unload() == 0;
+			/* The merged pages outlive the module. */
+			for (long k = 0; k < 8 * ktest_page; k++)
+				ok &= m[k] == 0x5a;
+			m[0] = 1;
 			munmap(m, 8 * ktest_page);
+			continue;
 		}
 		ok &= unload() == 0;
 	}
-	ktest_ok(ok, "20 load/unload cycles, half of them with merged pages");
+	ktest_ok(ok, "20 load/unload cycles, half of them with merged pages and kksmd running");
+	ktest_ok(merged, "the pages were merged in those cycles");
+}
+
+/* max_kernel_pages caps the unswappable kernel pages the module may hold. */
+static void test_kpage_limit(void)
+{
+	const long n = 300;
+	struct ksm_stats st;
+
+	ktest_ok(load("max_kernel_pages=100") == 0, "load with max_kernel_pages=100");
+	int dev = ksm_open(), scan = ksm_scanfd(dev);
+	struct peer a = peer_start(dev, n, 66, n), b = peer_start(dev, n, 66, n);
+
+	ksm_scan_settle(scan, 3);
+	ksm_stats(dev, &st);
+	ktest_ok(st.kpages_held == 100 && peers_shared(&a, &b) == 100,
+		 "300 twin pairs, only 100 kernel pages made (%llu held, %ld shared)",
+		 (unsigned long long)st.kpages_held, peers_shared(&a, &b));
+	ktest_ok(peer_check(&a) && peer_check(&b), "contents right");
+	peer_stop(&a);
+	peer_stop(&b);
+	close(scan);
+	close(dev);
+	ktest_ok(KTEST_WAIT(unload() == 0, 5000), "unload");
 }
 
 int main(void)
@@ -125,6 +160,7 @@ int main(void)
 	test_params();
 	test_limits();
 	test_loops();
+	test_kpage_limit();
 	ktest_ok(load(NULL) == 0, "loaded again with the defaults");
 	return ktest_done();
 }
