@@ -7,7 +7,8 @@
  *   MADV_MERGEABLE over [start, end): the parts of the range not registered
  *     yet are registered with KSM_REGISTER_MEMORY_REGION, one SMA fd per
  *     registered range (closing an SMA fd removes exactly its regions, the
- *     only way to remove one region). A range the module refuses as a whole
+ *     only way to remove one region from a 2008 module), or, in a merge
+ *     domain (below), all on one SMA. A range the module refuses as a whole
  *     (a hole: EFAULT, memory that is not private anonymous: EINVAL) is
  *     registered VMA by VMA, its private anonymous parts only, as found in
  *     /proc/self/maps. A range of more than KSM_PRELOAD_MAX_REGION_PAGES pages
@@ -22,6 +23,23 @@
  * logged with KSM_PRELOAD_VERBOSE=1), and madvise() returns 0 for a valid
  * range, unless KSM_PRELOAD_BUILTIN=1, which also passes the advice on to the
  * kernel (its built-in KSM) and returns the kernel's result.
+ *
+ * KSM_PRELOAD_DOMAIN puts the process's memory in a merge domain (its pages
+ * merge only with pages of the same domain): "private" (a domain of its own,
+ * KSM_DOMAIN_PRIVATE), or an id from 1 to 2147483647 (CAP_SYS_ADMIN; every
+ * process run with that id merges with the others); 0 or unset is the
+ * default domain, shared by everyone. The kernel gives every SMA asking for
+ * KSM_DOMAIN_PRIVATE a new domain, and a private id cannot be named
+ * explicitly, so with a domain every range is registered on ONE SMA of the
+ * process (created at first use, its domain set before its first region),
+ * and single ranges are removed with KSM_REMOVE_MEMORY_REGION_EXT (by start
+ * address, KSM_REMOVE_UNMERGE for MADV_UNMERGEABLE). When that SMA reaches
+ * the module's max_regions_per_sma, a named domain continues on another SMA
+ * with the same id; a private one cannot (further ranges are refused, and
+ * logged). After fork() the child gets an SMA, and so a private domain, of
+ * its own. A domain the library cannot set up (bad value, no such feature in
+ * the module, EPERM) means nothing is registered at all: the memory is never
+ * merged outside the domain asked for.
  *
  * KSM_PRELOAD_ALL=1 also registers the private anonymous writable memory the
  * program never madvised (heaps, malloc arenas, thread stacks): a thread reads
@@ -86,6 +104,8 @@ static struct {
 	bool all;		/* KSM_PRELOAD_ALL */
 	unsigned int interval_ms;	/* KSM_PRELOAD_INTERVAL_MS */
 	uint64_t max_region_pages;	/* KSM_PRELOAD_MAX_REGION_PAGES */
+	bool one_sma;		/* KSM_PRELOAD_DOMAIN set (not 0): all ranges on one SMA */
+	uint32_t domain;	/* KSM_PRELOAD_DOMAIN: an id or KSM_DOMAIN_PRIVATE */
 } cfg = { .interval_ms = 1000, .max_region_pages = 1ULL << 31 };
 
 static uintptr_t page_size = 4096;
@@ -99,6 +119,9 @@ static int dev_fd = -1;		/* /dev/ksm, opened at first use */
 static bool can_unmerge;	/* the module has KSM_UNMERGE */
 static bool dev_failed_logged;
 static int fd_base = 512;	/* our fds go at or above this number */
+/* cfg.one_sma: the SMA new ranges go on (-1: none yet), and why there is none (-errno, sticky). */
+static int domain_sma = -1;
+static int domain_error;
 
 static pthread_t all_thread;
 static bool all_thread_started;
@@ -140,10 +163,15 @@ static bool device_open(void)
 	dev_fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
 	if (dev_fd >= 0) {
 		struct ksm_features f;
+		uint64_t need = KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE;
 
 		memset(&f, 0, sizeof(f));
 		can_unmerge = !ioctl(dev_fd, KSM_GET_FEATURES, &f) &&
 			      (f.features & KSM_FEATURE_UNMERGE);
+		if (cfg.one_sma && !domain_error && (f.features & need) != need) {
+			vlog("the ksm module has no merge domains: nothing will be registered");
+			domain_error = -ENOTTY;
+		}
 		return true;
 	}
 	if (!dev_failed_logged) {
@@ -174,16 +202,9 @@ static void sma_close(int fd)
 		close(fd);
 }
 
-/*
- * Register [start, end) (page aligned, at most max_region_pages pages) on a
- * new SMA fd. Returns the fd, or -errno.
- */
-static int register_one(uintptr_t start, uintptr_t end)
+/* A new SMA fd, close-on-exec and placed from fd_base up. Returns it, or -errno. */
+static int sma_create(void)
 {
-	struct ksm_memory_region mr = {
-		.npages = (uint32_t)((end - start) / page_size),
-		.addr = start,
-	};
 	int fd, hi;
 
 	fd = ioctl(dev_fd, KSM_CREATE_SHARED_MEMORY_AREA);
@@ -199,11 +220,85 @@ static int register_one(uintptr_t start, uintptr_t end)
 	} else {
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
-	if (ioctl(fd, KSM_REGISTER_MEMORY_REGION, &mr)) {
-		int err = errno;
+	return fd;
+}
 
+/*
+ * The SMA of the process's merge domain (cfg.one_sma): the current one, or a
+ * new one with the domain set. Returns the fd, or -errno; a failure to set
+ * the domain is remembered, so that nothing is ever registered outside it.
+ */
+static int domain_sma_get(void)
+{
+	struct ksm_domain d = { .domain = cfg.domain };
+	int fd;
+
+	if (domain_error)
+		return domain_error;
+	if (domain_sma >= 0)
+		return domain_sma;
+	fd = sma_create();
+	if (fd < 0)
+		return fd;
+	if (ioctl(fd, KSM_SMA_SET_DOMAIN, &d)) {
+		domain_error = -errno;
 		close(fd);
-		return -err;
+		if (cfg.domain == KSM_DOMAIN_PRIVATE)
+			vlog("cannot set a private merge domain: %s: nothing will be registered",
+			     strerror(-domain_error));
+		else
+			vlog("cannot set merge domain %u: %s: nothing will be registered",
+			     cfg.domain, strerror(-domain_error));
+		return domain_error;
+	}
+	vlog("merge domain %#x on SMA fd %d", d.domain, fd);
+	domain_sma = fd;
+	return fd;
+}
+
+/* Register [start, end) on SMA @fd; 0 or -errno. */
+static int register_on(int fd, uintptr_t start, uintptr_t end)
+{
+	struct ksm_memory_region mr = {
+		.npages = (uint32_t)((end - start) / page_size),
+		.addr = start,
+	};
+
+	return ioctl(fd, KSM_REGISTER_MEMORY_REGION, &mr) ? -errno : 0;
+}
+
+/*
+ * Register [start, end) (page aligned, at most max_region_pages pages) on a
+ * new SMA fd, or with a merge domain on the domain's SMA (a full one is
+ * replaced by a new one of the same named domain). Returns the fd, or -errno.
+ */
+static int register_one(uintptr_t start, uintptr_t end)
+{
+	int fd, err;
+
+	if (cfg.one_sma) {
+		fd = domain_sma_get();
+		if (fd < 0)
+			return fd;
+		err = register_on(fd, start, end);
+		if (err == -ENOSPC && cfg.domain != KSM_DOMAIN_PRIVATE) {
+			/* The old SMA stays open for its ranges (range_unregister closes it). */
+			vlog("SMA fd %d is full: another one for merge domain %u", fd, cfg.domain);
+			domain_sma = -1;
+			fd = domain_sma_get();
+			if (fd < 0)
+				return fd;
+			err = register_on(fd, start, end);
+		}
+		return err ? err : fd;
+	}
+	fd = sma_create();
+	if (fd < 0)
+		return fd;
+	err = register_on(fd, start, end);
+	if (err) {
+		close(fd);
+		return err;
 	}
 	return fd;
 }
@@ -233,6 +328,62 @@ static const char *kind_name(enum range_kind kind)
 }
 
 /*
+ * Give the merged pages of the region on SMA fd @fd private copies
+ * (KSM_UNMERGE), when the module can. Logged, never fails.
+ */
+static void sma_unmerge(int fd)
+{
+	struct ksm_unmerge u;
+
+	if (!can_unmerge || !is_sma_fd(fd))
+		return;
+	memset(&u, 0, sizeof(u));
+	if (ioctl(fd, KSM_UNMERGE, &u))
+		vlog("KSM_UNMERGE: %s", strerror(errno));
+	else if (u.pages_unmerged || u.pages_failed)
+		vlog("unmerged %llu pages (%llu failed)", (unsigned long long)u.pages_unmerged,
+		     (unsigned long long)u.pages_failed);
+}
+
+/*
+ * Unregister the region registered at @start on SMA fd @fd (after giving its
+ * merged pages private copies when @unmerge). Its own SMA: closed. A merge
+ * domain's shared SMA: KSM_REMOVE_MEMORY_REGION_EXT of that region alone (a
+ * region never starts at 0, which would mean all of them), and the SMA is
+ * closed once no range uses it, unless new ranges go there. Never fails.
+ */
+static void region_unregister(int fd, uintptr_t start, bool unmerge)
+{
+	struct ksm_remove_region rm = { .addr = start };
+
+	if (!cfg.one_sma) {
+		if (unmerge)
+			sma_unmerge(fd);
+		sma_close(fd);
+		return;
+	}
+	if (fd < 0 || !start || !is_sma_fd(fd))
+		return;
+	rm.flags = unmerge ? KSM_REMOVE_UNMERGE : 0;
+	if (ioctl(fd, KSM_REMOVE_MEMORY_REGION_EXT, &rm))
+		vlog("KSM_REMOVE_MEMORY_REGION_EXT 0x%lx: %s", (unsigned long)start,
+		     strerror(errno));
+	if (fd == domain_sma)
+		return;
+	for (unsigned int i = 0; i < nr_ranges; i++) {
+		if (ranges[i].fd == fd)
+			return;
+	}
+	close(fd);
+}
+
+/* Unregister the table entry @r (taken out of the table already), see region_unregister(). */
+static void range_unregister(const struct range *r, bool unmerge)
+{
+	region_unregister(r->fd, r->start, unmerge);
+}
+
+/*
  * Register [start, end) in pieces of at most max_region_pages pages, each on
  * its own SMA fd, and track them as @kind. Returns 0, or the -errno of the
  * first piece that failed; *@done_to tells how far the pieces before it got
@@ -251,7 +402,7 @@ static int register_range(uintptr_t start, uintptr_t end, enum range_kind kind,
 		if (fd < 0)
 			return fd;
 		if (!range_add(start, piece, fd, kind)) {
-			close(fd);
+			region_unregister(fd, start, false);
 			return -ENOSPC;
 		}
 		vlog("registered 0x%lx-0x%lx (%lu pages, %s memory)", (unsigned long)start,
@@ -400,7 +551,7 @@ static void register_or_split(uintptr_t start, uintptr_t end, enum range_kind ki
 
 	if (!err)
 		return;
-	if (err != -EINVAL && err != -EFAULT) {
+	if ((err != -EINVAL && err != -EFAULT) || domain_error) {
 		refused(ctx.start, end, kind, err);
 		return;
 	}
@@ -411,26 +562,8 @@ static void register_or_split(uintptr_t start, uintptr_t end, enum range_kind ki
 }
 
 /*
- * Give the merged pages of the region on SMA fd @fd private copies
- * (KSM_UNMERGE), when the module can. Logged, never fails.
- */
-static void sma_unmerge(int fd)
-{
-	struct ksm_unmerge u;
-
-	if (!can_unmerge || !is_sma_fd(fd))
-		return;
-	memset(&u, 0, sizeof(u));
-	if (ioctl(fd, KSM_UNMERGE, &u))
-		vlog("KSM_UNMERGE: %s", strerror(errno));
-	else if (u.pages_unmerged || u.pages_failed)
-		vlog("unmerged %llu pages (%llu failed)", (unsigned long long)u.pages_unmerged,
-		     (unsigned long long)u.pages_failed);
-}
-
-/*
  * Remove the entries of kinds in @kinds (a bit mask of 1 << kind) that
- * overlap [start, end): close their fds (after unmerging their pages when
+ * overlap [start, end): unregister them (after unmerging their pages when
  * @unmerge: the whole region, so the parts outside the range too), and
  * register again, as the same kind, their parts outside the range. Excluded
  * entries are trimmed.
@@ -452,9 +585,7 @@ static void remove_overlapping(uintptr_t start, uintptr_t end, unsigned int kind
 				range_add(end, r.end, -1, RANGE_EXCLUDED);
 			continue;
 		}
-		if (unmerge)
-			sma_unmerge(r.fd);
-		sma_close(r.fd);
+		range_unregister(&r, unmerge);
 		vlog("unregistered 0x%lx-0x%lx (%s memory)", (unsigned long)r.start,
 		     (unsigned long)r.end, kind_name(r.kind));
 		if (r.start < start)
@@ -646,8 +777,10 @@ static void sync_piece(uintptr_t start, uintptr_t end)
 	for (unsigned int i = 0; i < nr_ranges;) {
 		if (ranges[i].kind == RANGE_AUTO && ranges[i].start >= start &&
 		    ranges[i].end <= end) {
-			sma_close(ranges[i].fd);
+			struct range r = ranges[i];
+
 			range_del(i);
+			range_unregister(&r, false);
 		} else {
 			i++;
 		}
@@ -678,12 +811,14 @@ static void all_pass(void)
 			i++;
 			continue;
 		}
-		if (r->fd >= 0) {
-			sma_close(r->fd);
-			vlog("unregistered 0x%lx-0x%lx (%s memory, gone)", (unsigned long)r->start,
-			     (unsigned long)r->end, kind_name(r->kind));
-		}
+		struct range gone = *r;
+
 		range_del(i);
+		if (gone.fd >= 0) {
+			range_unregister(&gone, false);
+			vlog("unregistered 0x%lx-0x%lx (%s memory, gone)", (unsigned long)gone.start,
+			     (unsigned long)gone.end, kind_name(gone.kind));
+		}
 	}
 
 	/* Each candidate minus the madvised and excluded ranges, piece by piece. */
@@ -767,9 +902,12 @@ static void after_fork_parent(void)
 
 /*
  * In the child: our SMA fds are copies of the parent's and hold the
- * parent's regions. Close them, register the child's own copy of the
- * madvised memory (memory the parent marked MADV_DONTFORK is not there: that
- * registration fails and is dropped), and let a new thread redo the rest.
+ * parent's regions. Close them all first (with a merge domain several
+ * entries share one; nothing is opened meanwhile, so a number closed twice
+ * is never someone else's), then register the child's own copy of the
+ * madvised memory (on a new SMA, so in a new private domain; memory the
+ * parent marked MADV_DONTFORK is not there: that registration fails and is
+ * dropped), and let a new thread redo the rest.
  */
 static void after_fork_child(void)
 {
@@ -777,6 +915,10 @@ static void after_fork_child(void)
 	unsigned int n = 0;
 
 	all_thread_started = false;
+	for (unsigned int i = 0; i < nr_ranges; i++)
+		sma_close(ranges[i].fd);
+	sma_close(domain_sma);
+	domain_sma = -1;
 	for (unsigned int i = 0; i < nr_ranges;) {
 		struct range *r = &ranges[i];
 
@@ -784,7 +926,6 @@ static void after_fork_child(void)
 			i++;
 			continue;
 		}
-		sma_close(r->fd);
 		if (r->kind == RANGE_MADVISED) {
 			int fd = dev_fd >= 0 ? register_one(r->start, r->end) : -EBADF;
 
@@ -835,6 +976,37 @@ static uint64_t env_number(const char *name, uint64_t def, uint64_t max)
 	return n;
 }
 
+/*
+ * KSM_PRELOAD_DOMAIN: "private", or a decimal id (0, or unset: the default
+ * domain). Anything else registers nothing (domain_error), rather than merge
+ * outside the domain asked for.
+ */
+static void parse_domain_env(void)
+{
+	const char *v = getenv("KSM_PRELOAD_DOMAIN");
+	unsigned long long n;
+	char *end;
+
+	if (!v || !*v)
+		return;
+	if (!strcmp(v, "private")) {
+		cfg.one_sma = true;
+		cfg.domain = KSM_DOMAIN_PRIVATE;
+		return;
+	}
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || errno || *end || n > 0x7fffffffULL) {
+		cfg.one_sma = true;
+		domain_error = -EINVAL;
+		vlog("KSM_PRELOAD_DOMAIN=%s: not private nor an id from 0 to 2147483647: "
+		     "nothing will be registered", v);
+		return;
+	}
+	cfg.one_sma = n != KSM_DOMAIN_DEFAULT;
+	cfg.domain = (uint32_t)n;
+}
+
 /* At load: settings, the next madvise(), fork handlers, and the ALL thread. */
 __attribute__((constructor))
 static void ksm_preload_init(void)
@@ -849,13 +1021,16 @@ static void ksm_preload_init(void)
 	cfg.all = env_flag("KSM_PRELOAD_ALL");
 	cfg.interval_ms = (unsigned int)env_number("KSM_PRELOAD_INTERVAL_MS", 1000, 3600000);
 	cfg.max_region_pages = env_number("KSM_PRELOAD_MAX_REGION_PAGES", 1ULL << 31, UINT32_MAX);
+	parse_domain_env();
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur / 2 < (rlim_t)fd_base)
 		fd_base = (int)(rl.rlim_cur / 2);
 
 	real_madvise = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-	vlog("loaded (builtin %s, all %s)", cfg.builtin ? "on" : "off", cfg.all ? "on" : "off");
+	vlog("loaded (builtin %s, all %s, domain %s)", cfg.builtin ? "on" : "off",
+	     cfg.all ? "on" : "off", !cfg.one_sma ? "default" :
+	     cfg.domain == KSM_DOMAIN_PRIVATE ? "private" : getenv("KSM_PRELOAD_DOMAIN"));
 	if (cfg.all)
 		start_all_thread();
 }

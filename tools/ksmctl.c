@@ -3,9 +3,12 @@
  * ksmctl - control the /dev/ksm page-merging module.
  *
  * The commands of the 2008 ksmctl keep their arguments and their output
- * byte for byte (start, stop, info); the others are new: stats (text, JSON,
- * Prometheus), scan (one synchronous scan) and run (a command with the
- * LD_PRELOAD library that registers its MADV_MERGEABLE memory).
+ * byte for byte (start, stop, and the first line of info); the others are
+ * new: stats (text, JSON, Prometheus; system wide or for one process), scan
+ * (one synchronous scan), config (the engine's settings), unmerge (give
+ * every merged page a private copy again) and run (a command with the
+ * LD_PRELOAD library that registers its MADV_MERGEABLE memory, optionally in
+ * a merge domain).
  *
  * When /dev/ksm is missing, ksmctl loads the module with libkmod, by name
  * ("ksm", as installed by make install or DKMS) or from the file named by
@@ -97,19 +100,34 @@ static void print_usage(FILE *f)
 		"                               then sleeps SLEEP microseconds (suffixes us, ms, s;\n"
 		"                               at most 60 s)\n"
 		"  stop                         stop kksmd\n"
-		"  info                         print kksmd's state and settings (2008 format)\n"
-		"  stats [--json|--prometheus] [-o FILE]\n"
-		"                               every counter of the module; -o writes FILE\n"
+		"  info                         print kksmd's state and settings (2008 format), then\n"
+		"                               the duration of the last full scan\n"
+		"  stats [--json|--prometheus] [--pid PID] [-o FILE]\n"
+		"                               every counter of the module, or with --pid those of\n"
+		"                               one process (0: ksmctl itself); -o writes FILE\n"
 		"                               atomically (for node_exporter's textfile collector)\n"
 		"  scan [--pass] [--max-merge N] NPAGES\n"
 		"                               scan NPAGES pages now (a new cursor, from the first\n"
 		"                               registered region); --pass: stop at the end of a pass\n"
-		"  run [--all] [--builtin|--no-builtin] [--verbose] [--library PATH] -- CMD [ARGS]\n"
+		"  config [--json] [KEY=VALUE...]\n"
+		"                               print the engine's settings, or change some of them\n"
+		"                               (then print them all); keys: merge_across_nodes,\n"
+		"                               use_zero_pages, volatility_filter, smart_scan (0|1),\n"
+		"                               advisor_mode (none|scan-time), advisor_target_scan_ms,\n"
+		"                               advisor_max_cpu, advisor_min_pages_to_scan,\n"
+		"                               advisor_max_pages_to_scan\n"
+		"  unmerge                      give every page the module merged a private copy\n"
+		"                               again (the regions stay registered)\n"
+		"  run [--all] [--builtin|--no-builtin] [--domain ID|private] [--verbose]\n"
+		"      [--library PATH] -- CMD [ARGS]\n"
 		"                               run CMD with libksm-preload.so: its\n"
 		"                               madvise(MADV_MERGEABLE) memory is registered with\n"
 		"                               /dev/ksm; --all: its other private memory too;\n"
 		"                               --builtin: also pass MADV_MERGEABLE to the kernel's\n"
-		"                               built-in KSM (--no-builtin: do not, the default)\n"
+		"                               built-in KSM (--no-builtin: do not, the default);\n"
+		"                               --domain: merge only with processes of merge domain\n"
+		"                               ID (1 to 2147483647, needs CAP_SYS_ADMIN), or, with\n"
+		"                               private, with no other process\n"
 		"  help, --help                 this text\n"
 		"  version, --version           the version\n"
 		"\n"
@@ -432,10 +450,16 @@ static int cmd_stop(int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* info: kksmd's state and settings, in the 2008 format. */
+/*
+ * info: kksmd's state and settings in the 2008 format, then (not in 2008,
+ * and only from a module with KSM_GET_STATS) a second line with the duration
+ * of the last full scan: "last_full_scan_ms N".
+ */
 static int cmd_info(int argc, char **argv)
 {
 	struct ksm_kthread_info info;
+	struct ksm_features feat;
+	struct ksm_stats st;
 	int fd;
 
 	(void)argv;
@@ -452,6 +476,14 @@ static int cmd_info(int argc, char **argv)
 	printf("running %d, pages_to_scan %d pages_max_merge %d", (int)info.running,
 	       (int)info.pages_to_scan, (int)info.max_pages_to_merge);
 	printf("sleep_time %d\n", (int)info.sleep);
+	if (!get_features(fd, &feat) && (feat.features & KSM_FEATURE_STATS)) {
+		memset(&st, 0, sizeof(st));
+		if (ioctl(fd, KSM_GET_STATS, &st)) {
+			ioctl_error("KSM_GET_STATS", "reading the last full scan's duration");
+			return EXIT_FAIL;
+		}
+		printf("last_full_scan_ms %" PRIu64 "\n", (uint64_t)st.last_full_scan_ms);
+	}
 	close(fd);
 	return EXIT_OK;
 }
@@ -690,14 +722,121 @@ static void stats_prometheus(FILE *f, const struct ksm_stats *st,
 		    value);
 }
 
+/* ---- stats --pid: one process's counters ---- */
+
+/* One counter of struct ksm_process_stats (all are __u64). */
+struct pstat_field {
+	const char *name;
+	size_t offset;
+	const char *unit;
+	bool counter;		/* only ever grows (Prometheus counter, _total) */
+	bool memory;		/* a number of pages: also show it in MiB */
+	const char *help;
+};
+
+#define PSTAT(field, unit, counter, memory, help) \
+	{ #field, offsetof(struct ksm_process_stats, field), unit, counter, memory, help }
+
+static const struct pstat_field pstat_fields[] = {
+	PSTAT(regions, "regions", false, false, "Regions the process registered."),
+	PSTAT(region_pages, "pages", false, true, "Pages in its regions."),
+	PSTAT(merged_pages, "pages", false, true,
+	      "Its mappings of the module's kernel pages (as of the last scan of each page)."),
+	PSTAT(zero_pages, "pages", false, true,
+	      "Its mappings of the zero page made by the module (use_zero_pages)."),
+	PSTAT(merges, "PTEs", true, false, "Merges done in its regions."),
+	PSTAT(cow_breaks, "PTEs", true, false,
+	      "Merged mappings later found replaced by a private copy."),
+	PSTAT(unmerged, "PTEs", true, false, "Merged mappings given back by KSM_UNMERGE."),
+};
+
+#define NR_PSTAT_FIELDS (sizeof(pstat_fields) / sizeof(pstat_fields[0]))
+
+/* The value of @f in @ps. */
+static uint64_t pstat_value(const struct ksm_process_stats *ps, const struct pstat_field *f)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)ps + f->offset, sizeof(v));
+	return v;
+}
+
+/* The text output of `stats --pid'. */
+static void pstats_text(FILE *f, const struct ksm_process_stats *ps, int pid, uint32_t page_size)
+{
+	fprintf(f, "%-20s %d\n", "process", pid);
+	fprintf(f, "%-20s %.1f MiB (merged_pages x %u-byte pages)\n", "memory merged",
+		mib(ps->merged_pages, page_size), page_size);
+	for (size_t i = 0; i < NR_PSTAT_FIELDS; i++) {
+		const struct pstat_field *pf = &pstat_fields[i];
+		uint64_t v = pstat_value(ps, pf);
+		char size[32] = "";
+
+		if (pf->memory)
+			snprintf(size, sizeof(size), " (%.1f MiB)", mib(v, page_size));
+		fprintf(f, "%-20s %14" PRIu64 " %-8s%s %s\n", pf->name, v, pf->unit, size, pf->help);
+	}
+}
+
+/* The JSON output of `stats --pid': one object, integers only. */
+static void pstats_json(FILE *f, const struct ksm_process_stats *ps, int pid, uint32_t page_size)
+{
+	fprintf(f, "{\n  \"pid\": %d,\n  \"page_size\": %u,\n", pid, page_size);
+	for (size_t i = 0; i < NR_PSTAT_FIELDS; i++)
+		fprintf(f, "  \"%s\": %" PRIu64 "%s\n", pstat_fields[i].name,
+			pstat_value(ps, &pstat_fields[i]), i + 1 < NR_PSTAT_FIELDS ? "," : "");
+	fprintf(f, "}\n");
+}
+
+/* `stats --pid' in the Prometheus format: ksm_process_* families with a pid label. */
+static void pstats_prometheus(FILE *f, const struct ksm_process_stats *ps, int pid)
+{
+	for (size_t i = 0; i < NR_PSTAT_FIELDS; i++) {
+		const struct pstat_field *pf = &pstat_fields[i];
+		char name[64];
+
+		snprintf(name, sizeof(name), "ksm_process_%s%s", pf->name, pf->counter ? "_total" : "");
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s{pid=\"%d\"} %" PRIu64 "\n", name, pf->help,
+			name, pf->counter ? "counter" : "gauge", name, pid, pstat_value(ps, pf));
+	}
+}
+
+/* ---- stats: output ---- */
+
 enum stats_format { STATS_TEXT, STATS_JSON, STATS_PROMETHEUS };
+
+/* What `stats' prints: the module's counters, or (ps set) one process's. */
+struct stats_out {
+	enum stats_format fmt;
+	const struct ksm_stats *st;
+	const struct ksm_kthread_info *ki;
+	const struct ksm_process_stats *ps;	/* --pid */
+	int pid;				/* --pid: the process (ksmctl's own for 0) */
+	uint32_t page_size;
+};
+
+/* Write @o to @f in its format. */
+static void stats_emit(FILE *f, const struct stats_out *o)
+{
+	if (o->ps && o->fmt == STATS_JSON)
+		pstats_json(f, o->ps, o->pid, o->page_size);
+	else if (o->ps && o->fmt == STATS_PROMETHEUS)
+		pstats_prometheus(f, o->ps, o->pid);
+	else if (o->ps)
+		pstats_text(f, o->ps, o->pid, o->page_size);
+	else if (o->fmt == STATS_JSON)
+		stats_json(f, o->st, o->ki, o->page_size);
+	else if (o->fmt == STATS_PROMETHEUS)
+		stats_prometheus(f, o->st, o->ki, o->page_size);
+	else
+		stats_text(f, o->st, o->ki, o->page_size);
+}
 
 /*
  * Write the output to @path atomically: a temporary file in the same
  * directory, renamed over @path once complete. Returns 0 or -1 (printed).
  */
-static int write_atomically(const char *path, enum stats_format fmt, const struct ksm_stats *st,
-			    const struct ksm_kthread_info *ki, uint32_t page_size)
+static int write_atomically(const char *path, const struct stats_out *o)
 {
 	char tmp[PATH_MAX];
 	FILE *f;
@@ -720,12 +859,7 @@ static int write_atomically(const char *path, enum stats_format fmt, const struc
 		unlink(tmp);
 		return -1;
 	}
-	if (fmt == STATS_JSON)
-		stats_json(f, st, ki, page_size);
-	else if (fmt == STATS_PROMETHEUS)
-		stats_prometheus(f, st, ki, page_size);
-	else
-		stats_text(f, st, ki, page_size);
+	stats_emit(f, o);
 	if (fflush(f) || ferror(f) || fsync(fileno(f))) {
 		error("cannot write %s: %s", tmp, strerror(errno));
 		fclose(f);
@@ -741,29 +875,65 @@ static int write_atomically(const char *path, enum stats_format fmt, const struc
 	return 0;
 }
 
-/* stats [--json|--prometheus] [-o FILE]: KSM_GET_STATS and kksmd's settings. */
+/*
+ * KSM_GET_PROCESS_STATS for @pid into @ps. Returns 0, or -1 after printing
+ * why not (no such process, not allowed, a module without it).
+ */
+static int get_process_stats(int fd, const struct ksm_features *feat, int pid,
+			     struct ksm_process_stats *ps)
+{
+	if (!(feat->features & KSM_FEATURE_PROCESS_STATS)) {
+		error("the loaded ksm module has no per-process counters "
+		      "(KSM_GET_PROCESS_STATS): too old");
+		return -1;
+	}
+	memset(ps, 0, sizeof(*ps));
+	ps->pid = pid;
+	if (!ioctl(fd, KSM_GET_PROCESS_STATS, ps))
+		return 0;
+	if (errno == ESRCH)
+		error("--pid %d: no such process, or one without memory (a kernel thread, a zombie)",
+		      pid);
+	else if (errno == EPERM)
+		error("KSM_GET_PROCESS_STATS failed: %s: another process's counters need "
+		      "CAP_SYS_ADMIN (run as root)", strerror(errno));
+	else
+		ioctl_error("KSM_GET_PROCESS_STATS", "reading the process's counters");
+	return -1;
+}
+
+/*
+ * stats [--json|--prometheus] [--pid PID] [-o FILE]: KSM_GET_STATS and
+ * kksmd's settings, or KSM_GET_PROCESS_STATS of PID.
+ */
 static int cmd_stats(int argc, char **argv)
 {
-	enum stats_format fmt = STATS_TEXT;
+	struct stats_out o = { .fmt = STATS_TEXT };
 	const char *output = NULL;
+	struct ksm_process_stats ps;
 	struct ksm_kthread_info ki;
 	struct ksm_features feat;
 	struct ksm_stats st;
-	uint32_t page_size;
-	int fd;
+	bool by_pid = false;
+	int fd, pid = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
-			fmt = STATS_JSON;
+			o.fmt = STATS_JSON;
 		else if (!strcmp(argv[i], "--prometheus"))
-			fmt = STATS_PROMETHEUS;
+			o.fmt = STATS_PROMETHEUS;
 		else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
 			if (++i == argc)
 				usage_error("stats: %s needs a file name", argv[i - 1]);
 			output = argv[i];
+		} else if (!strcmp(argv[i], "--pid")) {
+			if (++i == argc)
+				usage_error("stats: --pid needs a process id (0: ksmctl itself)");
+			pid = (int)parse_number(argv[i], "--pid", 0, INT32_MAX, false);
+			by_pid = true;
 		} else
-			usage_error("stats: unknown argument '%s' (--json, --prometheus, -o FILE)",
-				    argv[i]);
+			usage_error("stats: unknown argument '%s' (--json, --prometheus, --pid PID, "
+				    "-o FILE)", argv[i]);
 	}
 	fd = open_device();
 	if (fd < 0)
@@ -775,26 +945,30 @@ static int cmd_stats(int argc, char **argv)
 			ioctl_error("KSM_GET_FEATURES", "reading the module's features");
 		return EXIT_FAIL;
 	}
-	page_size = feat.page_size ? feat.page_size : (uint32_t)sysconf(_SC_PAGESIZE);
-	memset(&st, 0, sizeof(st));
-	if (ioctl(fd, KSM_GET_STATS, &st)) {
-		ioctl_error("KSM_GET_STATS", "reading the statistics");
-		return EXIT_FAIL;
-	}
-	if (get_kthread_info(fd, &ki)) {
-		ioctl_error("KSM_GET_INFO_KTHREAD", "reading kksmd's settings");
-		return EXIT_FAIL;
+	o.page_size = feat.page_size ? feat.page_size : (uint32_t)sysconf(_SC_PAGESIZE);
+	if (by_pid) {
+		if (get_process_stats(fd, &feat, pid, &ps))
+			return EXIT_FAIL;
+		o.ps = &ps;
+		o.pid = pid ? pid : (int)getpid();
+	} else {
+		memset(&st, 0, sizeof(st));
+		if (ioctl(fd, KSM_GET_STATS, &st)) {
+			ioctl_error("KSM_GET_STATS", "reading the statistics");
+			return EXIT_FAIL;
+		}
+		if (get_kthread_info(fd, &ki)) {
+			ioctl_error("KSM_GET_INFO_KTHREAD", "reading kksmd's settings");
+			return EXIT_FAIL;
+		}
+		o.st = &st;
+		o.ki = &ki;
 	}
 	close(fd);
 
 	if (output)
-		return write_atomically(output, fmt, &st, &ki, page_size) ? EXIT_FAIL : EXIT_OK;
-	if (fmt == STATS_JSON)
-		stats_json(stdout, &st, &ki, page_size);
-	else if (fmt == STATS_PROMETHEUS)
-		stats_prometheus(stdout, &st, &ki, page_size);
-	else
-		stats_text(stdout, &st, &ki, page_size);
+		return write_atomically(output, &o) ? EXIT_FAIL : EXIT_OK;
+	stats_emit(stdout, &o);
 	if (fflush(stdout) || ferror(stdout)) {
 		error("cannot write the output: %s", strerror(errno));
 		return EXIT_FAIL;
@@ -849,6 +1023,216 @@ static int cmd_scan(int argc, char **argv)
 	close(sfd);
 	close(fd);
 	return ret ? EXIT_FAIL : EXIT_OK;
+}
+
+/* ---- config ---- */
+
+enum config_kind { CFG_BOOL, CFG_NUMBER, CFG_ADVISOR };
+
+/* One setting of struct ksm_config (all are __u32) and the values it takes. */
+struct config_key {
+	const char *name;
+	size_t offset;
+	enum config_kind kind;
+	uint32_t min, max;	/* CFG_NUMBER */
+};
+
+#define CFG(field, kind, min, max) { #field, offsetof(struct ksm_config, field), kind, min, max }
+
+/* The module's limits (module/ksm_config.c). */
+static const struct config_key config_keys[] = {
+	CFG(merge_across_nodes, CFG_BOOL, 0, 1),
+	CFG(use_zero_pages, CFG_BOOL, 0, 1),
+	CFG(volatility_filter, CFG_BOOL, 0, 1),
+	CFG(smart_scan, CFG_BOOL, 0, 1),
+	CFG(advisor_mode, CFG_ADVISOR, 0, 0),
+	CFG(advisor_target_scan_ms, CFG_NUMBER, 1000, 3600000),
+	CFG(advisor_max_cpu, CFG_NUMBER, 1, 100),
+	CFG(advisor_min_pages_to_scan, CFG_NUMBER, 1, UINT32_MAX),
+	CFG(advisor_max_pages_to_scan, CFG_NUMBER, 1, UINT32_MAX),
+};
+
+#define NR_CONFIG_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* The names of KSM_ADVISOR_*, indexed by value. */
+static const char *const advisor_modes[] = { "none", "scan-time" };
+
+/* Pointer to the field of @key in @cfg. */
+static uint32_t *config_field(struct ksm_config *cfg, const struct config_key *key)
+{
+	return (uint32_t *)((char *)cfg + key->offset);
+}
+
+/* The value of @key in @cfg as text (advisor_mode by name) into @buf. */
+static const char *config_text(const struct ksm_config *cfg, const struct config_key *key,
+			       char *buf, size_t len)
+{
+	uint32_t v = *config_field((struct ksm_config *)cfg, key);
+
+	if (key->kind == CFG_ADVISOR && v < sizeof(advisor_modes) / sizeof(advisor_modes[0]))
+		return advisor_modes[v];
+	snprintf(buf, len, "%u", v);
+	return buf;
+}
+
+/* Print @cfg: "KEY VALUE" lines (which `config KEY=VALUE' takes back), or JSON. */
+static void config_print(const struct ksm_config *cfg, bool json)
+{
+	char buf[32];
+
+	if (json)
+		printf("{\n");
+	for (size_t i = 0; i < NR_CONFIG_KEYS; i++) {
+		const struct config_key *key = &config_keys[i];
+		const char *v = config_text(cfg, key, buf, sizeof(buf));
+
+		if (!json)
+			printf("%-26s %s\n", key->name, v);
+		else if (key->kind == CFG_ADVISOR)
+			printf("  \"%s\": \"%s\"%s\n", key->name, v, i + 1 < NR_CONFIG_KEYS ? "," : "");
+		else
+			printf("  \"%s\": %s%s\n", key->name, v, i + 1 < NR_CONFIG_KEYS ? "," : "");
+	}
+	if (json)
+		printf("}\n");
+}
+
+/* A KEY=VALUE argument of `config', checked. */
+struct config_change {
+	const struct config_key *key;
+	uint32_t value;
+};
+
+/* Parse KEY=VALUE @arg into @c; a usage error (exit 2) for a bad key or value. */
+static void config_parse(const char *arg, struct config_change *c)
+{
+	const char *eq = strchr(arg, '=');
+	size_t klen = eq ? (size_t)(eq - arg) : 0;
+	const char *val = eq ? eq + 1 : NULL;
+
+	if (!eq || !klen)
+		usage_error("config: '%s' is not KEY=VALUE", arg);
+	c->key = NULL;
+	for (size_t i = 0; i < NR_CONFIG_KEYS; i++) {
+		if (strlen(config_keys[i].name) == klen && !strncmp(arg, config_keys[i].name, klen))
+			c->key = &config_keys[i];
+	}
+	if (!c->key)
+		usage_error("config: unknown setting '%.*s' (merge_across_nodes, use_zero_pages, "
+			    "volatility_filter, smart_scan, advisor_mode, advisor_target_scan_ms, "
+			    "advisor_max_cpu, advisor_min_pages_to_scan, advisor_max_pages_to_scan)",
+			    (int)klen, arg);
+	switch (c->key->kind) {
+	case CFG_BOOL:
+		if (strcmp(val, "0") && strcmp(val, "1"))
+			usage_error("config: invalid %s '%s': 0 or 1", c->key->name, val);
+		c->value = val[0] == '1';
+		break;
+	case CFG_ADVISOR:
+		for (c->value = 0; c->value < sizeof(advisor_modes) / sizeof(advisor_modes[0]);
+		     c->value++) {
+			if (!strcmp(val, advisor_modes[c->value]))
+				return;
+		}
+		usage_error("config: invalid advisor_mode '%s': none or scan-time", val);
+	case CFG_NUMBER:
+		c->value = (uint32_t)parse_number(val, c->key->name, c->key->min, c->key->max,
+						  false);
+		break;
+	}
+}
+
+/*
+ * config [--json] [KEY=VALUE...]: print the settings (KSM_GET_CONFIG), or
+ * change the named ones (KSM_SET_CONFIG takes every field: read, change,
+ * write back) and print the result. Every argument is checked before
+ * /dev/ksm is opened; advisor_min_pages_to_scan must not exceed
+ * advisor_max_pages_to_scan once applied (a usage error too).
+ */
+static int cmd_config(int argc, char **argv)
+{
+	struct config_change changes[64];
+	struct ksm_config cfg;
+	size_t nr = 0;
+	bool json = false;
+	int fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] == '-')
+			usage_error("config: unknown option '%s' (--json)", argv[i]);
+		else if (nr == sizeof(changes) / sizeof(changes[0]))
+			usage_error("config: too many settings");
+		else
+			config_parse(argv[i], &changes[nr++]);
+	}
+
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	memset(&cfg, 0, sizeof(cfg));
+	if (ioctl(fd, KSM_GET_CONFIG, &cfg)) {
+		ioctl_error("KSM_GET_CONFIG", "reading the settings");
+		return EXIT_FAIL;
+	}
+	if (nr) {
+		for (size_t i = 0; i < nr; i++)
+			*config_field(&cfg, changes[i].key) = changes[i].value;
+		if (cfg.advisor_min_pages_to_scan > cfg.advisor_max_pages_to_scan)
+			usage_error("config: advisor_min_pages_to_scan (%u) would exceed "
+				    "advisor_max_pages_to_scan (%u)", cfg.advisor_min_pages_to_scan,
+				    cfg.advisor_max_pages_to_scan);
+		if (ioctl(fd, KSM_SET_CONFIG, &cfg)) {
+			if (errno == EBUSY)
+				error("KSM_SET_CONFIG failed: %s: merge_across_nodes cannot change "
+				      "while the module holds merged pages (stop kksmd, run "
+				      "'ksmctl unmerge', then try again)", strerror(errno));
+			else
+				ioctl_error("KSM_SET_CONFIG", "changing the settings");
+			return EXIT_FAIL;
+		}
+		memset(&cfg, 0, sizeof(cfg));
+		if (ioctl(fd, KSM_GET_CONFIG, &cfg)) {
+			ioctl_error("KSM_GET_CONFIG", "reading the settings back");
+			return EXIT_FAIL;
+		}
+	}
+	close(fd);
+	config_print(&cfg, json);
+	return EXIT_OK;
+}
+
+/* ---- unmerge ---- */
+
+/*
+ * unmerge: KSM_UNMERGE_ALL, every merged page of every region gets a private
+ * copy again. Fails (exit 1) when some could not be (out of memory).
+ */
+static int cmd_unmerge(int argc, char **argv)
+{
+	struct ksm_unmerge u;
+	int fd, ret;
+
+	(void)argv;
+	if (argc != 1)
+		usage_error("usage: %s unmerge (no arguments)", prog);
+	fd = open_device();
+	if (fd < 0)
+		return EXIT_FAIL;
+	memset(&u, 0, sizeof(u));
+	ret = ioctl(fd, KSM_UNMERGE_ALL, &u);
+	if (ret && errno != EINTR) {
+		ioctl_error("KSM_UNMERGE_ALL", "unmerging every page");
+		return EXIT_FAIL;
+	}
+	printf("unmerged %" PRIu64 " pages (%" PRIu64 " failed)%s\n", (uint64_t)u.pages_unmerged,
+	       (uint64_t)u.pages_failed, ret ? " (interrupted)" : "");
+	close(fd);
+	if (u.pages_failed)
+		error("%" PRIu64 " merged pages could not get a private copy (out of memory)",
+		      (uint64_t)u.pages_failed);
+	return ret || u.pages_failed ? EXIT_FAIL : EXIT_OK;
 }
 
 /* ---- run ---- */
@@ -910,14 +1294,81 @@ static void set_env(const char *name, const char *value)
 }
 
 /*
+ * The merge domain of `run --domain @arg': "private", "default" (0) or an id
+ * from 1 to 0x7fffffff, as the preload library's KSM_PRELOAD_DOMAIN takes it
+ * (written to @env). Returns the id (KSM_DOMAIN_PRIVATE for private); a usage
+ * error otherwise.
+ */
+static uint32_t parse_domain(const char *arg, char *env, size_t len)
+{
+	uint64_t id;
+
+	if (!strcmp(arg, "private")) {
+		snprintf(env, len, "private");
+		return KSM_DOMAIN_PRIVATE;
+	}
+	if (!strcmp(arg, "default")) {
+		snprintf(env, len, "0");
+		return KSM_DOMAIN_DEFAULT;
+	}
+	if (*arg >= '0' && *arg <= '9' && strtoull(arg, NULL, 10) >= 0x80000000ULL &&
+	    strspn(arg, "0123456789") == strlen(arg))
+		usage_error("invalid --domain '%s': ids from 2147483648 up are the kernel's "
+			    "private domains (use --domain private)", arg);
+	id = parse_number(arg, "--domain (an id, or private)", 0, 0x7fffffff, false);
+	snprintf(env, len, "%" PRIu64, id);
+	return (uint32_t)id;
+}
+
+/*
+ * Check before running the command that the module can put it in merge
+ * domain @domain: it has domains (and KSM_REMOVE_MEMORY_REGION_EXT, which the
+ * library then uses), and a named domain is allowed to us (CAP_SYS_ADMIN:
+ * tried on a throwaway SMA). Returns 0 or -1 after printing why not.
+ */
+static int check_domain(int fd, uint32_t domain)
+{
+	struct ksm_domain d = { .domain = domain };
+	struct ksm_features feat;
+	int sma;
+
+	if (get_features(fd, &feat) || (feat.features & (KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE)) !=
+	    (KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE)) {
+		error("run --domain: the loaded ksm module has no merge domains "
+		      "(KSM_SMA_SET_DOMAIN): too old");
+		return -1;
+	}
+	if (domain == KSM_DOMAIN_DEFAULT || domain == KSM_DOMAIN_PRIVATE)
+		return 0;
+	sma = ioctl(fd, KSM_CREATE_SHARED_MEMORY_AREA);
+	if (sma < 0) {
+		ioctl_error("KSM_CREATE_SHARED_MEMORY_AREA", "checking the merge domain");
+		return -1;
+	}
+	if (ioctl(sma, KSM_SMA_SET_DOMAIN, &d)) {
+		if (errno == EPERM)
+			error("run --domain %u: KSM_SMA_SET_DOMAIN failed: %s: a named merge domain "
+			      "needs CAP_SYS_ADMIN (run as root, or use --domain private)", domain,
+			      strerror(errno));
+		else
+			ioctl_error("KSM_SMA_SET_DOMAIN", "checking the merge domain");
+		close(sma);
+		return -1;
+	}
+	close(sma);
+	return 0;
+}
+
+/*
  * run [options] -- CMD [ARGS]: exec CMD with the preload library in LD_PRELOAD
  * and its settings in the environment, once /dev/ksm is known to open.
  */
 static int cmd_run(int argc, char **argv)
 {
-	char lib[PATH_MAX], *preload;
+	char lib[PATH_MAX], *preload, domain_env[16] = "";
 	const char *library = NULL, *old;
 	int builtin = -1, all = 0, verbose = 0, i, fd;
+	uint32_t domain = KSM_DOMAIN_DEFAULT;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -931,7 +1382,11 @@ static int cmd_run(int argc, char **argv)
 			builtin = 0;
 		else if (!strcmp(argv[i], "--verbose"))
 			verbose = 1;
-		else if (!strcmp(argv[i], "--library")) {
+		else if (!strcmp(argv[i], "--domain")) {
+			if (++i == argc)
+				usage_error("run: --domain needs an id (1 to 2147483647) or private");
+			domain = parse_domain(argv[i], domain_env, sizeof(domain_env));
+		} else if (!strcmp(argv[i], "--library")) {
 			if (++i == argc)
 				usage_error("run: --library needs a path");
 			library = argv[i];
@@ -941,8 +1396,8 @@ static int cmd_run(int argc, char **argv)
 			break;
 	}
 	if (i >= argc)
-		usage_error("usage: %s run [--all] [--builtin|--no-builtin] [--verbose] "
-			    "[--library PATH] -- CMD [ARGS...]: no command given", prog);
+		usage_error("usage: %s run [--all] [--builtin|--no-builtin] [--domain ID|private] "
+			    "[--verbose] [--library PATH] -- CMD [ARGS...]: no command given", prog);
 
 	if (library) {
 		if (!realpath(library, lib) || !readable_file(lib)) {
@@ -956,6 +1411,10 @@ static int cmd_run(int argc, char **argv)
 	fd = open_device();
 	if (fd < 0)
 		return EXIT_FAIL;
+	if (*domain_env && check_domain(fd, domain)) {
+		close(fd);
+		return EXIT_FAIL;
+	}
 	close(fd);
 
 	old = getenv("LD_PRELOAD");
@@ -973,6 +1432,8 @@ static int cmd_run(int argc, char **argv)
 		set_env("KSM_PRELOAD_BUILTIN", builtin ? "1" : "0");
 	if (verbose)
 		set_env("KSM_PRELOAD_VERBOSE", "1");
+	if (*domain_env)
+		set_env("KSM_PRELOAD_DOMAIN", domain_env);
 
 	execvp(argv[i], &argv[i]);
 	error("cannot run %s: %s", argv[i], strerror(errno));
@@ -1009,6 +1470,8 @@ static const struct command commands[] = {
 	{ "info", cmd_info, true },
 	{ "stats", cmd_stats, false },
 	{ "scan", cmd_scan, false },
+	{ "config", cmd_config, false },
+	{ "unmerge", cmd_unmerge, false },
 	{ "run", cmd_run, false },
 	{ "help", cmd_help, false },
 	{ "version", cmd_version, false },

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The userspace tools, host side (TAP, no guest, no module): the man page renders without warnings and
 # documents every command and environment variable ksmctl --help names; the bash completion offers the
-# same commands and their options; the preload library exports madvise() and nothing else; usage errors
+# same commands and their options (config's settings and values, run's domains); the preload library
+# exports madvise() and nothing else; usage errors
 # exit 2 before ksmctl touches /dev/ksm. Needs `make tools'.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,7 +18,7 @@ ksmctl=build/tools/ksmctl
 [ -x "$ksmctl" ] || { echo "not ok 1 - $ksmctl is missing (make tools)"; echo "1..1"; exit 1; }
 
 commands=$("$ksmctl" --help | sed -n 's/^  \([a-z]\+\)[ ,].*/\1/p' | sort -u | tr '\n' ' ')
-[ "$commands" = "help info run scan start stats stop version " ]
+[ "$commands" = "config help info run scan start stats stop unmerge version " ]
 ok $? "ksmctl --help lists its commands ($commands)"
 
 if command -v groff > /dev/null; then
@@ -27,8 +28,11 @@ if command -v groff > /dev/null; then
 	text=$(groff -man -Tutf8 docs/ksmctl.8 2>/dev/null | col -b 2>/dev/null || groff -man -Tascii docs/ksmctl.8)
 	missing=
 	for w in $commands --json --prometheus --pass --max-merge --all --builtin --no-builtin --library \
-		--no-load KSMCTL_MODULE KSMCTL_MODULES_DIR KSMCTL_PRELOAD KSM_PRELOAD_BUILTIN KSM_PRELOAD_ALL \
-		KSM_PRELOAD_VERBOSE KSM_PRELOAD_INTERVAL_MS KSM_PRELOAD_MAX_REGION_PAGES "EXIT STATUS"; do
+		--no-load --pid --domain KSMCTL_MODULE KSMCTL_MODULES_DIR KSMCTL_PRELOAD KSM_PRELOAD_BUILTIN \
+		KSM_PRELOAD_ALL KSM_PRELOAD_VERBOSE KSM_PRELOAD_INTERVAL_MS KSM_PRELOAD_MAX_REGION_PAGES \
+		KSM_PRELOAD_DOMAIN merge_across_nodes use_zero_pages volatility_filter smart_scan advisor_mode \
+		advisor_target_scan_ms advisor_max_cpu advisor_min_pages_to_scan advisor_max_pages_to_scan \
+		last_full_scan_ms "EXIT STATUS"; do
 		grep -q -- "$w" <<< "$text" || missing+=" $w"
 	done
 	[ -z "$missing" ]
@@ -50,11 +54,26 @@ got=$(complete_words ksmctl "")
 [ "$got" = "$commands" ]
 ok $? "it completes the commands --help lists ($got)"
 got=$(complete_words ksmctl --no-load stats --)
-[ "$got" = "--json --prometheus " ]
+[ "$got" = "--json --pid --prometheus " ]
 ok $? "after a global option it completes the command's options (stats: $got)"
 got=$(complete_words ksmctl run --all --)
-[ "$got" = "-- --all --builtin --library --no-builtin --verbose " ]
+[ "$got" = "-- --all --builtin --domain --library --no-builtin --verbose " ]
 ok $? "run: its options ($got)"
+got=$(complete_words ksmctl run --domain "")
+[ "$got" = "default private " ]
+ok $? "run --domain: the named domains ($got)"
+got=$(complete_words ksmctl config "")
+[ "$got" = "--json advisor_max_cpu= advisor_max_pages_to_scan= advisor_min_pages_to_scan= advisor_mode= advisor_target_scan_ms= merge_across_nodes= smart_scan= use_zero_pages= volatility_filter= " ]
+ok $? "config: --json and every setting as KEY= ($got)"
+got=$(complete_words ksmctl config smart_scan=1 advisor_mode=s)
+[ "$got" = "advisor_mode=scan-time " ]
+ok $? "config: the values of advisor_mode ($got)"
+got=$(complete_words ksmctl config use_zero_pages=)
+[ "$got" = "use_zero_pages=0 use_zero_pages=1 " ]
+ok $? "config: the values of a boolean setting ($got)"
+got=$(complete_words ksmctl stats --pid $$)
+[ "$got" = "$$ " ] || [[ "$got" == "$$ "* ]]
+ok $? "stats --pid: process ids ($$: $got)"
 
 exported=$(nm -D --defined-only build/tools/libksm-preload.so | awk '$2 == "T" || $2 == "W" { print $3 }' | sort | tr '\n' ' ')
 [ "$exported" = "madvise " ]
@@ -62,7 +81,9 @@ ok $? "libksm-preload.so exports madvise() only ($exported)"
 
 # Usage errors are found before /dev/ksm is opened: they behave the same with or without the module.
 rc=0
-for args in "start 1 2" "start x 1 1" "start 1 1 61s" "scan" "scan -1" "stats --xml" "run" "nonsense" "st"; do
+for args in "start 1 2" "start x 1 1" "start 1 1 61s" "scan" "scan -1" "stats --xml" "run" "nonsense" "st" \
+	"config bogus=1" "config use_zero_pages=2" "config advisor_max_cpu=0" "unmerge now" "stats --pid x" \
+	"run --domain 2147483648 -- true" "run --domain x -- true"; do
 	# shellcheck disable=SC2086
 	"$ksmctl" $args > /dev/null 2>&1
 	[ $? = 2 ] || { rc=1; echo "# ksmctl $args: not exit 2"; }

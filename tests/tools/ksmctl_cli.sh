@@ -87,7 +87,7 @@ ok $? "ksmctl stop prints 'stopped scanner' and exits 0"
 ok $? "kksmd is gone"
 run info
 [ "${out%%,*}" = "running 0" ]
-ok $? "ksmctl info says running 0 ($out)"
+ok $? "ksmctl info says running 0 ($(first_line))"
 
 # ---- usage errors: exit 2, a message naming the problem, nothing started ----
 usage_case() { # usage_case PATTERN DESCRIPTION ARGS...
@@ -253,7 +253,7 @@ as_nobody stop
 ok $? "... and so does ksmctl stop"
 as_nobody info
 [ $rc = 0 ] && [ "${out%%,*}" = "running 0" ]
-ok $? "... while ksmctl info works (reading needs no privilege): $out"
+ok $? "... while ksmctl info works (reading needs no privilege): $(first_line)"
 chmod 600 /dev/ksm
 
 echo "1..$n"

@@ -180,16 +180,21 @@ run run --domain 7 -- sh -c 'echo "$KSM_PRELOAD_DOMAIN"'
 ok $? "ksmctl run --domain 7 passes KSM_PRELOAD_DOMAIN=7 to the preload library ($out)"
 
 # ---- two processes with the same 64 pages, merged ----
-# start_holder NAME NPAGES SEED: `ksmctl run -- mergeable NPAGES SEED', its stdin held open on fd
-# holder_fd_NAME; sets holder_pid_NAME once it printed "ready".
+# start_holder NAME NPAGES SEED: `ksmctl run -- mergeable NPAGES SEED', its stdin a FIFO held open on
+# fd holder_fd_NAME (and by no other holder); sets holder_pid_NAME once it printed "ready".
+holder_fds=()
 start_holder() {
 	local name=$1 fd
 	mkfifo "$tmp/$name.in"
-	ksmctl run -- "$holder" "$2" "$3" < "$tmp/$name.in" > "$tmp/$name.out" 2>&1 &
+	(
+		for f in "${holder_fds[@]}"; do eval "exec $f>&-"; done
+		exec ksmctl run -- "$holder" "$2" "$3"
+	) < "$tmp/$name.in" > "$tmp/$name.out" 2>&1 &
 	eval "holder_pid_$name=$!"
 	holder_pids+=("$!")
 	exec {fd}> "$tmp/$name.in"
 	eval "holder_fd_$name=$fd"
+	holder_fds+=("$fd")
 	for _ in $(seq 100); do
 		grep -q '^ready' "$tmp/$name.out" && return 0
 		sleep 0.1
@@ -197,11 +202,24 @@ start_holder() {
 	echo "# holder $name did not start: $(cat "$tmp/$name.out")"
 	return 1
 }
-# stop_holder NAME: close its stdin and return its exit status (0: its memory was intact).
+# running PID: is it alive (not a zombie waiting to be reaped)?
+running() { [ -r "/proc/$1/stat" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2> /dev/null)" != Z ]; }
+# stop_holder NAME: close its stdin and return its exit status (0: its memory was intact); after 20 s
+# kill it and return 1.
 stop_holder() {
 	local fd pid
 	eval "fd=\$holder_fd_$1 pid=\$holder_pid_$1"
 	exec {fd}>&-
+	for _ in $(seq 200); do
+		running "$pid" || break
+		sleep 0.1
+	done
+	if running "$pid"; then
+		echo "# holder $1 (pid $pid) did not exit"
+		kill -9 "$pid"
+		wait "$pid"
+		return 1
+	fi
 	wait "$pid"
 }
 
