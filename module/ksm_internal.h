@@ -158,6 +158,7 @@ struct ksmdev_scanner {
 	unsigned long index;		/* next page of region */
 	u64 region_id;			/* id of region, to resume if it is removed */
 	u64 pass_start;			/* ktime (ns) when the current pass began, or 0 */
+	bool pass_fresh;		/* no page of the current pass scanned yet */
 	u64 last_pass_ms;		/* duration of the last complete pass */
 };
 

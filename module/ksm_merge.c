@@ -516,9 +516,17 @@ int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held, struct ksm_un
 		end = min(i + KSMDEV_UNMERGE_BATCH, r->npages);
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		for (j = i; !bits_held && j < end; j++)
-			while (!ksmdev_page_trylock(r, j))
+		for (j = i; !bits_held && j < end; j++) {
+			while (!ksmdev_page_trylock(r, j)) {
+				/* Being removed: its remover keeps the bits, never wait for them. */
+				if (READ_ONCE(r->dead)) {
+					while (j-- > i)
+						ksmdev_page_unlock(r, j);
+					return 0;
+				}
 				schedule_timeout_uninterruptible(1);
+			}
+		}
 		locked = ksmdev_mm_lock(mm);
 		for (j = i; locked && j < end; j++) {
 			u8 flags = r->state[j].flags;

@@ -41,6 +41,24 @@ static void ksmdev_count_failure(int ret)
 /* Duration of the last complete pass of any scanner; written by scanners. */
 u64 ksmdev_last_full_scan_ms;
 
+/* When the per-CPU LRU batches were last drained (jiffies). */
+static unsigned long ksmdev_last_drain;
+
+/*
+ * Pages still in a per-CPU LRU batch hold an extra reference, so they cannot
+ * be merged yet. Drain the batches at each pass start, and otherwise at most
+ * ten times a second: lru_add_drain_all() waits for work on every CPU.
+ */
+static void ksmdev_drain_lru(bool force)
+{
+	unsigned long last = READ_ONCE(ksmdev_last_drain);
+
+	if (!force && time_before(jiffies, last + HZ / 10))
+		return;
+	WRITE_ONCE(ksmdev_last_drain, jiffies);
+	ksmdev_sym.lru_add_drain_all();
+}
+
 void ksmdev_scanner_init(struct ksmdev_scanner *s)
 {
 	mutex_init(&s->lock);
@@ -48,6 +66,7 @@ void ksmdev_scanner_init(struct ksmdev_scanner *s)
 	s->index = 0;
 	s->region_id = 0;
 	s->pass_start = 0;
+	s->pass_fresh = true;
 	s->last_pass_ms = 0;
 }
 
@@ -103,8 +122,10 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 		s->last_pass_ms = div_u64(ktime_get_ns() - s->pass_start, NSEC_PER_MSEC);
 		WRITE_ONCE(ksmdev_last_full_scan_ms, s->last_pass_ms);
 	}
-	if (wrapped || !s->pass_start)
+	if (wrapped || !s->pass_start) {
 		s->pass_start = next ? ktime_get_ns() : 0;
+		s->pass_fresh = true;
+	}
 	return wrapped;
 }
 
@@ -395,8 +416,7 @@ int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 	if (mutex_lock_interruptible(&s->lock))
 		return -EINTR;
 
-	/* Pages in per-CPU LRU batches hold an extra reference: flush them. */
-	ksmdev_sym.lru_add_drain_all();
+	ksmdev_drain_lru(!s->region || s->pass_fresh);
 
 	while (ctl->scanned < ctl->to_scan) {
 		struct ksmdev_region *r = s->region;
@@ -412,12 +432,13 @@ int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 				ksmdev_kpage_sweep();
 				if (ctl->pass_end)
 					break;
-				ksmdev_sym.lru_add_drain_all();
+				ksmdev_drain_lru(true);
 			}
 			if (!s->region)
 				break;
 			continue;
 		}
+		s->pass_fresh = false;
 		ctl->merged += ksmdev_scan_page(r, s->index);
 		s->index++;
 		ctl->scanned++;
