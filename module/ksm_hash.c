@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Hashing: the content hash table (jhash of a page -> the unstable pages
+ * Hashing: the content hash table (ksmdev_checksum() of a page -> the unstable pages
  * waiting for a twin and the kernel pages already shared), the table of
  * kernel pages by pfn (their SHA-1 cache), SHA-1 digests, and the sweep that
  * gives back kernel pages nobody maps any more.
@@ -10,7 +10,6 @@
 
 #include <crypto/hash.h>
 #include <linux/highmem.h>
-#include <linux/jhash.h>
 #include <linux/log2.h>
 #include <linux/random.h>
 #include <linux/slab.h>
@@ -31,7 +30,7 @@ static unsigned long ksmdev_nbuckets;
 static struct ksmdev_pfn_bucket *ksmdev_pfn_buckets;
 static unsigned long ksmdev_npfn_buckets;
 
-/* Random jhash seed, so that nobody can aim pages at one bucket. Set at init. */
+/* Random hash seed, so that nobody can aim pages at one bucket. Set at init. */
 static u32 ksmdev_hash_seed;
 
 static struct kmem_cache *ksmdev_item_cache;
@@ -171,11 +170,11 @@ void ksmdev_hash_exit(void)
 	ksmdev_buckets = NULL;
 }
 
-/* ksmdev_hash_page - jhash of the whole content of @page. */
+/* ksmdev_hash_page - the content hash (ksmdev_checksum()) of @page. */
 u32 ksmdev_hash_page(struct page *page)
 {
 	void *addr = kmap_local_page(page);
-	u32 hash = jhash2(addr, PAGE_SIZE / sizeof(u32), ksmdev_hash_seed);
+	u32 hash = ksmdev_checksum(addr, ksmdev_hash_seed);
 
 	kunmap_local(addr);
 	return hash;
@@ -191,6 +190,57 @@ void ksmdev_sha1_page(struct page *page, u8 *digest)
 	ksmdev_count(sha1_computed);
 }
 
+/*
+ * Are the contents of two pages identical? Any context. Equality is all we
+ * need, so compare a cache line at a time with no branch per word: half the
+ * instructions of memcmp(), which orders too.
+ */
+bool ksmdev_pages_identical(struct page *a, struct page *b)
+{
+	const u64 *pa = kmap_local_page(a);
+	const u64 *pb = kmap_local_page(b);
+	bool same = true;
+	unsigned int i;
+
+	for (i = 0; i < PAGE_SIZE / sizeof(u64); i += 8) {
+		if ((pa[i] ^ pb[i]) | (pa[i + 1] ^ pb[i + 1]) |
+		    (pa[i + 2] ^ pb[i + 2]) | (pa[i + 3] ^ pb[i + 3]) |
+		    (pa[i + 4] ^ pb[i + 4]) | (pa[i + 5] ^ pb[i + 5]) |
+		    (pa[i + 6] ^ pb[i + 6]) | (pa[i + 7] ^ pb[i + 7])) {
+			same = false;
+			break;
+		}
+	}
+	kunmap_local(pb);
+	kunmap_local(pa);
+	return same;
+}
+
+/**
+ * ksmdev_kpage_sha1 - the SHA-1 cache entry of @kp, computed on first use
+ *
+ * The digest only pays for itself when several kernel pages share a hash
+ * (one digest of the scanned page then tells them apart); making it for every
+ * kernel page cost most of the merge time (docs/performance.md). Returns NULL
+ * while another task computes it: the caller compares the pages instead.
+ * Any context; no locks needed.
+ */
+const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp)
+{
+	/* Pairs with the release below: VALID means the digest is all written. */
+	int state = smp_load_acquire(&kp->sha1_state);
+
+	if (state == KSMDEV_SHA1_VALID)
+		return kp->sha1;
+	if (state != KSMDEV_SHA1_NONE ||
+	    cmpxchg(&kp->sha1_state, KSMDEV_SHA1_NONE, KSMDEV_SHA1_BUSY) != KSMDEV_SHA1_NONE)
+		return NULL;
+	ksmdev_sha1_page(kp->page, kp->sha1);
+	/* Publish the digest before the state that says it is there. */
+	smp_store_release(&kp->sha1_state, KSMDEV_SHA1_VALID);
+	return kp->sha1;
+}
+
 /**
  * ksmdev_kpage_create - make a kernel page entry for a freshly filled page
  * @page: a page the caller allocated (refcount 1), not anonymous, whose
@@ -198,9 +248,9 @@ void ksmdev_sha1_page(struct page *page, u8 *digest)
  * @domain: the merge domain it serves
  * @nid: the node whose pages may map it, or -1 for any
  *
- * Computes the page's jhash and SHA-1 once, for the life of the page. The
- * entry is not in the tables yet (ksmdev_kpage_insert()) and the caller holds
- * its one reference. Returns NULL (and frees @page) when out of memory.
+ * Computes the page's content hash once, for the life of the page (its SHA-1 is
+ * made on first use, ksmdev_kpage_sha1()). The entry is not in the tables
+ * yet (ksmdev_kpage_insert()) and the caller holds its one reference. Returns NULL (and frees @page) when out of memory.
  */
 struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid)
 {
@@ -216,7 +266,6 @@ struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid)
 	kp->domain = domain;
 	kp->nid = nid;
 	kp->bucket = ksmdev_bucket_index(kp->hash, nid);
-	ksmdev_sha1_page(page, kp->sha1);
 	atomic_long_inc(&ksmdev_nr_kpages);
 	ksmdev_count(kpages_created);
 	return kp;

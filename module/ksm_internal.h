@@ -119,7 +119,7 @@ struct ksmdev_item {
 	struct hlist_node node;		/* bucket->unstable, bucket->lock */
 	struct ksmdev_region *region;	/* constant */
 	unsigned long index;		/* constant: page index in region */
-	u32 hash;			/* constant: jhash of the content when inserted */
+	u32 hash;			/* constant: content hash (ksmdev_checksum()) when inserted */
 	u32 bucket;			/* constant: its bucket (hash, and node if per node) */
 	int nid;			/* constant: node to match, or -1 for any */
 	bool settled;			/* the same hash was seen on two passes in a row */
@@ -136,15 +136,26 @@ struct ksmdev_kpage {
 	struct hlist_node pfn_node;	/* pfn table, its bucket lock */
 	struct kref ref;		/* one for the tables, one per user */
 	struct page *page;		/* constant, referenced */
-	u32 hash;			/* constant: jhash of the content */
+	u32 hash;			/* constant: content hash (ksmdev_checksum()) */
 	u32 bucket;			/* constant: its bucket */
 	u32 domain;			/* constant */
 	int nid;			/* constant: node to match, or -1 for any */
 	bool hashed;			/* in the tables; bucket->lock */
-	u8 sha1[SHA1_DIGEST_SIZE];	/* constant: the SHA-1 cache entry */
+	int sha1_state;			/* KSMDEV_SHA1_*: cmpxchg, then release */
+	u8 sha1[SHA1_DIGEST_SIZE];	/* the SHA-1 cache entry, once SHA1_VALID */
 };
 
-/* A bucket of the content hash table, indexed by jhash. */
+/*
+ * ksmdev_kpage.sha1_state: the digest is computed on first use (only hash
+ * collisions need it), by the one task that moves NONE to BUSY.
+ */
+enum {
+	KSMDEV_SHA1_NONE,
+	KSMDEV_SHA1_BUSY,
+	KSMDEV_SHA1_VALID,
+};
+
+/* A bucket of the content hash table, indexed by content hash. */
 struct ksmdev_bucket {
 	spinlock_t lock;
 	struct hlist_head stable;	/* ksmdev_kpage.node */
@@ -217,6 +228,8 @@ int ksmdev_hash_init(void);
 void ksmdev_hash_exit(void);
 u32 ksmdev_hash_page(struct page *page);
 void ksmdev_sha1_page(struct page *page, u8 *digest);
+bool ksmdev_pages_identical(struct page *a, struct page *b);
+const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp);
 struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid);
 void ksmdev_kpage_insert(struct ksmdev_kpage *kp);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);

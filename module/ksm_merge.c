@@ -210,18 +210,6 @@ int ksmdev_lookup(struct ksmdev_target *t)
 	return ret;
 }
 
-/* Are the contents of two pages identical? Any context. */
-static bool ksmdev_pages_identical(struct page *a, struct page *b)
-{
-	void *pa = kmap_local_page(a);
-	void *pb = kmap_local_page(b);
-	bool same = !memcmp(pa, pb, PAGE_SIZE);
-
-	kunmap_local(pb);
-	kunmap_local(pa);
-	return same;
-}
-
 /*
  * ksmdev_replace_pte - map @kpage read-only at @addr in place of @page
  * @page: the small anonymous page mapped there, referenced once by the caller

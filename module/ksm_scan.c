@@ -141,6 +141,34 @@ static void ksmdev_page_merged(struct ksmdev_region *r, unsigned long index, u8 
 }
 
 /*
+ * ksmdev_kpage_matches - does @page seem to hold the content of @kp?
+ * @collision: several kernel pages share @page's hash; tell them apart by
+ *	the SHA-1 cache (one digest of @page, then 20 bytes per candidate)
+ *	rather than by whole-page compares, which are slow for pages that
+ *	differ only near their end
+ *
+ * A check without locks, to spare a doomed merge its page table work: @page
+ * may still change, and only the compare under write protection in
+ * ksmdev_replace_pte() decides.
+ */
+static bool ksmdev_kpage_matches(struct page *page, struct ksmdev_kpage *kp, bool collision,
+				 struct ksmdev_digest *digest)
+{
+	const u8 *kp_sha1 = collision ? ksmdev_kpage_sha1(kp) : NULL;
+
+	if (kp_sha1) {
+		if (!memcmp(ksmdev_digest_of(digest, page), kp_sha1, SHA1_DIGEST_SIZE))
+			return true;
+		ksmdev_count(sha1_mismatch);
+		return false;
+	}
+	if (ksmdev_pages_identical(page, kp->page))
+		return true;
+	ksmdev_count(memcmp_mismatch);
+	return false;
+}
+
+/*
  * Try to map one of the kernel pages holding content @hash at @t instead of
  * its page. Returns the number of merges done (0 or 1).
  */
@@ -155,12 +183,8 @@ static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
 		struct ksmdev_kpage *kp = cands[i];
 		int ret;
 
-		if (merged)
+		if (merged || !ksmdev_kpage_matches(t->page, kp, n > 1, digest))
 			goto put;
-		if (memcmp(ksmdev_digest_of(digest, t->page), kp->sha1, SHA1_DIGEST_SIZE)) {
-			ksmdev_count(sha1_mismatch);
-			goto put;
-		}
 		ret = ksmdev_merge_into(t, kp);
 		if (ret == KSMDEV_MERGED) {
 			ksmdev_count(merges);
@@ -181,37 +205,31 @@ put:
  * @t_failed: set when @t itself could not be switched (no point in trying
  *	it with another twin)
  *
- * Checks @u still has content @hash (else files it under its new hash),
- * confirms with SHA-1, copies @t into a new kernel page, then switches @t and
- * @u to it - each switch comparing the whole page under write protection.
- * Returns the number of merges done (0, 1 or 2).
+ * Checks that @u holds the same content as @t (or as the kernel page; else
+ * files @u under the hash of what it holds now), copies @t into a new kernel
+ * page, then switches @t and @u to it - each switch comparing the whole page
+ * under write protection. Returns the number of merges done (0, 1 or 2).
  */
-static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32 hash,
-			   struct ksmdev_digest *digest, struct ksmdev_kpage **kpp,
-			   bool *t_failed)
+static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
+			   struct ksmdev_kpage **kpp, bool *t_failed)
 {
-	u8 usha1[SHA1_DIGEST_SIZE];
 	struct ksmdev_kpage *kp = *kpp;
 	int merged = 0;
-	u32 uhash;
 	int ret;
 
-	uhash = ksmdev_hash_page(u->page);
-	if (uhash != hash) {
-		ksmdev_item_set(u->region, u->index, uhash, ksmdev_merge_nid(u->page));
-		return 0;
-	}
 	ret = ksmdev_may_switch(u);
 	if (ret) {
 		ksmdev_count_failure(ret);
 		return 0;
 	}
-	ksmdev_sha1_page(u->page, usha1);
+	if (!ksmdev_pages_identical(kp ? kp->page : t->page, u->page)) {
+		/* A hash collision, or @u changed since it was filed. */
+		ksmdev_count(memcmp_mismatch);
+		ksmdev_item_set(u->region, u->index, ksmdev_hash_page(u->page),
+				ksmdev_merge_nid(u->page));
+		return 0;
+	}
 	if (!kp) {
-		if (memcmp(ksmdev_digest_of(digest, t->page), usha1, SHA1_DIGEST_SIZE)) {
-			ksmdev_count(sha1_mismatch);
-			return 0;
-		}
 		kp = ksmdev_kpage_from(t);
 		if (!kp) {
 			*t_failed = true;
@@ -229,20 +247,14 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
 		*kpp = kp;
 		merged++;
 	}
-	if (memcmp(kp->sha1, usha1, SHA1_DIGEST_SIZE)) {
-		ksmdev_count(sha1_mismatch);
-		ret = KSMDEV_DIFFERENT;
-	} else {
-		ret = ksmdev_merge_into(u, kp);
-	}
+	ret = ksmdev_merge_into(u, kp);
 	if (ret == KSMDEV_MERGED) {
 		ksmdev_count(merges);
 		ksmdev_item_clear(u->region, u->index);
 		ksmdev_page_merged(u->region, u->index, KSMDEV_PS_MERGED);
 		return merged + 1;
 	}
-	if (ret != KSMDEV_DIFFERENT)
-		ksmdev_count_failure(ret);
+	ksmdev_count_failure(ret);
 	if (merged) {
 		/* @t alone on the page it just got saves nothing: give it back. */
 		ksmdev_unmerge_target(t);
@@ -257,8 +269,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u, u32
  * Look for @t's twins among the pages waiting in the hash table and merge
  * with as many as found. Returns the number of merges done.
  */
-static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool settled_only,
-			       struct ksmdev_digest *digest)
+static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool settled_only)
 {
 	struct ksmdev_region *regions[KSMDEV_MAX_CANDIDATES];
 	unsigned long indexes[KSMDEV_MAX_CANDIDATES];
@@ -283,7 +294,7 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool 
 
 		if (ret == KSMDEV_FOUND_ANON) {
 			if (!t_failed)
-				merged += ksmdev_try_pair(t, &u, hash, digest, &kp, &t_failed);
+				merged += ksmdev_try_pair(t, &u, &kp, &t_failed);
 			put_page(u.page);
 		} else {
 			/* Gone, merged meanwhile, or no longer mergeable. */
@@ -388,7 +399,7 @@ static int ksmdev_scan_page(struct ksmdev_region *r, unsigned long index)
 	}
 	merged = ksmdev_try_stable(&t, hash, nid, &digest);
 	if (!merged)
-		merged = ksmdev_try_unstable(&t, hash, nid, volatility, &digest);
+		merged = ksmdev_try_unstable(&t, hash, nid, volatility);
 	if (merged) {
 		ksmdev_item_clear(r, index);
 		ksmdev_page_merged(r, index, KSMDEV_PS_MERGED);
