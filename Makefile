@@ -30,6 +30,7 @@ tools:
 -include tools/tools.mk
 -include packaging/packaging.mk
 -include bench/bench.mk
+-include demo/demo.mk
 
 all: tools
 	@if [ -d /lib/modules/$(shell uname -r)/build ]; then $(MAKE) module KVER=$(shell uname -r); \
