@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * savings.c - memory saved on a real workload: two paused QEMUs (TCG, -S)
+ * with the same guest image loaded into their RAM (-device loader).
+ *
+ * Ours: each QEMU runs under `ksmctl run', whose preload library registers
+ * the RAM QEMU madvises MERGEABLE; the scanner is KSM_SCAN_EXT, pass after
+ * pass until a pass merges nothing. Built-in: plain QEMUs (QEMU madvises its
+ * guest RAM MERGEABLE itself) and ksmd unthrottled until pages_sharing stays
+ * the same over two full scans. Saved = pages_sharing, for both.
+ *
+ * The image: pages of random content, one in eight all zero, one in eight
+ * from a set of 32 repeated pages, like a disk image or a booted guest.
+ */
+#include "ksm_bench.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define RAM_MIB 256
+#define IMAGE_GPA 0x200000UL
+#define REPEATED 32
+
+/* Kind of image page @i: 0 random, 1 zero, 2 one of the repeated ones. */
+static int image_kind(long i)
+{
+	return i % 8 == 7 ? 1 : i % 8 == 3 ? 2 : 0;
+}
+
+/*
+ * Write the image to @path; return the pages that merging two copies of its
+ * non-zero pages saves (its zero pages may save nothing: QEMU may leave
+ * them unallocated, mapping the shared zero page).
+ */
+static long make_image(const char *path, long npages)
+{
+	char page[PAGE_SZ];
+	uint64_t seed = (uint64_t)getpid() * 0x2545f4914f6cdd1dULL + (uint64_t)now_s();
+	long rep = 0, uniq = 0;
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		die("create %s", path);
+	for (long i = 0; i < npages; i++) {
+		switch (image_kind(i)) {
+		case 0:
+			fill_page(page, seed, i);
+			uniq++;
+			break;
+		case 1:
+			memset(page, 0, sizeof(page));
+			break;
+		default:
+			fill_page(page, seed + 1, i % REPEATED);
+			rep++;
+			break;
+		}
+		if (fwrite(page, 1, sizeof(page), f) != sizeof(page))
+			die("write %s", path);
+	}
+	if (fclose(f))
+		die("write %s", path);
+	/* Two copies of everything: one copy of each distinct content stays. */
+	return uniq + (rep ? 2 * rep - (rep < REPEATED ? rep : REPEATED) : 0);
+}
+
+/* Start QEMU (under ksmctl run if @ours) at nice 10, output to @log. */
+static pid_t start_qemu(bool ours, const char *image, const char *log)
+{
+	char loader[PATH_MAX + 64], mem[16];
+	const char *argv[32];
+	int argc = 0;
+	pid_t pid;
+
+	snprintf(loader, sizeof(loader), "loader,file=%s,addr=0x%lx", image, IMAGE_GPA);
+	snprintf(mem, sizeof(mem), "%d", RAM_MIB);
+	if (ours) {
+		argv[argc++] = opt.ksmctl;
+		argv[argc++] = "run";
+		argv[argc++] = "--";
+	}
+	argv[argc++] = opt.qemu;
+	const char *args[] = { "-accel", "tcg", "-S", "-m", mem, "-nodefaults", "-display",
+			       "none", "-monitor", "none", "-device", loader, NULL };
+	for (int i = 0; args[i]; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		setpriority(PRIO_PROCESS, 0, 10);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* The guest RAM of QEMU @pid (an anonymous rw-p mapping of RAM_MIB MiB or a bit more), or 0. */
+static uintptr_t find_ram(pid_t pid)
+{
+	uint64_t size = (uint64_t)RAM_MIB << 20, best_len = 0;
+	char path[64], line[512];
+	uintptr_t best = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e, inode;
+		char perms[8];
+		int name = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %*x %*s %lu %n", &s, &e, perms, &inode, &name) < 4)
+			continue;
+		if (strcmp(perms, "rw-p") || inode || (name && line[name] && line[name] != '\n'))
+			continue;
+		if (e - s >= size && e - s < 2 * size && e - s > best_len) {
+			best = s;
+			best_len = e - s;
+		}
+	}
+	fclose(f);
+	return best;
+}
+
+/* Does QEMU @pid hold the image at guest-physical IMAGE_GPA (/proc/PID/mem)? */
+static bool holds_image(pid_t pid, uintptr_t ram, const char *image, long len)
+{
+	char path[64];
+	char *a = malloc(len), *b = malloc(len);
+	int fd, img;
+	bool same = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDONLY);
+	img = open(image, O_RDONLY);
+	if (a && b && fd >= 0 && img >= 0 && pread(fd, a, len, (off_t)(ram + IMAGE_GPA)) == len &&
+	    pread(img, b, len, 0) == len)
+		same = !memcmp(a, b, len);
+	if (fd >= 0)
+		close(fd);
+	if (img >= 0)
+		close(img);
+	free(a);
+	free(b);
+	return same;
+}
+
+/* Number of SMA fds of process @pid (the preload library holds one per region). */
+static int sma_fds(pid_t pid)
+{
+	char dir[64], path[PATH_MAX], target[64];
+	struct dirent *d;
+	int n = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	dp = opendir(dir);
+	if (!dp)
+		return 0;
+	while ((d = readdir(dp))) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		n += !strcmp(target, "anon_inode:ksm-sma");
+	}
+	closedir(dp);
+	return n;
+}
+
+/* Wait until QEMU @pid has its RAM mapped (registered, for ours) and holding the image. */
+static uintptr_t wait_ready(pid_t pid, bool ours, const char *image, long len, const char *log)
+{
+	double t0 = now_s();
+
+	while (now_s() - t0 < 600) {
+		uintptr_t ram = find_ram(pid);
+
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			char buf[4096] = "";
+			FILE *f = fopen(log, "r");
+
+			if (f) {
+				size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+				buf[n] = '\0';
+				fclose(f);
+			}
+			errno = 0;
+			die("QEMU exited early: %s", buf);
+		}
+		if (ram && (!ours || sma_fds(pid) > 0) && holds_image(pid, ram, image, len))
+			return ram;
+		sleep_s(0.2);
+	}
+	errno = 0;
+	die("QEMU %d not ready after 600 s", pid);
+}
+
+/* SIGTERM, then SIGKILL after 10 s. */
+static void stop_qemu(pid_t pid)
+{
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 100; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return;
+		sleep_s(0.1);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/*
+ * Pages of the image range mapping the same pfn in both QEMUs, in all and
+ * by kind of page (@by_kind[3]: random, zero, repeated).
+ */
+static long image_pfns_shared(const pid_t *pid, const uintptr_t *ram, long npages, long *by_kind)
+{
+	uint64_t *a = malloc(npages * sizeof(*a)), *b = malloc(npages * sizeof(*b));
+	long same = 0;
+
+	if (!a || !b || pagemap_pfns(pid[0], ram[0] + IMAGE_GPA, npages, a) < 0 ||
+	    pagemap_pfns(pid[1], ram[1] + IMAGE_GPA, npages, b) < 0)
+		die("pagemap of QEMU");
+	memset(by_kind, 0, 3 * sizeof(*by_kind));
+	for (long i = 0; i < npages; i++) {
+		bool s = a[i] && a[i] == b[i];
+
+		same += s;
+		by_kind[image_kind(i)] += s;
+	}
+	free(a);
+	free(b);
+	return same;
+}
+
+/* AnonHugePages of process @pid in KiB (/proc/PID/smaps_rollup), or -1. */
+static long anon_huge_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Compact memory, so that both engines' QEMUs find as many free huge pages
+ * (QEMU asks for THP on guest RAM; the image's zero pages are real pages
+ * inside a huge page, and merge, but untouched ones outside).
+ */
+static void compact_memory(void)
+{
+	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, "1", 1) != 1)
+			note("  cannot compact memory");
+		close(fd);
+	}
+}
+
+struct savings_run {
+	long saved;		/* pages_sharing */
+	long image_shared;	/* image pages mapping one pfn in both QEMUs */
+	long by_kind[3];	/* ... of the random, zero and repeated pages */
+	long huge_kib;		/* AnonHugePages of both QEMUs when ready */
+	double secs, cpu_s;	/* until stable */
+	int passes;
+};
+
+/* Ours: passes of KSM_SCAN_EXT until one merges nothing (at least two). */
+static void ours_settle(struct savings_run *s)
+{
+	int scan = ioctl(ours_dev(), KSM_CREATE_SCAN);
+	double t0 = now_s(), c0 = thread_cpu_s();
+
+	if (scan < 0)
+		die("KSM_CREATE_SCAN");
+	for (s->passes = 0; s->passes < opt.max_passes; ) {
+		struct ksm_scan_ext x = { .pages_to_scan = UINT32_MAX, .flags = KSM_SCAN_PASS_END };
+
+		if (ioctl(scan, KSM_SCAN_EXT, &x))
+			die("KSM_SCAN_EXT");
+		s->passes++;
+		if (!x.pages_merged && s->passes >= 2)
+			break;
+	}
+	s->cpu_s = thread_cpu_s() - c0;
+	s->secs = now_s() - t0;
+	s->saved = ours_pages_sharing();
+	ours_dump_stats("QEMUs");
+	close(scan);
+}
+
+/* Built-in: ksmd unthrottled until pages_sharing is the same over two full scans. */
+static void builtin_settle_qemu(struct savings_run *s)
+{
+	pid_t ksmd = find_kthread("ksmd");
+	long f0 = bksm_read("full_scans"), f_seen = f0, last = -1, same = 0;
+	double t0 = now_s(), c0 = task_cpu_s(ksmd);
+
+	bksm_write("pages_to_scan", 2 * MIB_PAGES(RAM_MIB) + 4096);
+	bksm_write("sleep_millisecs", 0);
+	bksm_write("run", 1);
+	while (now_s() - t0 < opt.timeout_s && f_seen - f0 < opt.max_passes + 2) {
+		long f = bksm_read("full_scans");
+
+		if (f != f_seen) {
+			long v = bksm_read("pages_sharing");
+
+			same = v == last ? same + (f - f_seen) : 0;
+			last = v;
+			f_seen = f;
+			if (same >= 2 && f - f0 >= 3)
+				break;
+		}
+		sleep_s(0.01);
+	}
+	s->secs = now_s() - t0;
+	s->cpu_s = task_cpu_s(ksmd) - c0;
+	s->passes = (int)(f_seen - f0);
+	s->saved = bksm_read("pages_sharing");
+	bksm_write("run", 0);
+}
+
+/* One engine's run: two QEMUs, merge until stable, measure, stop them. */
+static struct savings_run savings_once(enum engine_id e, const char *dir, const char *image,
+				       long img_pages)
+{
+	struct savings_run s = { 0 };
+	char log[2][PATH_MAX];
+	uintptr_t ram[2];
+	pid_t pid[2];
+	double t0 = now_s();
+
+	if (e == BUILTIN)
+		builtin_settle();
+	compact_memory();
+	for (int q = 0; q < 2; q++) {
+		snprintf(log[q], sizeof(log[q]), "%s/qemu-%s-%d.log", dir, engine_name[e], q);
+		pid[q] = start_qemu(e == OURS, image, log[q]);
+	}
+	for (int q = 0; q < 2; q++)
+		ram[q] = wait_ready(pid[q], e == OURS, image, img_pages * PAGE_SZ, log[q]);
+	s.huge_kib = anon_huge_kib(pid[0]) + anon_huge_kib(pid[1]);
+	vnote("  %s: both QEMUs ready in %.1f s, AnonHugePages %ld KiB", engine_name[e],
+	      now_s() - t0, s.huge_kib);
+	if (e == OURS)
+		ours_settle(&s);
+	else
+		builtin_settle_qemu(&s);
+	s.image_shared = image_pfns_shared(pid, ram, img_pages, s.by_kind);
+	for (int q = 0; q < 2; q++) {
+		stop_qemu(pid[q]);
+		unlink(log[q]);
+	}
+	note("  %-7s: %.1f MiB saved (%ld pages; image pages shared %ld of %ld: random %ld, "
+	     "zero %ld, repeated %ld) after %d passes, %.1f s, scanner CPU %.1f s", engine_name[e],
+	     s.saved * (double)PAGE_SZ / (1 << 20), s.saved, s.image_shared, img_pages,
+	     s.by_kind[0], s.by_kind[1], s.by_kind[2], s.passes, s.secs, s.cpu_s);
+	return s;
+}
+
+/* mode_savings - MiB saved for two paused QEMUs with the same guest image. */
+void mode_savings(struct result *r)
+{
+	char dir[] = "/tmp/ksm-bench.XXXXXX", image[PATH_MAX];
+	long img_pages = MIB_PAGES(opt.image_mib);
+	double saved[NENGINES][MAX_REPS], secs[NENGINES][MAX_REPS], cpu[NENGINES][MAX_REPS];
+	double shared[NENGINES][MAX_REPS], huge[NENGINES][MAX_REPS];
+	int reps = opt.reps;
+	long expect;
+
+	if (opt.image_mib + IMAGE_GPA / (1 << 20) > RAM_MIB)
+		die("-i %ld: the image must fit in the guest's %d MiB", opt.image_mib, RAM_MIB);
+	if (access(opt.ksmctl, X_OK)) {
+		errno = 0;
+		die("%s is missing (make tools)", opt.ksmctl);
+	}
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	snprintf(image, sizeof(image), "%s/image.bin", dir);
+	expect = make_image(image, img_pages);
+	note("savings: 2 paused QEMUs (-m %d, TCG) with the same %ld MiB image, %d repetitions",
+	     RAM_MIB, opt.image_mib, reps);
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < NENGINES; k++) {
+			enum engine_id e = (enum engine_id)((rep + k) % 2);
+			struct savings_run s = savings_once(e, dir, image, img_pages);
+
+			saved[e][rep] = s.saved * (double)PAGE_SZ / (1 << 20);
+			secs[e][rep] = s.secs;
+			cpu[e][rep] = s.cpu_s;
+			shared[e][rep] = s.image_shared;
+			huge[e][rep] = s.huge_kib;
+		}
+	}
+	unlink(image);
+	rmdir(dir);
+
+	r->mode = "savings";
+	r->metric = "MiB saved (pages_sharing) for two paused QEMUs with the same image (median)";
+	r->unit = "MiB";
+	r->lower_better = false;
+	r->target = 1.0;
+	r->ours = median(saved[OURS], reps);
+	r->builtin = median(saved[BUILTIN], reps);
+	result_finish(r);
+	json_int(&r->details, "qemu_ram_mib", RAM_MIB);
+	json_int(&r->details, "image_mib", opt.image_mib);
+	json_num(&r->details, "image_nonzero_mib_saved_expected", expect * (double)PAGE_SZ / (1 << 20));
+	json_num(&r->details, "ours_image_pages_shared", median(shared[OURS], reps));
+	json_num(&r->details, "builtin_image_pages_shared", median(shared[BUILTIN], reps));
+	json_num(&r->details, "ours_qemu_anon_huge_kib", median(huge[OURS], reps));
+	json_num(&r->details, "builtin_qemu_anon_huge_kib", median(huge[BUILTIN], reps));
+	json_num(&r->details, "ours_s", median(secs[OURS], reps));
+	json_num(&r->details, "builtin_s", median(secs[BUILTIN], reps));
+	json_num(&r->details, "ours_cpu_s", median(cpu[OURS], reps));
+	json_num(&r->details, "builtin_cpu_s", median(cpu[BUILTIN], reps));
+	sb_printf(&r->table, "  %-34s %12s %12s %8s\n", "", "ours", "builtin", "ratio");
+	sb_printf(&r->table, "  %-34s %12.1f %12.1f %8.3f\n", "MiB saved", r->ours, r->builtin,
+		  r->ratio);
+	sb_printf(&r->table, "  %-34s %12.1f %12.1f\n", "time until stable (s)",
+		  median(secs[OURS], reps), median(secs[BUILTIN], reps));
+	sb_printf(&r->table, "  %-34s %12.1f %12.1f\n", "scanner CPU (s)",
+		  median(cpu[OURS], reps), median(cpu[BUILTIN], reps));
+	sb_printf(&r->table, "  %-34s %12.1f\n", "MiB the image's non-zero pages save",
+		  expect * (double)PAGE_SZ / (1 << 20));
+}

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * worker.c - the processes whose memory the benchmarks merge.
+ *
+ * A worker maps @npages pages of private anonymous memory (THP off unless
+ * asked), fills page i with fill_page(seed, i % period) and obeys commands
+ * sent over a pipe: registering its memory with /dev/ksm or madvising it for
+ * the built-in KSM (both act on the caller's own memory, so the worker does
+ * them), unmerging, and timing write faults page by page. Timings are taken in
+ * the worker, around the one call or the one store they measure.
+ */
+#include "ksm_bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct wmsg {
+	int cmd;
+	long arg;
+};
+
+/* The worker's own state (in the worker process). */
+struct wstate {
+	char *mem;
+	long npages;
+	uint64_t seed;
+	long period;
+	bool thp;		/* leave transparent huge pages on */
+	int sma;		/* SMA fd while attached to ours, else -1 */
+	bool byte0_set;		/* a W_COW_MERGED wrote byte 0 of every page */
+	long byte0;		/* ... with (char)(byte0 + i) */
+	double *times;		/* per-page timings, preallocated */
+};
+
+/* Median cost of one pair of timer reads, in seconds (taken off per-page timings). */
+static double timer_overhead(double *scratch, long n)
+{
+	for (long i = 0; i < n; i++) {
+		double t0 = now_s();
+
+		scratch[i] = now_s() - t0;
+	}
+	return percentile(scratch, n, 0.5);
+}
+
+/* Fill @r's per-page statistics from @n timings (seconds) in @t. */
+static void summarize(struct worker_reply *r, double *t, long n)
+{
+	double overhead;
+
+	r->mean_us = mean(t, n) * 1e6;
+	r->median_us = percentile(t, n, 0.5) * 1e6;
+	r->p90_us = percentile(t, n, 0.9) * 1e6;
+	overhead = timer_overhead(t, n < 10000 ? n : 10000) * 1e6;
+	r->timer_us = overhead;
+	r->mean_us -= overhead;
+	r->median_us -= overhead;
+	r->p90_us -= overhead;
+	r->count = n;
+}
+
+/* Store one byte per page of @mem, timing each store (a write fault each). */
+static void timed_stores(char *mem, long npages, long off, long value, double *t)
+{
+	for (long i = 0; i < npages; i++) {
+		double t0 = now_s();
+
+		*(volatile char *)(mem + i * PAGE_SZ + off) = (char)(value + i);
+		t[i] = now_s() - t0;
+	}
+}
+
+/* W_COW_FORK: stores to pages shared with a child after fork() (copy on write). */
+static long cow_fork(struct wstate *s, struct worker_reply *r)
+{
+	char *q = map_anon(s->npages * PAGE_SZ, false);
+	int p[2];
+	pid_t child;
+	char c;
+
+	for (long i = 0; i < s->npages; i++)
+		q[i * PAGE_SZ] = 1;
+	if (pipe(p))
+		return -errno;
+	child = fork();
+	if (child < 0)
+		return -errno;
+	if (!child) {
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(p[0]);
+	timed_stores(q, s->npages, 1, 2, s->times);
+	close(p[1]);
+	waitpid(child, NULL, 0);
+	munmap(q, s->npages * PAGE_SZ);
+	summarize(r, s->times, s->npages);
+	return 0;
+}
+
+/* W_VERIFY: does every page hold what it should? */
+static long verify(struct wstate *s)
+{
+	static char ref[PAGE_SZ];
+
+	for (long i = 0; i < s->npages; i++) {
+		fill_page(ref, s->seed, i % s->period);
+		if (s->byte0_set)
+			ref[0] = (char)(s->byte0 + i);
+		if (memcmp(ref, s->mem + i * PAGE_SZ, PAGE_SZ))
+			return 0;
+	}
+	return 1;
+}
+
+/* Carry out one command in the worker. */
+static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
+{
+	struct worker_reply r = { 0 };
+	double t0 = now_s();
+
+	switch (m->cmd) {
+	case W_ATTACH_OURS: {
+		struct ksm_memory_region reg = { .npages = (uint32_t)s->npages,
+						 .addr = (uintptr_t)s->mem };
+		int dev = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+
+		if (dev < 0) {
+			r.rc = -errno;
+			break;
+		}
+		s->sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+		if (s->sma < 0 || ioctl(s->sma, KSM_REGISTER_MEMORY_REGION, &reg))
+			r.rc = -errno;
+		close(dev);
+		break;
+	}
+	case W_DETACH_OURS: {
+		struct ksm_remove_region rm = { .flags = KSM_REMOVE_UNMERGE };
+
+		if (s->sma >= 0 && ioctl(s->sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm))
+			r.rc = -errno;
+		if (s->sma >= 0)
+			close(s->sma);
+		s->sma = -1;
+		break;
+	}
+	case W_UNMERGE_OURS: {
+		struct ksm_unmerge u = { 0 };
+
+		if (ioctl(s->sma, KSM_UNMERGE, &u))
+			r.rc = -errno;
+		r.count = (long)u.pages_unmerged;
+		break;
+	}
+	case W_MADVISE:
+		if (madvise(s->mem, s->npages * PAGE_SZ, (int)m->arg))
+			r.rc = -errno;
+		r.count = s->npages;
+		break;
+	case W_COW_MERGED:
+		timed_stores(s->mem, s->npages, 0, m->arg, s->times);
+		s->byte0_set = true;
+		s->byte0 = m->arg;
+		summarize(&r, s->times, s->npages);
+		break;
+	case W_COW_FRESH: {
+		char *q = map_anon(s->npages * PAGE_SZ, false);
+
+		timed_stores(q, s->npages, 0, 1, s->times);
+		munmap(q, s->npages * PAGE_SZ);
+		summarize(&r, s->times, s->npages);
+		break;
+	}
+	case W_COW_FORK:
+		r.rc = cow_fork(s, &r);
+		break;
+	case W_VERIFY:
+		r.rc = verify(s);
+		break;
+	case W_EXIT:
+		_exit(0);
+	}
+	if (m->cmd != W_COW_MERGED && m->cmd != W_COW_FRESH && m->cmd != W_COW_FORK)
+		r.secs = now_s() - t0;
+	return r;
+}
+
+/* The worker process: set up the memory, say where it is, obey until W_EXIT. */
+static void worker_main(struct wstate *s, int in, int out)
+{
+	uintptr_t addr;
+	struct wmsg m;
+
+	prctl(PR_SET_NAME, "ksm-bench-w");
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != in && fd != out)
+			close(fd);
+	s->mem = map_anon(s->npages * PAGE_SZ, s->thp);
+	for (long i = 0; i < s->npages; i++)
+		fill_page(s->mem + i * PAGE_SZ, s->seed, i % s->period);
+	s->times = malloc(s->npages * sizeof(double));
+	if (!s->times)
+		_exit(3);
+	memset(s->times, 0, s->npages * sizeof(double));
+	addr = (uintptr_t)s->mem;
+	if (write(out, &addr, sizeof(addr)) != sizeof(addr))
+		_exit(4);
+	while (read(in, &m, sizeof(m)) == sizeof(m)) {
+		struct worker_reply r = obey(s, &m);
+
+		if (write(out, &r, sizeof(r)) != sizeof(r))
+			_exit(5);
+	}
+	_exit(0);
+}
+
+/*
+ * Start a worker holding @npages pages, page i filled with
+ * fill_page(@seed, i % @period); @thp: leave transparent huge pages on.
+ */
+struct worker worker_start(long npages, uint64_t seed, long period, bool thp)
+{
+	struct worker w = { .npages = npages };
+	int to[2], from[2];
+
+	if (pipe(to) || pipe(from))
+		die("pipe");
+	fflush(NULL);
+	w.pid = fork();
+	if (w.pid < 0)
+		die("fork");
+	if (!w.pid) {
+		struct wstate s = { .npages = npages, .seed = seed, .period = period, .thp = thp,
+				    .sma = -1 };
+
+		close(to[1]);
+		close(from[0]);
+		worker_main(&s, to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	w.to = to[1];
+	w.from = from[0];
+	if (read(w.from, &w.addr, sizeof(w.addr)) != sizeof(w.addr))
+		die("worker %d did not start (out of memory?)", w.pid);
+	return w;
+}
+
+/* Send @cmd to worker @w and wait for its reply; exits if the worker is gone. */
+struct worker_reply worker_cmd(struct worker *w, enum worker_cmd cmd, long arg)
+{
+	struct wmsg m = { .cmd = cmd, .arg = arg };
+	struct worker_reply r;
+
+	if (write(w->to, &m, sizeof(m)) != sizeof(m) ||
+	    read(w->from, &r, sizeof(r)) != sizeof(r))
+		die("worker %d died (command %d)", w->pid, cmd);
+	return r;
+}
+
+/* Stop worker @w and reap it: its memory and registrations go with it. */
+void worker_stop(struct worker *w)
+{
+	struct wmsg m = { .cmd = W_EXIT };
+
+	if (write(w->to, &m, sizeof(m)) != sizeof(m))
+		kill(w->pid, SIGKILL);
+	waitpid(w->pid, NULL, 0);
+	close(w->to);
+	close(w->from);
+	w->pid = 0;
+}
