@@ -90,6 +90,7 @@ enum worker_cmd {
 	W_COW_FRESH,		/* first-touch write of fresh anonymous memory, timed per page */
 	W_COW_FORK,		/* write to pages shared with a forked child, timed per page */
 	W_VERIFY,		/* reply 1 if the memory holds what it should */
+	W_HOT,			/* a thread keeps rewriting the first arg pages (0: stop it) */
 	W_EXIT,
 };
 
@@ -103,6 +104,7 @@ struct worker_reply {
 	double timer_us;	/* median cost of one timer read pair (subtracted) */
 };
 
+/* period 0: every page all zeroes (written, so present) */
 struct worker worker_start(long npages, uint64_t seed, long period, bool thp);
 struct worker_reply worker_cmd(struct worker *w, enum worker_cmd cmd, long arg);
 void worker_stop(struct worker *w);
@@ -157,5 +159,8 @@ void mode_cow(struct result *r);
 void mode_full_scan(struct result *r);
 void mode_savings(struct result *r);
 void result_finish(struct result *r);
+
+/* ---- features.c: the module's switches, each on and off ---- */
+void mode_features(const char *kernel, const struct sbuf *settings);
 
 #endif /* KSM_BENCH_H */

@@ -12,6 +12,8 @@
  *   cow         time of a write fault on a merged page, and on private pages
  *   full-scan   time and CPU of a pass over S/4 .. 4S MiB of distinct pages
  *   savings     MiB saved for two paused QEMUs with the same guest image
+ *   features    the module's switches (volatility_filter, use_zero_pages,
+ *               smart_scan) off and on, each on a workload made for it
  *
  * Each mode prints one JSON line ({"mode":..,"ours":..,"builtin":..,
  * "ratio":..,...}; ratio is ours/builtin of the headline metric) and a table;
@@ -47,7 +49,8 @@ enum {
 	M_COW = 1 << 3,
 	M_SCAN = 1 << 4,
 	M_SAVINGS = 1 << 5,
-	M_ALL = (1 << 6) - 1,
+	M_FEATURES = 1 << 6,
+	M_ALL = (1 << 7) - 1,
 };
 
 static const struct {
@@ -55,7 +58,8 @@ static const struct {
 	int bit;
 } mode_names[] = {
 	{ "merge", M_MERGE }, { "merge-dups", M_DUPS }, { "unmerge", M_UNMERGE },
-	{ "cow", M_COW }, { "full-scan", M_SCAN }, { "savings", M_SAVINGS }, { "all", M_ALL },
+	{ "cow", M_COW }, { "full-scan", M_SCAN }, { "savings", M_SAVINGS },
+	{ "features", M_FEATURES }, { "all", M_ALL },
 };
 
 static void usage(FILE *f)
@@ -68,7 +72,7 @@ static void usage(FILE *f)
 		"Compare the /dev/ksm module with the built-in KSM (as root, module loaded).\n"
 		"\n"
 		"  -m MODES   comma-separated: merge, merge-dups, unmerge, cow, full-scan,\n"
-		"             savings, all (default all)\n"
+		"             savings, features, all (default all)\n"
 		"  -s MiB     memory of each of the two processes (default 256)\n"
 		"  -S LIST    full-scan sizes in MiB (default S/4,S/2,S,2S,4S)\n"
 		"  -r N       repetitions, the median is reported (default 3); full-scan: N\n"
@@ -280,6 +284,9 @@ int main(int argc, char **argv)
 		mode_savings(&res[nres]);
 		report(&res[nres++], uts.release, &settings);
 	}
+
+	if (modes & M_FEATURES)
+		mode_features(uts.release, &settings);
 
 	printf("summary (kernel %s, S = %ld MiB, %d repetitions, %.0f s):\n", uts.release,
 	       opt.size_mib, opt.reps, now_s() - t0);

@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,32 @@ struct wstate {
 	bool byte0_set;		/* a W_COW_MERGED wrote byte 0 of every page */
 	long byte0;		/* ... with (char)(byte0 + i) */
 	double *times;		/* per-page timings, preallocated */
+	long hot;		/* W_HOT: pages the writer thread keeps rewriting */
+	long hot_written;	/* ... the most it ever rewrote (W_VERIFY skips their word) */
+	atomic_bool hot_stop;	/* tells the writer thread to stop */
+	pthread_t hot_thread;
+	bool hot_running;
 };
+
+/*
+ * The writer thread of W_HOT: rewrites the first word of the first s->hot
+ * pages every 2 ms with a value that changes every 100 ms and is the same in
+ * every worker at the same time, so hot pages are often identical across
+ * workers (they merge) and written soon after (COW breaks).
+ */
+static void *hot_writer(void *arg)
+{
+	struct wstate *s = arg;
+
+	while (!atomic_load(&s->hot_stop)) {
+		long slot = (long)(now_s() * 10);
+
+		for (long i = 0; i < s->hot; i++)
+			*(volatile long *)(s->mem + i * PAGE_SZ) = slot;
+		usleep(2000);
+	}
+	return NULL;
+}
 
 /* Median cost of one pair of timer reads, in seconds (taken off per-page timings). */
 static double timer_overhead(double *scratch, long n)
@@ -115,10 +142,15 @@ static long verify(struct wstate *s)
 	static char ref[PAGE_SZ];
 
 	for (long i = 0; i < s->npages; i++) {
-		fill_page(ref, s->seed, i % s->period);
+		long skip = i < s->hot_written ? (long)sizeof(long) : 0;	/* the writer's */
+
+		if (s->period)
+			fill_page(ref, s->seed, i % s->period);
+		else
+			memset(ref, 0, PAGE_SZ);
 		if (s->byte0_set)
 			ref[0] = (char)(s->byte0 + i);
-		if (memcmp(ref, s->mem + i * PAGE_SZ, PAGE_SZ))
+		if (memcmp(ref + skip, s->mem + i * PAGE_SZ + skip, PAGE_SZ - skip))
 			return 0;
 	}
 	return 1;
@@ -189,6 +221,23 @@ static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 	case W_VERIFY:
 		r.rc = verify(s);
 		break;
+	case W_HOT:
+		if (s->hot_running) {
+			atomic_store(&s->hot_stop, true);
+			pthread_join(s->hot_thread, NULL);
+			s->hot_running = false;
+		}
+		s->hot = m->arg < s->npages ? m->arg : s->npages;
+		if (s->hot > s->hot_written)
+			s->hot_written = s->hot;
+		atomic_store(&s->hot_stop, false);
+		if (s->hot > 0) {
+			int err = pthread_create(&s->hot_thread, NULL, hot_writer, s);
+
+			r.rc = -err;
+			s->hot_running = !err;
+		}
+		break;
 	case W_EXIT:
 		_exit(0);
 	}
@@ -209,8 +258,12 @@ static void worker_main(struct wstate *s, int in, int out)
 		if (fd != in && fd != out)
 			close(fd);
 	s->mem = map_anon(s->npages * PAGE_SZ, s->thp);
-	for (long i = 0; i < s->npages; i++)
-		fill_page(s->mem + i * PAGE_SZ, s->seed, i % s->period);
+	for (long i = 0; i < s->npages; i++) {
+		if (s->period)
+			fill_page(s->mem + i * PAGE_SZ, s->seed, i % s->period);
+		else
+			memset(s->mem + i * PAGE_SZ, 0, PAGE_SZ);	/* present, all zeroes */
+	}
 	s->times = malloc(s->npages * sizeof(double));
 	if (!s->times)
 		_exit(3);

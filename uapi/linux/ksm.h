@@ -136,9 +136,9 @@ struct ksm_stats {
 	__u64 hash_buckets;	/* size of the content hash table */
 	__u64 hash_used;	/* buckets holding at least one entry */
 	__u64 hash_max_chain;	/* longest bucket chain */
-	__u64 sha1_computed;	/* SHA-1 digests computed */
+	__u64 sha1_computed;	/* SHA-1 digests computed (only for hash collisions) */
 	__u64 sha1_mismatch;	/* candidates rejected by SHA-1 */
-	__u64 memcmp_mismatch;	/* candidates rejected by the final full compare */
+	__u64 memcmp_mismatch;	/* candidates rejected by a whole-page compare */
 	__u64 thp_split;	/* transparent huge pages split to merge a subpage */
 	__u64 merges_undone;	/* new kernel pages given back: their twin could not be switched */
 	__u64 zero_pages;	/* mappings switched to the shared zero page (use_zero_pages) */
