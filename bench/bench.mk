@@ -19,7 +19,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 
 .PHONY: bench-build
 
-build/bench/ksm-bench: $(BENCH_SRCS) bench/ksm_bench.h uapi/linux/ksm.h bench/bench.mk
+build/bench/ksm-bench: $(BENCH_SRCS) bench/ksm_bench.h uapi/linux/ksm.h tests/lib/qemu_ram.h bench/bench.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_USER) -o $@ $(BENCH_SRCS) -lm
 

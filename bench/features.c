@@ -250,13 +250,7 @@ static void print_feature(struct feature *f, const char *kernel, const struct sb
 	json_str(&j, "effect_is", "on/off, lower is better");
 	json_str(&j, "kernel", kernel);
 	sb_printf(&j, "%s%s}", f->details.s ? f->details.s : "", settings->s);
-	printf("%s\n", j.s);
-	if (opt.json_out) {
-		FILE *out = fopen(opt.json_out, "a");
-
-		if (!out || fprintf(out, "%s\n", j.s) < 0 || fclose(out))
-			die("write %s", opt.json_out);
-	}
+	emit_json(j.s);
 	printf("\n%s: %s\n%s  => on/off %.3f\n\n", f->mode, f->metric, f->table.s, effect);
 	fflush(stdout);
 	sb_free(&j);

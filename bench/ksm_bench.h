@@ -72,6 +72,7 @@ void json_int(struct sbuf *b, const char *key, long long v);
 void json_str(struct sbuf *b, const char *key, const char *v);
 void json_bool(struct sbuf *b, const char *key, bool v);
 void json_nums(struct sbuf *b, const char *key, const double *v, int n);
+void emit_json(const char *line);
 
 /* ---- worker.c: processes holding workload memory ---- */
 struct worker {

@@ -181,13 +181,7 @@ static void report(const struct result *r, const char *kernel, const struct sbuf
 	json_str(&j, "kernel", kernel);
 	json_int(&j, "reps", opt.reps);
 	sb_printf(&j, "%s%s}", r->details.s ? r->details.s : "", settings->s);
-	printf("%s\n", j.s);
-	if (opt.json_out) {
-		FILE *f = fopen(opt.json_out, "a");
-
-		if (!f || fprintf(f, "%s\n", j.s) < 0 || fclose(f))
-			die("write %s", opt.json_out);
-	}
+	emit_json(j.s);
 	printf("\n%s: %s\n%s", r->mode, r->metric, r->table.s ? r->table.s : "");
 	printf("  => ratio %.3f, target %s: %s\n\n", r->ratio, target, r->met ? "met" : "NOT met");
 	fflush(stdout);

@@ -13,6 +13,7 @@
  * from a set of 32 repeated pages, like a disk image or a booted guest.
  */
 #include "ksm_bench.h"
+#include "../tests/lib/qemu_ram.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -116,36 +117,6 @@ static pid_t start_qemu(bool ours, const char *image, const char *log)
 	return pid;
 }
 
-/* The guest RAM of QEMU @pid (an anonymous rw-p mapping of RAM_MIB MiB or a bit more), or 0. */
-static uintptr_t find_ram(pid_t pid)
-{
-	uint64_t size = (uint64_t)RAM_MIB << 20, best_len = 0;
-	char path[64], line[512];
-	uintptr_t best = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long s, e, inode;
-		char perms[8];
-		int name = 0;
-
-		if (sscanf(line, "%lx-%lx %7s %*x %*s %lu %n", &s, &e, perms, &inode, &name) < 4)
-			continue;
-		if (strcmp(perms, "rw-p") || inode || (name && line[name] && line[name] != '\n'))
-			continue;
-		if (e - s >= size && e - s < 2 * size && e - s > best_len) {
-			best = s;
-			best_len = e - s;
-		}
-	}
-	fclose(f);
-	return best;
-}
-
 /* Does QEMU @pid hold the image at guest-physical IMAGE_GPA (/proc/PID/mem)? */
 static bool holds_image(pid_t pid, uintptr_t ram, const char *image, long len)
 {
@@ -201,7 +172,7 @@ static uintptr_t wait_ready(pid_t pid, bool ours, const char *image, long len, c
 	double t0 = now_s();
 
 	while (now_s() - t0 < 600) {
-		uintptr_t ram = find_ram(pid);
+		uintptr_t ram = qemu_find_ram(pid, (uint64_t)RAM_MIB << 20);
 
 		if (waitpid(pid, NULL, WNOHANG) == pid) {
 			char buf[4096] = "";

@@ -388,3 +388,15 @@ void json_nums(struct sbuf *b, const char *key, const double *v, int n)
 	}
 	sb_printf(b, "]");
 }
+
+/* Print one JSON result line, and append it to the -o file if there is one. */
+void emit_json(const char *line)
+{
+	printf("%s\n", line);
+	if (opt.json_out) {
+		FILE *f = fopen(opt.json_out, "a");
+
+		if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f))
+			die("write %s", opt.json_out);
+	}
+}
