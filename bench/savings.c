@@ -15,7 +15,6 @@
 #include "ksm_bench.h"
 #include "../tests/lib/qemu_ram.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -140,32 +139,6 @@ static bool holds_image(pid_t pid, uintptr_t ram, const char *image, long len)
 	return same;
 }
 
-/* Number of SMA fds of process @pid (the preload library holds one per region). */
-static int sma_fds(pid_t pid)
-{
-	char dir[64], path[PATH_MAX], target[64];
-	struct dirent *d;
-	int n = 0;
-	DIR *dp;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	dp = opendir(dir);
-	if (!dp)
-		return 0;
-	while ((d = readdir(dp))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		n += !strcmp(target, "anon_inode:ksm-sma");
-	}
-	closedir(dp);
-	return n;
-}
-
 /* Wait until QEMU @pid has its RAM mapped (registered, for ours) and holding the image. */
 static uintptr_t wait_ready(pid_t pid, bool ours, const char *image, long len, const char *log)
 {
@@ -187,7 +160,7 @@ static uintptr_t wait_ready(pid_t pid, bool ours, const char *image, long len, c
 			errno = 0;
 			die("QEMU exited early: %s", buf);
 		}
-		if (ram && (!ours || sma_fds(pid) > 0) && holds_image(pid, ram, image, len))
+		if (ram && (!ours || qemu_sma_fds(pid) > 0) && holds_image(pid, ram, image, len))
 			return ram;
 		sleep_s(0.2);
 	}

@@ -3,9 +3,7 @@
 # 2008 ksmctl example and QEMU's 2008 ksm_register_memory(), built with the compiler's defaults.
 set -u
 cd "$(dirname "$0")/../.."
-n=0
-fails=0
-ok() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi; }
+. tests/lib/tap.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -35,5 +33,4 @@ out=$("$tmp/qemu_register" 256 2>&1)
 echo "$out" | sed 's/^/# /'
 ok $(echo "$out" | grep -qx registered; echo $?) "2008 QEMU-style registration succeeds"
 ok $(echo "$out" | grep -qx "128 of 128 pairs share a pfn"; echo $?) "2008 KSM_SCAN merges its pages"
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

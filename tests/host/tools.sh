@@ -8,12 +8,7 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "$top/tests/lib/tap.sh"
 ksmctl=build/tools/ksmctl
 [ -x "$ksmctl" ] || { echo "not ok 1 - $ksmctl is missing (make tools)"; echo "1..1"; exit 1; }
 
@@ -92,5 +87,4 @@ ok $rc "usage errors exit 2 without a module"
 "$ksmctl" --help > /dev/null && "$ksmctl" version | grep -q "^ksmctl [0-9]"
 ok $? "--help and version exit 0"
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_end

@@ -5,12 +5,7 @@
 # with every parameter is accepted by insmod. Leaves the module loaded with its defaults.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-n=0
-fails=0
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
+. tests/lib/tap.sh
 tmp=$(mktemp -d)
 conf=packaging/ksm.modprobe.conf
 kver=$(uname -r)
@@ -84,5 +79,4 @@ if unload; then
 	ok "$([ -c /dev/ksm ]; echo $?)" "/dev/ksm exists with those parameters"
 fi
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

@@ -7,12 +7,7 @@
 # points are skipped.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-n=0
-fails=0
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
+. tests/lib/tap.sh
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -67,8 +62,7 @@ if [ -z "$ksmctl" ] || [ ! -x "$ksmctl" ]; then
 		"ExecReload applies changed settings" "ExecStop stops kksmd"; do
 		skip "$what" "no ksmctl (make tools; tools/ksmctl.c is not in the tree yet?)"
 	done
-	echo "1..$n"
-	[ $fails -eq 0 ]
+	tap_end
 	exit
 fi
 if [ ! -d "$kk" ]; then
@@ -119,5 +113,4 @@ ok "$([ $rc = 0 ] && [ "$(cat $kk/running)" = 0 ]; echo $?)" "ExecStop stops kks
 sleep 0.2
 ok "$(! pgrep -x kksmd > /dev/null; echo $?)" "no kksmd thread is left"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

@@ -6,12 +6,7 @@
 # starts and stops udevd.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
-n=0
-fails=0
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fails=$((fails + 1)); fi
-}
+. tests/lib/tap.sh
 skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
 rules=packaging/60-ksm.rules
 udevd=/lib/systemd/systemd-udevd
@@ -19,7 +14,7 @@ tmp=$(mktemp -d)
 # udevadm and udevd refuse to act in a chroot (the guest runs its tests in one) unless told.
 export SYSTEMD_IGNORE_CHROOT=1
 
-done_() { echo "1..$n"; [ $fails -eq 0 ]; exit; }
+done_() { tap_end; exit; }
 if [ "${KSM_VM:-0}" != 1 ]; then
 	skip "udev applies 60-ksm.rules" "not in a test guest (KSM_VM=1): this starts its own udevd"
 	done_

@@ -4,41 +4,15 @@
 # exit codes of usage errors and failures, and what an unprivileged user gets. Runs as root in a test
 # guest with the module loaded and kksmd stopped; leaves kksmd stopped and /dev/ksm root only.
 set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
 # tests/guest-run puts build/tools on PATH; run alone, find it from here.
-command -v ksmctl > /dev/null || PATH=$(cd "$(dirname "$0")/../.." && pwd)/build/tools:$PATH
-n=0
-failed=0
+command -v ksmctl > /dev/null || PATH=$top/build/tools:$PATH
+. "$top/tests/lib/tap.sh"
+. "$top/tests/tools/helpers/ksmctl.sh"
 tmp=$(mktemp -d)
 trap 'chmod 600 /dev/ksm 2>/dev/null; ksmctl stop >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 sysfs=/sys/class/misc/ksm
 
-# ok COND-STATUS DESCRIPTION: one TAP line.
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-
-# run ARGS...: ksmctl with stdout in $out, stderr in $err, status in $rc.
-run() {
-	ksmctl "$@" > "$tmp/out" 2> "$tmp/err"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-}
-
-# as_nobody ARGS...: the same, as user and group 65534 without capabilities.
-as_nobody() {
-	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-		"$(command -v ksmctl)" "$@" > "$tmp/out" 2> "$tmp/err"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-}
 
 # The 2008 info line, built from sysfs: "running %d, pages_to_scan %d pages_max_merge %dsleep_time %d".
 expected_info() {
@@ -256,5 +230,4 @@ as_nobody info
 ok $? "... while ksmctl info works (reading needs no privilege): $(first_line)"
 chmod 600 /dev/ksm
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_end

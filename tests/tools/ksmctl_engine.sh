@@ -10,8 +10,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 # tests/guest-run puts build/tools on PATH; run alone, find it from here.
 command -v ksmctl > /dev/null || PATH=$top/build/tools:$PATH
 holder=$top/build/tests/tools/helpers/mergeable
-n=0
-failed=0
+. "$top/tests/lib/tap.sh"
+. "$top/tests/tools/helpers/ksmctl.sh"
 tmp=$(mktemp -d)
 sysfs=/sys/class/misc/ksm
 holder_pids=()
@@ -23,33 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ok STATUS DESCRIPTION: one TAP line.
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
-
-# run ARGS...: ksmctl with stdout in $out, stderr in $err, status in $rc.
-run() {
-	ksmctl "$@" > "$tmp/out" 2> "$tmp/err"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-}
-
-# as_nobody ARGS...: the same, as user and group 65534 without capabilities.
-as_nobody() {
-	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
-		"$(command -v ksmctl)" "$@" > "$tmp/out" 2> "$tmp/err"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-}
 
 # The settings as the kernel has them (KSM_GET_CONFIG from python), as "KEY VALUE" lines like ksmctl's.
 cat > "$tmp/getconfig.py" <<'PY'
@@ -336,5 +309,4 @@ run config merge_across_nodes="$mode"
 [ $rc1 = 0 ] && [ "$got" = $((1 - mode)) ] && [ $rc = 0 ] && [ "$(kernel_config)" = "$saved" ]
 ok $? "with no kernel page held, merge_across_nodes changes to $((1 - mode)) and back (rc $rc1, $rc)"
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_end

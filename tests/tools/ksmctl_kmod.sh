@@ -5,23 +5,14 @@
 # cannot (not installed, not root, no module support). Runs as root in a test guest with $KSM_MODULE
 # the module built for the running kernel; leaves it loaded.
 set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
 # tests/guest-run puts build/tools on PATH; run alone, find it from here.
-command -v ksmctl > /dev/null || PATH=$(cd "$(dirname "$0")/../.." && pwd)/build/tools:$PATH
-n=0
-failed=0
+command -v ksmctl > /dev/null || PATH=$top/build/tools:$PATH
+. "$top/tests/lib/tap.sh"
 tmp=$(mktemp -d)
 kver=$(uname -r)
 trap '[ -d /sys/module/ksm ] || insmod "$KSM_MODULE"; rm -rf "$tmp"' EXIT
 
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-		failed=$((failed + 1))
-	fi
-}
 
 # run [ENV=VALUE...] ARGS...: ksmctl with stdout in $out, stderr in $err (first line), status in $rc.
 run() {
@@ -103,5 +94,4 @@ run KSMCTL_MODULE=/nonexistent/ksm.ko ksmctl info
 [ $rc = 0 ] && [[ "$(info_line)" =~ $info_re ]]
 ok $? "with the module loaded ksmctl does not try to load anything ($(info_line))"
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_end

@@ -6,12 +6,7 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 example=$top/build/tools/register-example
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
+. "$top/tests/lib/tap.sh"
 
 before=$(cat /sys/class/misc/ksm/merges)
 out=$("$example" 128 2>&1)
@@ -29,5 +24,4 @@ ok $? "its region went away when it exited"
 "$example" 1 > /dev/null 2>&1
 [ $? = 2 ]
 ok $? "register-example 1 is a usage error (exit 2)"
-echo "1..$n"
-[ $failed = 0 ]
+tap_end

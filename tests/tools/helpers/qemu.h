@@ -210,33 +210,6 @@ static bool qemu_holds(pid_t pid, uintptr_t addr, const void *want, size_t len)
 	return same;
 }
 
-/* Number of SMA fds process @pid holds. */
-__attribute__((unused))
-static int qemu_sma_fds(pid_t pid)
-{
-	char dir[64], path[PATH_MAX], target[64];
-	struct dirent *d;
-	int n = 0;
-	DIR *dp;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	dp = opendir(dir);
-	if (!dp)
-		return -1;
-	while ((d = readdir(dp))) {
-		ssize_t len;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		n += !strcmp(target, "anon_inode:ksm-sma");
-	}
-	closedir(dp);
-	return n;
-}
-
 /* Is process @pid still alive (and not a zombie we could reap)? */
 __attribute__((unused))
 static bool qemu_alive(pid_t pid)
