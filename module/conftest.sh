@@ -18,7 +18,8 @@ for f in "$tmp"/*.c; do
 	n=$(basename "$f" .c)
 	targets="$targets $n.o"
 done
-printf 'ccflags-y := -Werror\n' > "$tmp/Kbuild"
+# Single-object targets must be listed in the Kbuild file on older kbuilds (5.10).
+printf 'ccflags-y := -Werror\nobj-m := %s\n' "$targets" > "$tmp/Kbuild"
 # -k: a probe that does not compile is an answer, not an error.
 make -s -k -C "$kdir" M="$tmp" $targets >"$tmp/log" 2>&1 || true
 

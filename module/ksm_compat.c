@@ -20,13 +20,17 @@ const struct ksmdev_sym_desc ksmdev_sym_table[] = {
 	KSMDEV_SYM(page_add_file_rmap, true),
 	KSMDEV_SYM(page_remove_rmap, true),
 #endif
-#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
+#if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
+	KSMDEV_SYM(__split_huge_page_to_list_to_order, true),
+#elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
 	KSMDEV_SYM(split_huge_page_to_list_to_order, true),
 #else
 	KSMDEV_SYM(split_huge_page_to_list, true),
 #endif
-#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
+#if defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC)
 	KSMDEV_SYM(__pte_offset_map_lock, true),
+#elif defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
+	KSMDEV_SYM(pte_offset_map_lock, true),
 #endif
 	KSMDEV_SYM(mm_trace_rss_stat, false),
 };

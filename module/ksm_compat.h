@@ -14,6 +14,8 @@
 #ifndef KSMDEV_COMPAT_H
 #define KSMDEV_COMPAT_H
 
+#include <linux/highmem.h>
+#include <asm/cpufeature.h>
 #include <linux/huge_mm.h>
 #include <linux/jhash.h>
 #include <linux/mm.h>
@@ -21,8 +23,19 @@
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
 #include <linux/swap.h>
+#include <linux/swapops.h>
 
 #include "compat_probes.h"
+
+#ifdef KSMDEV_HAVE_SOFTLEAF
+#include <linux/leafops.h>
+#endif
+
+#ifdef KSMDEV_HAVE_CRYPTO_SHA1_H
+#include <crypto/sha1.h>
+#else
+#include <crypto/sha.h>		/* SHA1_DIGEST_SIZE before 5.11 */
+#endif
 
 /*
  * The resolved functions: filled once during module init by ksm_syms.c from
@@ -41,13 +54,17 @@ struct ksmdev_syms {
 	typeof(&page_add_file_rmap) page_add_file_rmap;
 	typeof(&page_remove_rmap) page_remove_rmap;
 #endif
-#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
+#if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
+	typeof(&__split_huge_page_to_list_to_order) __split_huge_page_to_list_to_order;
+#elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
 	typeof(&split_huge_page_to_list_to_order) split_huge_page_to_list_to_order;
 #else
 	typeof(&split_huge_page_to_list) split_huge_page_to_list;
 #endif
-#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
+#if defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC)
 	typeof(&__pte_offset_map_lock) __pte_offset_map_lock;
+#elif defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
+	typeof(&pte_offset_map_lock) pte_offset_map_lock;
 #endif
 	/* Optional: a tracepoint hook, skipped when missing. */
 	typeof(&mm_trace_rss_stat) mm_trace_rss_stat;
@@ -64,6 +81,19 @@ extern const struct ksmdev_sym_desc ksmdev_sym_table[];
 extern const unsigned int ksmdev_sym_count;
 extern struct ksmdev_syms ksmdev_sym;
 
+/*
+ * Does the CPU enforce indirect branch tracking on kernel code? Kernel IBT
+ * came in 5.18 (X86_FEATURE_IBT, CONFIG_X86_KERNEL_IBT); before, never.
+ */
+static inline bool ksmdev_kernel_ibt(void)
+{
+#if defined(CONFIG_X86_KERNEL_IBT) && defined(X86_FEATURE_IBT)
+	return boot_cpu_has(X86_FEATURE_IBT);
+#else
+	return false;
+#endif
+}
+
 /* Read a PMD entry that may change under us (no lock held). */
 static inline pmd_t ksmdev_pmdp_get(pmd_t *pmdp)
 {
@@ -71,6 +101,16 @@ static inline pmd_t ksmdev_pmdp_get(pmd_t *pmdp)
 	return pmdp_get_lockless(pmdp);
 #else
 	return READ_ONCE(*pmdp);	/* a PMD is one word on x86-64 */
+#endif
+}
+
+/* Does @pmd map a device's (DAX) huge page? No kernel after pmd_devmap()'s removal has those. */
+static inline bool ksmdev_pmd_devmap(pmd_t pmd)
+{
+#ifdef KSMDEV_HAVE_PMD_DEVMAP
+	return pmd_devmap(pmd);
+#else
+	return false;
 #endif
 }
 
@@ -85,10 +125,12 @@ static inline pte_t *ksmdev_pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd
 	pmd_t pmdval = ksmdev_pmdp_get(pmd);
 
 	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
-	    pmd_devmap(pmdval) || pmd_bad(pmdval))
+	    ksmdev_pmd_devmap(pmdval) || pmd_bad(pmdval))
 		return NULL;
-#ifdef KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC
+#if defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC)
 	return ksmdev_sym.__pte_offset_map_lock(mm, pmd, addr, ptlp);
+#elif defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
+	return ksmdev_sym.pte_offset_map_lock(mm, pmd, addr, ptlp);
 #else
 	return pte_offset_map_lock(mm, pmd, addr, ptlp);
 #endif
@@ -132,20 +174,24 @@ static inline void ksmdev_mmu_invalidate_end(struct mmu_notifier_range *range)
 /* Account a mapping of the not-anonymous @kpage in @vma. PTE lock held. */
 static inline void ksmdev_rmap_add_kpage(struct page *kpage, struct vm_area_struct *vma)
 {
-#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
+#if defined(KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES)
 	ksmdev_sym.folio_add_file_rmap_ptes(page_folio(kpage), kpage, 1, vma);
-#else
+#elif defined(KSMDEV_HAVE_RMAP_TAKES_VMA)
 	ksmdev_sym.page_add_file_rmap(kpage, vma, false);
+#else
+	ksmdev_sym.page_add_file_rmap(kpage, false);
 #endif
 }
 
 /* Drop the rmap of one PTE mapping of the small @page in @vma. PTE lock held. */
 static inline void ksmdev_rmap_remove(struct page *page, struct vm_area_struct *vma)
 {
-#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
+#if defined(KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES)
 	ksmdev_sym.folio_remove_rmap_ptes(page_folio(page), page, 1, vma);
-#else
+#elif defined(KSMDEV_HAVE_RMAP_TAKES_VMA)
 	ksmdev_sym.page_remove_rmap(page, vma, false);
+#else
+	ksmdev_sym.page_remove_rmap(page, false);
 #endif
 }
 
@@ -170,7 +216,9 @@ static inline void ksmdev_mm_counter_add(struct mm_struct *mm, int member, long 
 /* Split the (locked, referenced) large folio of @page into small pages. */
 static inline int ksmdev_split_huge_page(struct page *page)
 {
-#ifdef KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER
+#if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
+	return ksmdev_sym.__split_huge_page_to_list_to_order(page, NULL, 0);
+#elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
 	return ksmdev_sym.split_huge_page_to_list_to_order(page, NULL, 0);
 #else
 	return ksmdev_sym.split_huge_page_to_list(page, NULL);
@@ -186,13 +234,122 @@ static inline int ksmdev_small_mapcount(struct page *page)
 /* Is @page (anonymous) a page of the kernel's built-in KSM? */
 static inline bool ksmdev_is_builtin_ksm(struct page *page)
 {
+#ifdef KSMDEV_HAVE_FOLIO_FLAGS
 	return folio_test_ksm(page_folio(page));
+#else
+	return PageKsm(page);
+#endif
 }
 
 /* May @page be pinned (FOLL_PIN: DMA, O_DIRECT)? */
 static inline bool ksmdev_maybe_pinned(struct page *page)
 {
+#ifdef KSMDEV_HAVE_FOLIO_FLAGS
 	return folio_maybe_dma_pinned(page_folio(page));
+#else
+	return page_maybe_dma_pinned(page);
+#endif
+}
+
+/* What a present-less, non-empty PTE stands for. */
+enum ksmdev_leaf {
+	KSMDEV_LEAF_SWAP,	/* a page out on swap */
+	KSMDEV_LEAF_MIGRATION,	/* a page being migrated */
+	KSMDEV_LEAF_DEVICE,	/* a page a device holds (private or exclusive) */
+	KSMDEV_LEAF_OTHER,	/* a marker, a poisoned page, ... */
+};
+
+/* Classify the non-present, non-none PTE value @pte. */
+static inline enum ksmdev_leaf ksmdev_pte_leaf(pte_t pte)
+{
+#ifdef KSMDEV_HAVE_SOFTLEAF
+	softleaf_t entry = softleaf_from_pte(pte);
+
+	if (softleaf_is_swap(entry))
+		return KSMDEV_LEAF_SWAP;
+	if (softleaf_is_migration(entry))
+		return KSMDEV_LEAF_MIGRATION;
+	if (softleaf_is_device_private(entry) || softleaf_is_device_exclusive(entry))
+		return KSMDEV_LEAF_DEVICE;
+	return KSMDEV_LEAF_OTHER;
+#else
+	swp_entry_t entry = pte_to_swp_entry(pte);
+
+	if (is_migration_entry(entry))
+		return KSMDEV_LEAF_MIGRATION;
+	if (is_device_private_entry(entry))
+		return KSMDEV_LEAF_DEVICE;
+#ifdef KSMDEV_HAVE_DEVICE_EXCLUSIVE_ENTRY
+	if (is_device_exclusive_entry(entry))
+		return KSMDEV_LEAF_DEVICE;
+#endif
+	if (non_swap_entry(entry))
+		return KSMDEV_LEAF_OTHER;
+	return KSMDEV_LEAF_SWAP;
+#endif
+}
+
+/* Is the non-present PMD value @pmd a THP being migrated? */
+static inline bool ksmdev_pmd_leaf_migrating(pmd_t pmd)
+{
+#ifdef KSMDEV_HAVE_SOFTLEAF
+	return pmd_is_migration_entry(pmd);
+#else
+	return is_pmd_migration_entry(pmd);
+#endif
+}
+
+/* The pfn of the zero page to map at @addr. */
+static inline unsigned long ksmdev_zero_pfn(unsigned long addr)
+{
+#ifdef KSMDEV_HAVE_MY_ZERO_PFN
+	return my_zero_pfn(addr);
+#else
+	return zero_pfn(addr);
+#endif
+}
+
+/* The @n-th small page after @page within one large folio. */
+static inline struct page *ksmdev_nth_page(struct page *page, unsigned long n)
+{
+#ifdef KSMDEV_HAVE_NTH_PAGE
+	return nth_page(page, n);
+#else
+	return page + n;
+#endif
+}
+
+/* Is @page (anonymous) in the swap cache? */
+static inline bool ksmdev_in_swapcache(struct page *page)
+{
+#ifdef KSMDEV_HAVE_FOLIO_FLAGS
+	return folio_test_swapcache(page_folio(page));
+#else
+	return PageSwapCache(page);
+#endif
+}
+
+/*
+ * Map @page into the kernel's address space for a short access that does
+ * not sleep; unmap with ksmdev_kunmap(), nested mappings in reverse order.
+ * Before kmap_local_page() (5.11): the direct map, as the module builds for
+ * x86-64 only, which has no highmem.
+ */
+static inline void *ksmdev_kmap(struct page *page)
+{
+#ifdef KSMDEV_HAVE_KMAP_LOCAL_PAGE
+	return kmap_local_page(page);
+#else
+	BUILD_BUG_ON(IS_ENABLED(CONFIG_HIGHMEM));
+	return page_address(page);
+#endif
+}
+
+static inline void ksmdev_kunmap(const void *addr)
+{
+#ifdef KSMDEV_HAVE_KMAP_LOCAL_PAGE
+	kunmap_local(addr);
+#endif
 }
 
 /*

@@ -173,20 +173,20 @@ void ksmdev_hash_exit(void)
 /* ksmdev_hash_page - the content hash (ksmdev_checksum()) of @page. */
 u32 ksmdev_hash_page(struct page *page)
 {
-	void *addr = kmap_local_page(page);
+	void *addr = ksmdev_kmap(page);
 	u32 hash = ksmdev_checksum(addr, ksmdev_hash_seed);
 
-	kunmap_local(addr);
+	ksmdev_kunmap(addr);
 	return hash;
 }
 
 /* ksmdev_sha1_page - SHA-1 digest of the whole content of @page. */
 void ksmdev_sha1_page(struct page *page, u8 *digest)
 {
-	void *addr = kmap_local_page(page);
+	void *addr = ksmdev_kmap(page);
 
 	crypto_shash_tfm_digest(ksmdev_sha1_tfm, addr, PAGE_SIZE, digest);
-	kunmap_local(addr);
+	ksmdev_kunmap(addr);
 	ksmdev_count(sha1_computed);
 }
 
@@ -197,8 +197,8 @@ void ksmdev_sha1_page(struct page *page, u8 *digest)
  */
 bool ksmdev_pages_identical(struct page *a, struct page *b)
 {
-	const u64 *pa = kmap_local_page(a);
-	const u64 *pb = kmap_local_page(b);
+	const u64 *pa = ksmdev_kmap(a);
+	const u64 *pb = ksmdev_kmap(b);
 	bool same = true;
 	unsigned int i;
 
@@ -211,8 +211,8 @@ bool ksmdev_pages_identical(struct page *a, struct page *b)
 			break;
 		}
 	}
-	kunmap_local(pb);
-	kunmap_local(pa);
+	ksmdev_kunmap(pb);
+	ksmdev_kunmap(pa);
 	return same;
 }
 

@@ -31,9 +31,9 @@
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
-#include <crypto/sha1.h>
 
 #include "uapi/linux/ksm.h"
+#include "ksm_compat.h"	/* kernel differences, SHA1_DIGEST_SIZE */
 
 /* The module's name for itself in messages and in the kthread's name. */
 #define KSMDEV_NAME "ksm"

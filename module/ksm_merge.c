@@ -74,15 +74,16 @@ static int ksmdev_classify_pte(pte_t pte, struct page **pagep)
 	if (pte_none(pte))
 		return KSMDEV_SKIP(KSM_SKIP_ABSENT);
 	if (!pte_present(pte)) {
-		swp_entry_t entry = pte_to_swp_entry(pte);
-
-		if (is_migration_entry(entry))
+		switch (ksmdev_pte_leaf(pte)) {
+		case KSMDEV_LEAF_MIGRATION:
 			return KSMDEV_SKIP(KSM_SKIP_MIGRATING);
-		if (is_device_private_entry(entry) || is_device_exclusive_entry(entry))
+		case KSMDEV_LEAF_DEVICE:
 			return KSMDEV_SKIP(KSM_SKIP_DEVICE);
-		if (non_swap_entry(entry))
+		case KSMDEV_LEAF_SWAP:
+			return KSMDEV_SKIP(KSM_SKIP_SWAPPED);
+		default:
 			return KSMDEV_SKIP(KSM_SKIP_OTHER);
-		return KSMDEV_SKIP(KSM_SKIP_SWAPPED);
+		}
 	}
 	pfn = pte_pfn(pte);
 	if (is_zero_pfn(pfn))
@@ -97,7 +98,7 @@ static int ksmdev_classify_pte(pte_t pte, struct page **pagep)
 						    KSMDEV_SKIP(KSM_SKIP_OTHER);
 	if (ksmdev_is_builtin_ksm(page))
 		return KSMDEV_SKIP(KSM_SKIP_BUILTIN_KSM);
-	if (folio_test_swapcache(page_folio(page)))
+	if (ksmdev_in_swapcache(page))
 		return KSMDEV_SKIP(KSM_SKIP_SWAPCACHE);
 	get_page(page);
 	*pagep = page;
@@ -114,7 +115,7 @@ static int ksmdev_walk_huge(struct mm_struct *mm, pmd_t *pmdp, unsigned long add
 	int ret;
 
 	if (!pmd_trans_huge(pmd)) {
-		ret = KSMDEV_SKIP(pmd_devmap(pmd) ? KSM_SKIP_DEVICE : KSM_SKIP_BUSY);
+		ret = KSMDEV_SKIP(ksmdev_pmd_devmap(pmd) ? KSM_SKIP_DEVICE : KSM_SKIP_BUSY);
 		goto unlock;
 	}
 	page = pmd_page(pmd);
@@ -123,7 +124,7 @@ static int ksmdev_walk_huge(struct mm_struct *mm, pmd_t *pmdp, unsigned long add
 		ret = KSMDEV_SKIP(KSM_SKIP_OTHER);
 		goto unlock;
 	}
-	page = nth_page(page, (addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
+	page = ksmdev_nth_page(page, (addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
 	get_page(page);
 	*pagep = page;
 	ret = KSMDEV_FOUND_ANON;
@@ -173,9 +174,9 @@ static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct pa
 	if (pmd_none(pmd))
 		return KSMDEV_SKIP(KSM_SKIP_ABSENT);
 	if (!pmd_present(pmd))
-		return KSMDEV_SKIP(is_pmd_migration_entry(pmd) ? KSM_SKIP_MIGRATING :
+		return KSMDEV_SKIP(ksmdev_pmd_leaf_migrating(pmd) ? KSM_SKIP_MIGRATING :
 								KSM_SKIP_OTHER);
-	if (pmd_trans_huge(pmd) || pmd_devmap(pmd))
+	if (pmd_trans_huge(pmd) || ksmdev_pmd_devmap(pmd))
 		return ksmdev_walk_huge(mm, pmdp, addr, pagep);
 
 	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, addr, &ptl);
@@ -264,7 +265,7 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 		ret = KSMDEV_SKIP(KSM_SKIP_PINNED);
 		goto out_unlock;
 	}
-	if (page_count(page) != ksmdev_small_mapcount(page) + 1 || folio_test_swapcache(page_folio(page))) {
+	if (page_count(page) != ksmdev_small_mapcount(page) + 1 || ksmdev_in_swapcache(page)) {
 		set_pte_at(mm, addr, ptep, old);
 		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
 		goto out_unlock;
@@ -280,7 +281,7 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 		get_page(kpage);
 		ksmdev_rmap_add_kpage(kpage, vma);
 	} else {
-		new = pte_mkspecial(pfn_pte(my_zero_pfn(addr), vma->vm_page_prot));
+		new = pte_mkspecial(pfn_pte(ksmdev_zero_pfn(addr), vma->vm_page_prot));
 	}
 	if (pte_soft_dirty(old))
 		new = pte_mksoft_dirty(new);
@@ -377,10 +378,10 @@ int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
 /* Is @page all zeroes? */
 bool ksmdev_page_is_zero(struct page *page)
 {
-	void *addr = kmap_local_page(page);
+	void *addr = ksmdev_kmap(page);
 	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
 
-	kunmap_local(addr);
+	ksmdev_kunmap(addr);
 	return zero;
 }
 
@@ -555,8 +556,11 @@ struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t)
 
 	if (ksmdev_kpages_held() >= ksmdev_max_kernel_pages)
 		return NULL;
-	/* Not __GFP_MOVABLE: nothing can migrate this page. */
-	kpage = alloc_pages_node(page_to_nid(t->page), GFP_HIGHUSER | __GFP_NOWARN, 0);
+	/*
+	 * Not __GFP_MOVABLE: nothing can migrate this page. __GFP_NORETRY: a
+	 * merge is never worth an OOM kill; under pressure it is skipped.
+	 */
+	kpage = alloc_pages_node(page_to_nid(t->page), GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, 0);
 	if (!kpage)
 		return NULL;
 	copy_highpage(kpage, t->page);

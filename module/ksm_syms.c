@@ -62,7 +62,7 @@ static bool ksmdev_callable(unsigned long addr, const char *name)
 		pr_err("%s: %#lx is not the entry of that function\n", name, addr);
 		return false;
 	}
-	if (IS_ENABLED(CONFIG_X86_KERNEL_IBT) && boot_cpu_has(X86_FEATURE_IBT)) {
+	if (ksmdev_kernel_ibt()) {
 		if (get_kernel_nofault(insn, (u32 *)addr) || insn != KSMDEV_ENDBR64) {
 			pr_err("%s: not an indirect branch target under IBT (boot with ibt=off)\n",
 			       name);
