@@ -3,7 +3,7 @@
 #
 #   make                 the module for the running kernel (if its headers are installed) and the tools
 #   make KVER=<version>  the module against /lib/modules/<version>/build
-#   make modules-all     the module for every kernel the tests use (6.1 and 6.12), warnings are errors
+#   make modules-all     the module for every kernel the tests use (KERNELS), warnings are errors
 #   make tools           the userspace programs (-Wall -Wextra -Werror)
 #   make check           install what is missing, build, run every suite in a 6.1 and a 6.12 guest
 #   make demo            boot a guest, merge real workloads, print what was saved
@@ -13,7 +13,9 @@
 SHELL := /bin/bash
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
-KERNELS ?= 6.1 6.12
+# The kernels make check tests: Debian's 6.1 and 6.12 on the host, 5.10 (bullseye) and 7.x (sid) in
+# build roots of their own (tests/vm/kroot). Fast ones first.
+KERNELS ?= 6.1 6.12 5.10 7
 CC ?= cc
 CFLAGS_USER := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 
@@ -36,12 +38,23 @@ all: tools
 	@if [ -d /lib/modules/$(shell uname -r)/build ]; then $(MAKE) module KVER=$(shell uname -r); \
 	else echo "make: no headers for the running kernel $$(uname -r): module not built (try make KVER=...)"; fi
 
-# Build in a per-kernel copy of the sources: kbuild writes its outputs next to them.
+# Build in a per-kernel copy of the sources: kbuild writes its outputs next to them. A kernel
+# that lives in a build root (5.10, sid: tests/vm/kroot) is built inside that root, by the
+# compiler it was built with (tests/vm/in-root).
 build/kmod/%/ksm.ko: $(MODULE_SRCS)
 	@rm -rf $(BUILD)/kmod/$*/src && mkdir -p $(BUILD)/kmod/$*/src
 	@cp -r module uapi $(BUILD)/kmod/$*/src/
-	$(MAKE) -C $(BUILD)/kmod/$*/src/module KVER=$* WERROR=$(WERROR)
-	@cp $(BUILD)/kmod/$*/src/module/ksm.ko $@
+	@set -e; root=$$(tests/vm/kver --root $*); \
+	if [ -z "$$root" ]; then \
+		$(MAKE) -C $(BUILD)/kmod/$*/src/module KVER=$* WERROR=$(WERROR); \
+		cp $(BUILD)/kmod/$*/src/module/ksm.ko $@; \
+	else \
+		rm -rf "$$root/ksm-build/$*" && mkdir -p "$$root/ksm-build/$*"; \
+		cp -r module uapi "$$root/ksm-build/$*/"; \
+		echo "  building for $* in $$root"; \
+		tests/vm/in-root "$$root" make -C /ksm-build/$*/module KVER=$* WERROR=$(WERROR); \
+		cp "$$root/ksm-build/$*/module/ksm.ko" $@; \
+	fi
 
 module:
 	@test -n "$(KVER)" || { echo "make module: KVER is not set"; exit 2; }
@@ -49,11 +62,13 @@ module:
 	@cp build/kmod/$(KVER)/ksm.ko module/ksm.ko
 	@echo "built module/ksm.ko for $(KVER)"
 
+# Each kernel's build is independent (its own source copy, or its own build root): run them in
+# parallel. tests/vm/kver makes a missing build root first (5.10, 7).
 modules-all:
-	@set -e; for k in $(KERNELS); do \
-		v=$$(tests/vm/kver $$k); \
-		$(MAKE) --no-print-directory build/kmod/$$v/ksm.ko WERROR=1; \
-	done
+	@set -e; kos=; for k in $(KERNELS); do \
+		v=$$(tests/vm/kver $$k); kos="$$kos build/kmod/$$v/ksm.ko"; \
+	done; \
+	$(MAKE) --no-print-directory -j$$(nproc) $$kos WERROR=1
 
 # Tests: tests/SUITE/NAME.c -> build/tests/SUITE/NAME (tests/lib holds the shared header).
 TEST_SRCS := $(filter-out tests/lib/%,$(wildcard tests/*/*.c))

@@ -1,9 +1,11 @@
 #!/bin/bash
-# DKMS packaging, host side (TAP). For each test kernel (KERNELS, default "6.1 6.12"): DKMS builds and
-# installs ksm from dkms.conf, modules.dep knows it, and a guest of that kernel booted without the module
-# loads it with `modprobe ksm' and uses it (tests/host/dkms-in-guest). Then `make dkms-remove' must leave
-# nothing behind. The first kernel goes through the documented commands (`dkms add .', dkms build, dkms
-# install), the others through `make dkms-install', whose source copy has no build/ and no .git.
+# DKMS packaging, host side (TAP). For each test kernel (KERNELS, default "6.1 6.12 5.10 7"): DKMS builds
+# and installs ksm from dkms.conf, modules.dep knows it, and a guest of that kernel booted without the
+# module loads it with `modprobe ksm' and uses it (tests/host/dkms-in-guest). Then `make dkms-remove' must
+# leave nothing behind. The first kernel goes through the documented commands (`dkms add .', dkms build,
+# dkms install), the other host kernels through `make dkms-install', whose source copy has no build/ and no
+# .git. A kernel of a build root (5.10, 7.x: tests/vm/kroot) gets the same source copy in that root and is
+# built and installed there by that release's own dkms, as on a bullseye or sid system.
 #
 # Needs root and dkms; changes /usr/src, /var/lib/dkms and /lib/modules/*/updates/dkms, and always
 # undoes that on exit, so that later tests do not find a stale installed module.
@@ -35,10 +37,12 @@ else
 	exit 1
 fi
 
-read -r -a series <<< "${KERNELS:-6.1 6.12}"
+read -r -a series <<< "${KERNELS:-6.1 6.12 5.10 7}"
 kvers=()
+kroots=() # per kernel: its build root, or empty for the host's
 for s in "${series[@]}"; do
 	kvers+=("$(tests/vm/kver "$s")")
+	kroots+=("$(tests/vm/kver --root "${kvers[-1]}")")
 done
 
 # DKMS state is system wide: one run of this test at a time.
@@ -60,10 +64,16 @@ remove_all() {
 		dkms remove "ksm/$v" --all > /dev/null 2>&1 || true
 	done
 	rm -rf /var/lib/dkms/ksm /usr/src/ksm-*
-	for k in "${kvers[@]}"; do
-		if compgen -G "/lib/modules/$k/updates/dkms/ksm.ko*" > /dev/null; then
-			rm -f /lib/modules/"$k"/updates/dkms/ksm.ko*
-			depmod -a "$k" || true
+	for i in "${!kvers[@]}"; do
+		k=${kvers[$i]}
+		r=${kroots[$i]}
+		if [ -n "$r" ]; then
+			tests/vm/in-root "$r" dkms remove "ksm/$version" --all > /dev/null 2>&1 || true
+			rm -rf "$r"/var/lib/dkms/ksm "$r"/usr/src/ksm-*
+		fi
+		if compgen -G "$r/lib/modules/$k/updates/dkms/ksm.ko*" > /dev/null; then
+			rm -f "$r"/lib/modules/"$k"/updates/dkms/ksm.ko*
+			depmod -b "${r:-/}" -a "$k" || true
 		fi
 	done
 }
@@ -89,9 +99,9 @@ else
 	exit 1
 fi
 
-# Kernels older than 6.1 are refused by BUILD_EXCLUSIVE_KERNEL (status 77), without building anything.
+# Kernels older than 5.10 are refused by BUILD_EXCLUSIVE_KERNEL (status 77), without building anything.
 # (Keep this list in step with dkms.conf when the supported range changes.)
-for old in 6.0.0-99-amd64 5.4.0-99-amd64; do
+for old in 5.9.0-99-amd64 5.4.0-99-amd64 4.19.0-99-amd64; do
 	rc=0
 	dkms build -m ksm -v "$version" -k "$old" > "$log" 2>&1 || rc=$?
 	if [ "$rc" = 77 ] && grep -q BUILD_EXCLUSIVE "$log" && [ ! -e "/var/lib/dkms/ksm/$version/$old/x86_64/module" ]; then
@@ -110,16 +120,36 @@ echo '#error stale compat_probes.h: the CLEAN command of dkms.conf did not run' 
 installed=() # kernels DKMS installed the module for
 for i in "${!kvers[@]}"; do
 	k=${kvers[$i]}
+	r=${kroots[$i]}
 	start=$(date +%s)
 	rc=0
-	if [ "$i" = 0 ]; then
+	if [ -n "$r" ]; then
+		how="dkms add + build + install in the $(basename "$r") root"
+		{
+			make --no-print-directory dkms-source DKMS_SRC="$r/usr/src/ksm-$version" &&
+				tests/vm/in-root "$r" dkms add -m ksm -v "$version" &&
+				tests/vm/in-root "$r" dkms build -m ksm -v "$version" -k "$k" &&
+				tests/vm/in-root "$r" dkms install -m ksm -v "$version" -k "$k"
+		} > "$log" 2>&1 || rc=$?
+		if [ "$rc" = 0 ] && tests/vm/in-root "$r" dkms status -m ksm -v "$version" -k "$k" 2>/dev/null |
+			grep -q ': installed'; then
+			ok "$how builds and installs ksm/$version for $k ($(($(date +%s) - start))s)"
+		else
+			not_ok "$how builds and installs ksm/$version for $k (status $rc)"
+			show "$log"
+			[ -e "$r/var/lib/dkms/ksm/$version/build/make.log" ] && show "$r/var/lib/dkms/ksm/$version/build/make.log"
+			continue
+		fi
+	elif [ "$i" = 0 ]; then
 		how="dkms build + dkms install"
 		{ dkms build -m ksm -v "$version" -k "$k" && dkms install -m ksm -v "$version" -k "$k"; } > "$log" 2>&1 || rc=$?
 	else
 		how="make dkms-install KVER=$k"
 		make --no-print-directory dkms-install KVER="$k" > "$log" 2>&1 || rc=$?
 	fi
-	if [ "$rc" = 0 ] && dkms status -m ksm -v "$version" -k "$k" 2>/dev/null | grep -q ': installed'; then
+	if [ -n "$r" ]; then
+		: # checked above, with the root's dkms
+	elif [ "$rc" = 0 ] && dkms status -m ksm -v "$version" -k "$k" 2>/dev/null | grep -q ': installed'; then
 		ok "$how builds and installs ksm/$version for $k ($(($(date +%s) - start))s)"
 	else
 		not_ok "$how builds and installs ksm/$version for $k (status $rc)"
@@ -127,7 +157,7 @@ for i in "${!kvers[@]}"; do
 		[ -e "/var/lib/dkms/ksm/$version/build/make.log" ] && show "/var/lib/dkms/ksm/$version/build/make.log"
 		continue
 	fi
-	if [ "$i" != 0 ]; then
+	if [ "$i" != 0 ] && [ -z "$r" ]; then
 		# make dkms-install replaced the `dkms add .' copy with the module sources alone.
 		if [ ! -e "/usr/src/ksm-$version/build" ] && [ ! -e "/usr/src/ksm-$version/.git" ] &&
 			[ ! -e "/usr/src/ksm-$version/module/compat_probes.h" ] && [ -f "/usr/src/ksm-$version/uapi/linux/ksm.h" ]; then
@@ -139,18 +169,19 @@ for i in "${!kvers[@]}"; do
 	fi
 
 	# The .ko is in updates/dkms (compressed like the kernel's own modules: ksm.ko.xz on 6.12).
-	ko=$(compgen -G "/lib/modules/$k/updates/dkms/ksm.ko*" | head -n 1 || true)
+	ko=$(compgen -G "$r/lib/modules/$k/updates/dkms/ksm.ko*" | head -n 1 || true)
 	if [ -n "$ko" ]; then
 		ok "$k: the module is installed as $ko"
 	else
-		not_ok "$k: the module is installed in /lib/modules/$k/updates/dkms"
+		not_ok "$k: the module is installed in $r/lib/modules/$k/updates/dkms"
 		continue
 	fi
-	rel=${ko#/lib/modules/"$k"/}
-	if cut -d: -f1 "/lib/modules/$k/modules.dep" | grep -qxF "$rel" && [ "$(modinfo -k "$k" -n ksm 2>&1)" = "$ko" ]; then
+	rel=${ko#"$r"/lib/modules/"$k"/}
+	found=$(modinfo -b "${r:-/}" -k "$k" -n ksm 2>&1)
+	if cut -d: -f1 "$r/lib/modules/$k/modules.dep" | grep -qxF "$rel" && [ "$found" -ef "$ko" ]; then
 		ok "$k: modules.dep lists $rel and modinfo -k $k ksm resolves to it"
 	else
-		not_ok "$k: modules.dep lists $rel and modinfo -k $k ksm resolves to it ($(modinfo -k "$k" -n ksm 2>&1))"
+		not_ok "$k: modules.dep lists $rel and modinfo -k $k ksm resolves to it ($found)"
 	fi
 	v=$(modinfo -F version "$ko" 2>&1)
 	if [ "$v" = "$version" ]; then ok "$k: modinfo reports version $version"; else not_ok "$k: modinfo reports version $version (got $v)"; fi
@@ -165,14 +196,19 @@ for i in "${!kvers[@]}"; do
 		not_ok "guest $s: modprobe ksm (not run: DKMS did not install the module for $k)"
 		continue
 	fi
-	ko=$(compgen -G "/lib/modules/$k/updates/dkms/ksm.ko*" | head -n 1)
+	ko=$(compgen -G "${kroots[$i]}/lib/modules/$k/updates/dkms/ksm.ko*" | head -n 1)
 	case "$ko" in
 	*.xz) xz -dc "$ko" > "$tmp/ksm.ko" ;;
 	*.zst) zstd -qdc "$ko" > "$tmp/ksm.ko" ;;
 	*.gz) gzip -dc "$ko" > "$tmp/ksm.ko" ;;
 	*) cp "$ko" "$tmp/ksm.ko" ;;
 	esac
-	build_id=$(readelf -n "$tmp/ksm.ko" | awk '/Build ID:/ { print $3 }')
+	# readelf may exit non-zero on notes newer than it (sid's binutils): the build ID is what counts.
+	build_id=$(readelf -n "$tmp/ksm.ko" 2>/dev/null | awk '/Build ID:/ { print $3 }' || true)
+	if [ -z "$build_id" ]; then
+		not_ok "guest $s: the DKMS .ko of $k has a build ID (readelf -n $ko)"
+		continue
+	fi
 	: > "$tmp/results"
 	rc=0
 	tests/vm/run --kernel "$s" --no-load --memory 1024 --timeout 600 --results "$tmp/results" \
@@ -192,12 +228,26 @@ else
 	not_ok "make dkms-remove (dkms remove ksm/$version --all) succeeds"
 	show "$log"
 fi
-left=$(compgen -G "/lib/modules/*/updates/dkms/ksm.ko*" || true)
+left=
+for r in $(printf '%s\n' "${kroots[@]}" | sort -u); do
+	if tests/vm/in-root "$r" dkms remove "ksm/$version" --all > "$log" 2>&1 && rm -rf "$r/usr/src/ksm-$version"; then
+		ok "dkms remove ksm/$version --all in the $(basename "$r") root succeeds"
+	else
+		not_ok "dkms remove ksm/$version --all in the $(basename "$r") root succeeds"
+		show "$log"
+	fi
+	left+=$(compgen -G "$r/lib/modules/*/updates/dkms/ksm.ko*" || true)
+	left+=$(compgen -G "$r/usr/src/ksm-*" || true)
+	[ ! -e "$r/var/lib/dkms/ksm" ] || left+=" $r/var/lib/dkms/ksm"
+done
+left+=$(compgen -G "/lib/modules/*/updates/dkms/ksm.ko*" || true)
 left+=$(compgen -G "/usr/src/ksm-*" || true)
 [ ! -e /var/lib/dkms/ksm ] || left+=" /var/lib/dkms/ksm"
-for k in "${kvers[@]}"; do
-	if grep -q '\(^\|/\)ksm\.ko' "/lib/modules/$k/modules.dep" || modinfo -k "$k" ksm > /dev/null 2>&1; then
-		left+=" ksm in /lib/modules/$k/modules.dep"
+for i in "${!kvers[@]}"; do
+	k=${kvers[$i]}
+	r=${kroots[$i]}
+	if grep -q '\(^\|/\)ksm\.ko' "$r/lib/modules/$k/modules.dep" || modinfo -b "${r:-/}" -k "$k" ksm > /dev/null 2>&1; then
+		left+=" ksm in $r/lib/modules/$k/modules.dep"
 	fi
 done
 if [ -z "$left" ]; then
