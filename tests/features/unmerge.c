@@ -75,7 +75,10 @@ int main(void)
 	ktest_ok(near_kb(status_kb(0, "RssAnon") - anon0, 0), "RssAnon is back (%ld -> %ld kB)", anon0,
 		 status_kb(0, "RssAnon"));
 	ktest_ok(peer_check(&p) && peer_pfn(&p, 0) != 0, "the other process is untouched");
-	ktest_ok(ioctl(sma, KSM_SMA_GET_STATS, &ps) == 0 && ps.unmerged == (uint64_t)n && ps.merged_pages == 0,
+	/* The ioctl first: ktest_ok()'s arguments are evaluated in no set order. */
+	memset(&ps, 0, sizeof(ps));
+	int rc = ioctl(sma, KSM_SMA_GET_STATS, &ps);
+	ktest_ok(rc == 0 && ps.unmerged == (uint64_t)n && ps.merged_pages == 0,
 		 "SMA stats: %llu unmerged, %llu merged", (unsigned long long)ps.unmerged,
 		 (unsigned long long)ps.merged_pages);
 	mprotect(m + n / 2 * ktest_page, n / 2 * ktest_page, PROT_READ | PROT_WRITE);

@@ -33,9 +33,9 @@
 static int ktest_count;
 static int ktest_failures;
 
-/* Report one test point. Returns cond, so that callers can bail out. */
+/* Report one test point (through ktest_ok()). Returns cond. */
 __attribute__((format(printf, 2, 3), unused))
-static bool ktest_ok(bool cond, const char *fmt, ...)
+static bool ktest_report(bool cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -49,6 +49,14 @@ static bool ktest_ok(bool cond, const char *fmt, ...)
 		ktest_failures++;
 	return cond;
 }
+
+/*
+ * ktest_ok(cond, fmt, ...) - report one test point; returns cond, so that
+ * callers can bail out. The condition is evaluated before the message's
+ * arguments (a function call's arguments are evaluated in no set order), so
+ * the message shows what an ioctl in the condition filled in.
+ */
+#define ktest_ok(cond, ...) ({ bool ktest_cond_ = (cond); ktest_report(ktest_cond_, __VA_ARGS__); })
 
 /* A diagnostic line (TAP comment). */
 __attribute__((format(printf, 1, 2), unused))
