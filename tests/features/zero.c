@@ -89,9 +89,7 @@ int main(void)
 	struct peer a = peer_start_ex(dev, n, 70, n, 0, -1);
 
 	for (long i = 0; i < n; i += 2)
-		for (long off = 0; off < ktest_page; off += 64)
-			for (long k = 0; k < 64; k++)
-				peer_cmd(&a, PEER_WRITE, i, off + k, 0);
+		peer_cmd(&a, PEER_FILL, i, 1, 0);
 	long anon0 = status_kb(a.pid, "RssAnon");
 
 	ksm_stats(dev, &s0);

@@ -586,6 +586,7 @@ enum peer_cmd {
 	PEER_CHECK = 1,		/* reply 1 if memory == shadow */
 	PEER_WRITE,		/* page, offset, byte: write it to memory and shadow */
 	PEER_WRITE_ALL,		/* byte: xor the first byte of every page with it */
+	PEER_FILL,		/* page, count, byte: write it to every byte of those pages */
 	PEER_MUNMAP,		/* page, count */
 	PEER_DONTNEED,		/* page, count (memory reads as zero afterwards) */
 	PEER_MPROTECT,		/* page, count, prot */
@@ -620,6 +621,10 @@ static void peer_loop(struct peer *p, char *shadow, int sma, int in, int out)
 		case PEER_WRITE:
 			p->addr[m.a * ktest_page + m.b] = (char)m.c;
 			shadow[m.a * ktest_page + m.b] = (char)m.c;
+			break;
+		case PEER_FILL:
+			memset(p->addr + m.a * ktest_page, (int)m.c, m.b * ktest_page);
+			memset(shadow + m.a * ktest_page, (int)m.c, m.b * ktest_page);
 			break;
 		case PEER_WRITE_ALL:
 			for (long i = 0; i < p->npages; i++) {

@@ -58,12 +58,7 @@ int main(void)
 	/* Zero-filled pages written by the process (not the shared zero page). */
 	struct peer z = peer_start(dev, 64, 9, 64);
 
-	for (long i = 0; i < 64; i++)
-		for (long off = 0; off < ktest_page; off += 8)
-			peer_cmd(&z, PEER_WRITE, i, off, 0), peer_cmd(&z, PEER_WRITE, i, off + 1, 0),
-			peer_cmd(&z, PEER_WRITE, i, off + 2, 0), peer_cmd(&z, PEER_WRITE, i, off + 3, 0),
-			peer_cmd(&z, PEER_WRITE, i, off + 4, 0), peer_cmd(&z, PEER_WRITE, i, off + 5, 0),
-			peer_cmd(&z, PEER_WRITE, i, off + 6, 0), peer_cmd(&z, PEER_WRITE, i, off + 7, 0);
+	peer_cmd(&z, PEER_FILL, 0, 64, 0);
 	ksm_scan_settle(scan, 3);
 	long zsame = 0;
 
