@@ -84,7 +84,6 @@ static int ksmdev_kthread_fn(void *unused)
 	struct ksmdev_advisor_clock clock = { 0, 0 };
 
 	set_freezable();
-	set_user_nice(current, 5);
 
 	while (!kthread_should_stop()) {
 		struct ksmdev_scan_ctl ctl = {
@@ -158,11 +157,14 @@ int ksmdev_kthread_set(const struct ksm_kthread_info *info)
 		wake_up(&ksmdev_kthread_wait);
 		goto unlock;
 	}
-	task = kthread_run(ksmdev_kthread_fn, NULL, "kksmd");
+	task = kthread_create(ksmdev_kthread_fn, NULL, "kksmd");
 	if (IS_ERR(task)) {
 		ret = PTR_ERR(task);
 		goto unlock;
 	}
+	/* Its priority is set before it first runs: the ioctl returns with it in place. */
+	set_user_nice(task, 5);
+	wake_up_process(task);
 	ksmdev_kthread_task = task;
 	WRITE_ONCE(ksmdev_kthread_info.running, 1);
 unlock:
