@@ -83,6 +83,10 @@ tests: $(TEST_BINS)
 check:
 	tests/check
 
+# Kernel coding style of the module and the uapi header (make check runs it too).
+checkpatch:
+	tests/host/checkpatch.sh
+
 # The long form of the stress suites (STRESS_MINUTES per kernel, default 30).
 stress: modules-all tools tests
 	tests/stress/long

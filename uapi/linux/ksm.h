@@ -180,8 +180,8 @@ struct ksm_scan_ext {
 #define KSM_ADVISOR_SCAN_TIME	1	/* kksmd adapts pages_to_scan to a full-scan time */
 
 struct ksm_config {
-	__u32 merge_across_nodes;	/* 1 (default): any nodes; 0: same node only (-EBUSY to
-					 * change while kernel pages are held) */
+	/* 1 (default): any nodes; 0: same node only (-EBUSY to change while kernel pages are held) */
+	__u32 merge_across_nodes;
 	__u32 use_zero_pages;		/* 1: all-zero pages map the shared zero page (default 0) */
 	__u32 volatility_filter;	/* 1: merge only pages unchanged since the previous pass */
 	__u32 smart_scan;		/* 1: skip pages that keep failing to merge for 1, 2, 4, 8 passes */
