@@ -5,7 +5,7 @@
 #   make KVER=<version>  the module against /lib/modules/<version>/build
 #   make modules-all     the module for every kernel the tests use (KERNELS), warnings are errors
 #   make tools           the userspace programs (-Wall -Wextra -Werror)
-#   make check           install what is missing, build, run every suite in a 6.1 and a 6.12 guest
+#   make check           install what is missing, build, run every suite in a guest of each KERNELS
 #   make demo            boot a guest, merge real workloads, print what was saved
 #   make stress          torture, fuzz and OOM tests with fresh seeds, 30 minutes in each guest
 #   make checkpatch      the kernel's checkpatch.pl on the module sources
