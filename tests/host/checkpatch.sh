@@ -24,7 +24,8 @@ find_checkpatch() {
 	done
 	dir=$(mktemp -d "$top/build/checkpatch.XXXXXX") || return 1
 	(
-		cd "$dir" && apt-get download -q linux-source-6.12 > /dev/null 2>&1 &&
+		cd "$dir" && { apt-get download -q linux-source-6.12 > /dev/null 2>&1 ||
+			{ apt-get update -q > /dev/null 2>&1 && apt-get download -q linux-source-6.12 > /dev/null 2>&1; }; } &&
 			deb=$(ls linux-source-6.12_*.deb) &&
 			dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-6.12.tar.xz | xz -dc |
 			tar -x --strip-components=1 linux-source-6.12/scripts/checkpatch.pl \
