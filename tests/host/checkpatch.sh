@@ -32,7 +32,7 @@ find_checkpatch() {
 				linux-source-6.12/scripts/spelling.txt \
 				linux-source-6.12/scripts/const_structs.checkpatch 2> /dev/null
 		[ -f scripts/checkpatch.pl ] && rm -f "$deb"
-	) && mkdir -p build && rm -rf build/checkpatch && mv "$dir" build/checkpatch &&
+	) && rm -rf build/checkpatch && mv "$dir" build/checkpatch &&
 		echo build/checkpatch/scripts/checkpatch.pl && return
 	rm -rf "$dir"
 	return 1

@@ -42,10 +42,10 @@ int main(void)
 			if (m == MAP_FAILED)
 				continue;
 			/*
-			 * Small pages: at the edge of OOM a 6.12 guest under TCG spent over
-			 * 120 s in the hog's huge-page faults (allocate, zero twice, compact)
-			 * without scheduling, three times, and the soft-lockup detector
-			 * panicked it. The hog only has to eat memory.
+			 * Small pages: at the edge of OOM a 6.12 guest under TCG was caught
+			 * three times not scheduling for over 120 s in the hog's huge-page
+			 * faults (soft lockup, cause not found; the hog never uses the
+			 * module). The hog only has to eat memory.
 			 */
 			madvise(m, 64 << 20, MADV_NOHUGEPAGE);
 			for (long k = 0; k < (64 << 20); k += 4096)
