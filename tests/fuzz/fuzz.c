@@ -12,17 +12,39 @@
  * process may ever see them. Afterwards the module must hold nothing.
  * The kernel log is checked by the test runner (no oops, warning, hang).
  *
- * usage: fuzz [-s SEED] [-n ITERATIONS]
+ * A call may rightly run long (a KSM_SCAN of four billion pages over a
+ * 64-page region does the same pages again for hours), but it must stop for a
+ * signal: SIGALRM interrupts the fuzzing every 250 ms, and a watchdog thread
+ * calls a step that has not returned in 60 s a hang, prints where the
+ * fuzzing thread is in the kernel, and ends the run.
+ *
+ * usage: fuzz [-s SEED] [-n ITERATIONS] [-W HANG_SECONDS] [-H]
+ * -H: step 100 blocks the signal and sleeps an hour, a hang the watchdog must
+ *     report (tests/fuzz/fuzz.sh checks that it does, with -W 3).
  */
 #include "ktest.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 
 #define MAXFD 64
 
-static uint64_t rng;
+static uint64_t rng, seed;
+
+/* Steps done, read by the watchdog; -1 when the fuzzing is over. */
+static atomic_long steps_done;
+/* Calls a signal cut short (EINTR). The fuzzing thread only. */
+static long interrupted;
+/* The fuzzing thread's id, for the watchdog's report. */
+static pid_t fuzz_tid;
+
+#define SIGNAL_EVERY_US 250000
+static int hang_seconds = 60;	/* -W */
+static bool simulate_hang;	/* -H */
 
 static uint64_t rnd(void)
 {
@@ -187,6 +209,13 @@ static int recv_fd(int sock)
 	return fd;
 }
 
+/* waitpid() that a SIGALRM does not cut short (the child would stay a zombie). */
+static void reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 /* One fuzzing step. */
 static void step(void)
 {
@@ -197,6 +226,9 @@ static void step(void)
 		int fd = fds[rnd() % nfds];
 		unsigned long cmd = pick_cmd();
 		long ret = ioctl(fd, cmd, pick_arg(cmd, buf));
+
+		if (ret < 0 && errno == EINTR)
+			interrupted++;
 
 		/* The create ioctls hand back fds: keep them in play. */
 		if (ret > 2 && (cmd == KSM_CREATE_SHARED_MEMORY_AREA || cmd == KSM_CREATE_SCAN))
@@ -240,7 +272,7 @@ static void step(void)
 		send_fd(sv[0], fds[rnd() % nfds]);
 		if (rnd() % 2)
 			kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
+		reap(pid);
 		close(sv[0]);
 		close(sv[1]);
 	} else {
@@ -259,21 +291,103 @@ static void step(void)
 			_exit(0);
 		}
 		close(sma);
-		waitpid(pid, NULL, 0);
+		reap(pid);
 	}
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * The watchdog thread: once a second, checks that the fuzzing thread finished
+ * a step since; after HANG_SECONDS without one, reports the hang with the
+ * fuzzing thread's kernel stack and ends the process.
+ */
+static void *watchdog(void *unused)
+{
+	long last = -1;
+	int still = 0;
+	char path[64], buf[4096];
+
+	(void)unused;
+	for (;;) {
+		long now;
+
+		sleep(1);
+		now = atomic_load(&steps_done);
+		if (now < 0)
+			return NULL;
+		if (now != last) {
+			last = now;
+			still = 0;
+			continue;
+		}
+		if (++still < hang_seconds)
+			continue;
+		printf("not ok - fuzz step %ld (seed %llu) has not returned in %d s, though a signal interrupts it every %d ms\n",
+		       now + 1, (unsigned long long)seed, hang_seconds, SIGNAL_EVERY_US / 1000);
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stack", (int)fuzz_tid);
+		FILE *f = fopen(path, "r");
+
+		while (f && fgets(buf, sizeof(buf), f))
+			printf("# %s", buf);
+		if (f)
+			fclose(f);
+		fflush(stdout);
+		_exit(1);
+	}
+}
+
+/* The fuzzing loop, with SIGALRM every SIGNAL_EVERY_US and the watchdog on. */
+static void fuzz_loop(long iterations)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART: calls return EINTR */
+	struct itimerval every = { { 0, SIGNAL_EVERY_US }, { 0, SIGNAL_EVERY_US } }, off = { 0 };
+	sigset_t alrm;
+	pthread_t dog;
+
+	fuzz_tid = (pid_t)syscall(SYS_gettid);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	/* The watchdog inherits SIGALRM blocked: the signal is for this thread. */
+	pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+	if (pthread_create(&dog, NULL, watchdog, NULL))
+		ktest_fatal("pthread_create");
+	pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
+	setitimer(ITIMER_REAL, &every, NULL);
+	for (long i = 0; i < iterations; i++) {
+		if (simulate_hang && i == 100) {
+			pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+			sleep(3600);
+		}
+		step();
+		atomic_store(&steps_done, i + 1);
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	atomic_store(&steps_done, -1);
+	pthread_join(dog, NULL);
 }
 
 int main(int argc, char **argv)
 {
 	long iterations = 20000;
-	uint64_t seed = (uint64_t)time(NULL);
 	int c;
 
-	while ((c = getopt(argc, argv, "s:n:")) != -1) {
+	seed = (uint64_t)time(NULL);
+
+	while ((c = getopt(argc, argv, "s:n:W:H")) != -1) {
 		if (c == 's')
 			seed = strtoull(optarg, NULL, 0);
 		else if (c == 'n')
 			iterations = atol(optarg);
+		else if (c == 'W' && atoi(optarg) > 0)
+			hang_seconds = atoi(optarg);
+		else if (c == 'H')
+			simulate_hang = true;
 		else
 			return 2;
 	}
@@ -310,9 +424,9 @@ int main(int argc, char **argv)
 
 	double t0 = now_us();
 
-	for (long i = 0; i < iterations; i++)
-		step();
-	ktest_ok(true, "%ld iterations in %.1f s without a crash or a hang", iterations, (now_us() - t0) / 1e6);
+	fuzz_loop(iterations);
+	ktest_ok(true, "%ld iterations in %.1f s without a crash or a hang (%ld calls cut short by a signal)",
+		 iterations, (now_us() - t0) / 1e6, interrupted);
 
 	/* Nobody but the bystander may hold its secret content. */
 	bool leaked = false;
