@@ -20,7 +20,7 @@ CC ?= cc
 CFLAGS_USER := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 
 MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild module/Makefile \
-	module/conftest.sh uapi/linux/ksm.h
+	module/conftest.sh uapi/linux/ksm.h uapi/linux/ksm_stat_list.h
 
 .PHONY: all module modules-all tools tests check stress demo bench deps checkpatch clean install uninstall
 

@@ -6,10 +6,11 @@
  * probe says which kernel version changed what it tests. The engine calls the
  * ksmdev_* helpers below and never tests a kernel version itself.
  *
- * Functions the kernel does not export are called through ksmdev_sym, filled
- * once at load by ksm_syms.c from the list in ksm_compat.c. Their types come
- * from the kernel's own declarations (typeof), so a wrong probe answer is a
- * compile error, not a call with the wrong arguments.
+ * Functions the kernel does not export are called through ksmdev_call(),
+ * resolved once at load by ksm_syms.c from the list in ksm_sym_list.h.
+ *
+ * Kbuild includes this header first in every file of the module (-include),
+ * so no file includes it itself.
  */
 #ifndef KSMDEV_COMPAT_H
 #define KSMDEV_COMPAT_H
@@ -26,6 +27,7 @@
 #include <linux/swapops.h>
 
 #include "compat_probes.h"
+#include "ksm_syms.h"
 
 #ifdef KSMDEV_HAVE_SOFTLEAF
 #include <linux/leafops.h>
@@ -36,50 +38,6 @@
 #else
 #include <crypto/sha.h>		/* SHA1_DIGEST_SIZE before 5.11 */
 #endif
-
-/*
- * The resolved functions: filled once during module init by ksm_syms.c from
- * ksmdev_sym_table (ksm_compat.c), read-only after. Each field has the type
- * of the kernel's own declaration.
- */
-struct ksmdev_syms {
-	typeof(&ptep_clear_flush) ptep_clear_flush;
-	typeof(&__mmu_notifier_invalidate_range_start) __mmu_notifier_invalidate_range_start;
-	typeof(&__mmu_notifier_invalidate_range_end) __mmu_notifier_invalidate_range_end;
-	typeof(&lru_add_drain_all) lru_add_drain_all;
-#ifdef KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES
-	typeof(&folio_add_file_rmap_ptes) folio_add_file_rmap_ptes;
-	typeof(&folio_remove_rmap_ptes) folio_remove_rmap_ptes;
-#else
-	typeof(&page_add_file_rmap) page_add_file_rmap;
-	typeof(&page_remove_rmap) page_remove_rmap;
-#endif
-#if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
-	typeof(&__split_huge_page_to_list_to_order) __split_huge_page_to_list_to_order;
-#elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
-	typeof(&split_huge_page_to_list_to_order) split_huge_page_to_list_to_order;
-#else
-	typeof(&split_huge_page_to_list) split_huge_page_to_list;
-#endif
-#if defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC)
-	typeof(&__pte_offset_map_lock) __pte_offset_map_lock;
-#elif defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
-	typeof(&pte_offset_map_lock) pte_offset_map_lock;
-#endif
-	/* Optional: a tracepoint hook, skipped when missing. */
-	typeof(&mm_trace_rss_stat) mm_trace_rss_stat;
-};
-
-/* One entry of ksmdev_sym_table: which function goes into which field. */
-struct ksmdev_sym_desc {
-	const char *name;
-	size_t offset;		/* of its field in struct ksmdev_syms */
-	bool required;		/* the load fails without it */
-};
-
-extern const struct ksmdev_sym_desc ksmdev_sym_table[];
-extern const unsigned int ksmdev_sym_count;
-extern struct ksmdev_syms ksmdev_sym;
 
 /*
  * Does the CPU enforce indirect branch tracking on kernel code? Kernel IBT
@@ -128,9 +86,9 @@ static inline pte_t *ksmdev_pte_offset_map_lock(struct mm_struct *mm, pmd_t *pmd
 	    ksmdev_pmd_devmap(pmdval) || pmd_bad(pmdval))
 		return NULL;
 #if defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_FUNC)
-	return ksmdev_sym.__pte_offset_map_lock(mm, pmd, addr, ptlp);
+	return ksmdev_call(__pte_offset_map_lock)(mm, pmd, addr, ptlp);
 #elif defined(KSMDEV_HAVE_PTE_OFFSET_MAP_LOCK_EXTERN)
-	return ksmdev_sym.pte_offset_map_lock(mm, pmd, addr, ptlp);
+	return ksmdev_call(pte_offset_map_lock)(mm, pmd, addr, ptlp);
 #else
 	return pte_offset_map_lock(mm, pmd, addr, ptlp);
 #endif
@@ -154,7 +112,7 @@ static inline void ksmdev_mmu_invalidate_start(struct mmu_notifier_range *range)
 	might_sleep();
 	if (mm_has_notifiers(range->mm)) {
 		range->flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
-		ksmdev_sym.__mmu_notifier_invalidate_range_start(range);
+		ksmdev_call(__mmu_notifier_invalidate_range_start)(range);
 	}
 }
 
@@ -164,9 +122,9 @@ static inline void ksmdev_mmu_invalidate_end(struct mmu_notifier_range *range)
 	might_sleep();
 	if (mm_has_notifiers(range->mm)) {
 #ifdef KSMDEV_HAVE_MMU_NOTIFIER_END_ONLY_END
-		ksmdev_sym.__mmu_notifier_invalidate_range_end(range, false);
+		ksmdev_call(__mmu_notifier_invalidate_range_end)(range, false);
 #else
-		ksmdev_sym.__mmu_notifier_invalidate_range_end(range);
+		ksmdev_call(__mmu_notifier_invalidate_range_end)(range);
 #endif
 	}
 }
@@ -175,11 +133,11 @@ static inline void ksmdev_mmu_invalidate_end(struct mmu_notifier_range *range)
 static inline void ksmdev_rmap_add_kpage(struct page *kpage, struct vm_area_struct *vma)
 {
 #if defined(KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES)
-	ksmdev_sym.folio_add_file_rmap_ptes(page_folio(kpage), kpage, 1, vma);
+	ksmdev_call(folio_add_file_rmap_ptes)(page_folio(kpage), kpage, 1, vma);
 #elif defined(KSMDEV_HAVE_RMAP_TAKES_VMA)
-	ksmdev_sym.page_add_file_rmap(kpage, vma, false);
+	ksmdev_call(page_add_file_rmap)(kpage, vma, false);
 #else
-	ksmdev_sym.page_add_file_rmap(kpage, false);
+	ksmdev_call(page_add_file_rmap)(kpage, false);
 #endif
 }
 
@@ -187,11 +145,11 @@ static inline void ksmdev_rmap_add_kpage(struct page *kpage, struct vm_area_stru
 static inline void ksmdev_rmap_remove(struct page *page, struct vm_area_struct *vma)
 {
 #if defined(KSMDEV_HAVE_FOLIO_ADD_FILE_RMAP_PTES)
-	ksmdev_sym.folio_remove_rmap_ptes(page_folio(page), page, 1, vma);
+	ksmdev_call(folio_remove_rmap_ptes)(page_folio(page), page, 1, vma);
 #elif defined(KSMDEV_HAVE_RMAP_TAKES_VMA)
-	ksmdev_sym.page_remove_rmap(page, vma, false);
+	ksmdev_call(page_remove_rmap)(page, vma, false);
 #else
-	ksmdev_sym.page_remove_rmap(page, false);
+	ksmdev_call(page_remove_rmap)(page, false);
 #endif
 }
 
@@ -203,13 +161,13 @@ static inline void ksmdev_mm_counter_add(struct mm_struct *mm, int member, long 
 {
 #ifdef KSMDEV_HAVE_RSS_STAT_PERCPU
 	percpu_counter_add(&mm->rss_stat[member], value);
-	if (ksmdev_sym.mm_trace_rss_stat)
-		ksmdev_sym.mm_trace_rss_stat(mm, member);
+	if (ksmdev_have(mm_trace_rss_stat))
+		ksmdev_call(mm_trace_rss_stat)(mm, member);
 #else
 	long count = atomic_long_add_return(value, &mm->rss_stat.count[member]);
 
-	if (ksmdev_sym.mm_trace_rss_stat)
-		ksmdev_sym.mm_trace_rss_stat(mm, member, count);
+	if (ksmdev_have(mm_trace_rss_stat))
+		ksmdev_call(mm_trace_rss_stat)(mm, member, count);
 #endif
 }
 
@@ -217,11 +175,11 @@ static inline void ksmdev_mm_counter_add(struct mm_struct *mm, int member, long 
 static inline int ksmdev_split_huge_page(struct page *page)
 {
 #if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
-	return ksmdev_sym.__split_huge_page_to_list_to_order(page, NULL, 0);
+	return ksmdev_call(__split_huge_page_to_list_to_order)(page, NULL, 0);
 #elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
-	return ksmdev_sym.split_huge_page_to_list_to_order(page, NULL, 0);
+	return ksmdev_call(split_huge_page_to_list_to_order)(page, NULL, 0);
 #else
-	return ksmdev_sym.split_huge_page_to_list(page, NULL);
+	return ksmdev_call(split_huge_page_to_list)(page, NULL);
 #endif
 }
 

@@ -80,11 +80,3 @@ unlock:
 	return ret;
 }
 
-/*
- * The node a page must share with its twins: -1 (any) unless
- * merge_across_nodes is off.
- */
-int ksmdev_merge_nid(struct page *page)
-{
-	return READ_ONCE(ksmdev_cfg.merge_across_nodes) ? -1 : page_to_nid(page);
-}

@@ -2,26 +2,50 @@
 /*
  * ksm: the /dev/ksm page-merging module - shared definitions.
  *
- * Locking, outermost first (a lock may only be taken while holding ones above
- * it in this list):
+ * Files, and the direction of calls: each file calls only into files listed
+ * above it here (scripts/module-deps checks it on the built objects):
  *
+ *   ksm_syms.c      resolving the unexported kernel functions (ksm_syms.h)
+ *   ksm_stats.c     event counters (the list: uapi/linux/ksm_stat_list.h)
+ *   ksm_config.c    the engine's settings
+ *   ksm_page.c      page contents: hash, SHA-1, compare, zero test
+ *   ksm_kpage.c     a kernel page's life: allocation, copy, references, pfn table
+ *   ksm_region.c    a region object: lifetime, per-page busy bits and state
+ *   ksm_table.c     the content table (stable and unstable), the sweep
+ *   ksm_merge.c     page-table work: look up, switch, split, unmerge one page
+ *   ksm_registry.c  registering and removing regions, unmerging them
+ *   ksm_scan.c      the scanner
+ *   ksm_kthread.c   kksmd
+ *   ksm_sysfs.c     KSM_GET_STATS and the sysfs files
+ *   ksm_dev.c       /dev/ksm, SMA and scan fds: the ioctls
+ *   ksm_main.c      load and unload
+ *
+ * Locking, outermost first (a lock may only be taken while holding ones above
+ * it in this list; lockdep_assert_held() marks the functions that rely on one):
+ *
+ *   ksmdev_kthread_lock (mutex)    kksmd's settings, its start and stop; held
+ *                                  while waiting for the thread to stop
  *   ksmdev_registry_lock (mutex)   regions, SMAs and per-mm lists
+ *   ksmdev_config_lock (mutex)     the settings, written only under it
  *   scanner->lock (mutex)          one scan at a time per cursor
- *   region busy bit (bit lock)     one scanner per page; only ever *tried* while
- *                                  another busy bit is held, never waited for
+ *   region busy bit (bit lock)     one scanner per page; a second page's bit
+ *                                  is only ever *tried* (never waited for)
+ *                                  while one is held, also under a bucket
+ *                                  lock (ksmdev_unstable_candidates())
  *   mm->mmap_lock (read)           one mm at a time, never nested
  *   page lock (trylock only)       to split a THP
  *   PTE / PMD lock (spinlock)
- *   bucket->lock, pfn bucket lock (spinlocks), never nested with each other
- *   ksmdev_regions_lock (spinlock) the all-regions list, for cursors
+ *   bucket->lock (spinlock)        a content-table bucket
+ *   pfn bucket lock (spinlock)     taken inside a bucket lock when a kernel
+ *                                  page enters or leaves the tables
+ *   ksmdev_regions_lock (spinlock) the all-regions list, for cursors; taken
+ *                                  with no other spinlock held
  *
  * Nothing sleeps under a spinlock. Removing a region waits for the busy bits
  * of its pages; nobody waits for ksmdev_registry_lock while holding a busy bit.
  */
 #ifndef KSMDEV_INTERNAL_H
 #define KSMDEV_INTERNAL_H
-
-#define pr_fmt(fmt) "ksmdev: " fmt
 
 #include <linux/kernel.h>
 #include <linux/kref.h>
@@ -33,17 +57,9 @@
 #include <linux/types.h>
 
 #include "uapi/linux/ksm.h"
-#include "ksm_compat.h"	/* kernel differences, SHA1_DIGEST_SIZE */
 
 /* The module's name for itself in messages and in the kthread's name. */
 #define KSMDEV_NAME "ksm"
-
-/* ---- module parameters (ksm_main.c); read-only after load ---- */
-extern unsigned long ksmdev_page_hash_size;
-extern unsigned long ksmdev_sha1_hash_size;
-extern unsigned int ksmdev_max_regions;
-extern unsigned int ksmdev_max_regions_per_sma;
-extern unsigned long ksmdev_max_kernel_pages;
 
 /*
  * Per process state: one per mm that has registered regions. Allocated by
@@ -137,7 +153,7 @@ struct ksmdev_kpage {
 	struct kref ref;		/* one for the tables, one per user */
 	struct page *page;		/* constant, referenced */
 	u32 hash;			/* constant: content hash (ksmdev_checksum()) */
-	u32 bucket;			/* constant: its bucket */
+	u32 bucket;			/* its bucket, set when it enters the table */
 	u32 domain;			/* constant */
 	int nid;			/* constant: node to match, or -1 for any */
 	bool hashed;			/* in the tables; bucket->lock */
@@ -155,13 +171,6 @@ enum {
 	KSMDEV_SHA1_VALID,
 };
 
-/* A bucket of the content hash table, indexed by content hash. */
-struct ksmdev_bucket {
-	spinlock_t lock;
-	struct hlist_head stable;	/* ksmdev_kpage.node */
-	struct hlist_head unstable;	/* ksmdev_item.node */
-};
-
 /* A scan cursor: one per scan fd, and one for kksmd. */
 struct ksmdev_scanner {
 	struct mutex lock;		/* one scan at a time on this cursor */
@@ -172,9 +181,6 @@ struct ksmdev_scanner {
 	bool pass_fresh;		/* no page of the current pass scanned yet */
 	u64 last_pass_ms;		/* duration of the last complete pass */
 };
-
-/* Duration of the last complete pass of any scanner (stats). */
-extern u64 ksmdev_last_full_scan_ms;
 
 /* What one scan call asks for and what it did. */
 struct ksmdev_scan_ctl {
@@ -187,53 +193,66 @@ struct ksmdev_scan_ctl {
 	unsigned long full_scans;	/* out */
 };
 
-/* ---- ksm_config.c ---- */
-extern struct ksm_config ksmdev_cfg;
-void ksmdev_config_get(struct ksm_config *cfg);
-int ksmdev_config_set(const struct ksm_config *cfg);
-int ksmdev_merge_nid(struct page *page);
+/* ---- ksm_stats.c: event counters ---- */
 
-/* ---- ksm_syms.c ---- */
-int ksmdev_syms_init(const char *extra_required);
+/* One index per counter of the list, events and levels alike. */
+#define KSM_STAT(name, ...) KSMDEV_STAT_##name,
+enum ksmdev_stat {
+#include "uapi/linux/ksm_stat_list.h"
+	KSMDEV_NR_STATS
+};
 
-/* ---- ksm_stats.c ---- */
+/* Events counted per CPU: no shared cache line on the scan path. */
 struct ksmdev_pcpu_stats {
-	u64 pages_scanned;
-	u64 full_scans;
-	u64 merges;
-	u64 kpages_created;
-	u64 kpages_freed;
-	u64 sha1_computed;
-	u64 sha1_mismatch;
-	u64 memcmp_mismatch;
-	u64 thp_split;
-	u64 merges_undone;
-	u64 zero_pages;
-	u64 cow_breaks;
-	u64 unmerged;
-	u64 smart_skipped;
-	u64 volatile_skipped;
+	u64 count[KSMDEV_NR_STATS];	/* the KSM_STAT_EVENT entries only */
 	u64 skipped[KSM_SKIP_NR];
 };
 
 DECLARE_PER_CPU(struct ksmdev_pcpu_stats, ksmdev_pcpu_stats);
-#define ksmdev_count(field) this_cpu_inc(ksmdev_pcpu_stats.field)
+#define ksmdev_count(name) this_cpu_inc(ksmdev_pcpu_stats.count[KSMDEV_STAT_##name])
 #define ksmdev_count_skip(reason) this_cpu_inc(ksmdev_pcpu_stats.skipped[reason])
 
-void ksmdev_stats_read(struct ksm_stats *st);
-extern const struct attribute_group *ksmdev_attr_groups[];
+void ksmdev_stats_events(struct ksm_stats *st);
+void ksmdev_kpages_add(long n);
+unsigned long ksmdev_kpages_held(void);
 
-/* ---- ksm_hash.c ---- */
-int ksmdev_hash_init(void);
-void ksmdev_hash_exit(void);
+/* ---- ksm_config.c ---- */
+extern struct ksm_config ksmdev_cfg;
+void ksmdev_config_get(struct ksm_config *cfg);
+int ksmdev_config_set(const struct ksm_config *cfg);
+
+/* ---- ksm_page.c ---- */
+int ksmdev_page_init(void);
+void ksmdev_page_exit(void);
 u32 ksmdev_hash_page(struct page *page);
 void ksmdev_sha1_page(struct page *page, u8 *digest);
 bool ksmdev_pages_identical(struct page *a, struct page *b);
-const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp);
-struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid);
-void ksmdev_kpage_insert(struct ksmdev_kpage *kp);
+bool ksmdev_page_is_zero(struct page *page);
+int ksmdev_merge_nid(struct page *page);
+
+/* ---- ksm_kpage.c ---- */
+extern unsigned long ksmdev_max_kernel_pages;
+int ksmdev_kpage_init(void);
+void ksmdev_kpage_exit(void);
+struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, u32 domain);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);
+const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp);
+void ksmdev_kpage_pfn_add(struct ksmdev_kpage *kp);
+void ksmdev_kpage_pfn_del(struct ksmdev_kpage *kp);
 bool ksmdev_kpage_is_ours(struct page *page);
+size_t ksmdev_kpage_metadata_bytes(void);
+
+/* ---- ksm_region.c ---- */
+void ksmdev_region_get(struct ksmdev_region *r);
+void ksmdev_region_put(struct ksmdev_region *r);
+bool ksmdev_page_trylock(struct ksmdev_region *r, unsigned long index);
+void ksmdev_page_unlock(struct ksmdev_region *r, unsigned long index);
+void ksmdev_page_state_set(struct ksmdev_region *r, unsigned long index, u8 flags);
+
+/* ---- ksm_table.c ---- */
+int ksmdev_table_init(void);
+void ksmdev_table_exit(void);
+void ksmdev_table_add_kpage(struct ksmdev_kpage *kp);
 int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			     struct ksmdev_kpage **out, int max);
 int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_index,
@@ -242,32 +261,10 @@ int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_in
 			       int max);
 bool ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid);
 void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index);
-size_t ksmdev_hash_metadata_bytes(void);
 void ksmdev_kpage_sweep(void);
 void ksmdev_kpage_sweep_soon(void);
-void ksmdev_kpage_sweep_cancel(void);
-void ksmdev_hash_fill(struct ksm_stats *st);
-unsigned long ksmdev_kpages_held(void);
-
-/* ---- ksm_region.c ---- */
-extern struct mutex ksmdev_registry_lock;
-extern spinlock_t ksmdev_regions_lock;
-extern struct list_head ksmdev_regions;
-bool ksmdev_vma_registrable(struct vm_area_struct *vma);
-int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
-int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res);
-int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain);
-int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res);
-void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st);
-void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st);
-u64 ksmdev_regions_zero_pages(void);
-void ksmdev_page_state_set(struct ksmdev_region *r, unsigned long index, u8 flags);
-void ksmdev_region_get(struct ksmdev_region *r);
-void ksmdev_region_put(struct ksmdev_region *r);
-bool ksmdev_page_trylock(struct ksmdev_region *r, unsigned long index);
-void ksmdev_page_unlock(struct ksmdev_region *r, unsigned long index);
-void ksmdev_region_totals(u64 *regions, u64 *pages);
-void ksmdev_regions_exit(void);
+void ksmdev_table_fill(struct ksm_stats *st);
+size_t ksmdev_table_metadata_bytes(void);
 
 /* ---- ksm_merge.c ---- */
 
@@ -290,17 +287,33 @@ struct ksmdev_target {
 #define KSMDEV_SKIP(reason)	(-1 - (int)(reason))
 #define KSMDEV_SKIP_REASON(ret)	(-1 - (ret))
 
+bool ksmdev_vma_registrable(struct vm_area_struct *vma);
 int ksmdev_lookup(struct ksmdev_target *t);
-bool ksmdev_page_is_zero(struct page *page);
-int ksmdev_merge_zero(struct ksmdev_target *t);
-int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held, struct ksm_unmerge *res);
-int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
-int ksmdev_split_target(struct ksmdev_target *t);
 int ksmdev_may_switch(struct ksmdev_target *t);
+int ksmdev_split_target(struct ksmdev_target *t);
+int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
+int ksmdev_merge_zero(struct ksmdev_target *t);
 int ksmdev_unmerge_target(struct ksmdev_target *t);
-struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t);
+bool ksmdev_mm_lock(struct mm_struct *mm);
+void ksmdev_mm_unlock(struct mm_struct *mm);
+int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
+			  unsigned long addr, bool zero_too);
+
+/* ---- ksm_registry.c ---- */
+extern spinlock_t ksmdev_regions_lock;
+extern struct list_head ksmdev_regions;
+int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
+int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res);
+int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain);
+int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res);
+void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st);
+void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st);
+u64 ksmdev_regions_zero_pages(void);
+void ksmdev_region_totals(u64 *regions, u64 *pages);
+void ksmdev_registry_exit(void);
 
 /* ---- ksm_scan.c ---- */
+extern u64 ksmdev_last_full_scan_ms;
 void ksmdev_scanner_init(struct ksmdev_scanner *s);
 void ksmdev_scanner_release(struct ksmdev_scanner *s);
 int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl);
@@ -310,6 +323,10 @@ int ksmdev_kthread_set(const struct ksm_kthread_info *info);
 void ksmdev_kthread_get(struct ksm_kthread_info *info);
 void ksmdev_kthread_init(void);
 void ksmdev_kthread_exit(void);
+
+/* ---- ksm_sysfs.c ---- */
+void ksmdev_stats_read(struct ksm_stats *st);
+extern const struct attribute_group *ksmdev_attr_groups[];
 
 /* ---- ksm_dev.c ---- */
 int ksmdev_dev_init(void);

@@ -13,39 +13,21 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
-unsigned long ksmdev_page_hash_size;
-module_param_named(page_hash_size, ksmdev_page_hash_size, ulong, 0444);
-MODULE_PARM_DESC(page_hash_size,
-		 "Buckets of the page content hash table (0: a quarter of the RAM pages; rounded up to a power of two)");
-
 static unsigned long ksmdev_rmap_hash_size;
 module_param_named(rmap_hash_size, ksmdev_rmap_hash_size, ulong, 0444);
 MODULE_PARM_DESC(rmap_hash_size,
 		 "Accepted for compatibility with the 2008 driver and unused: the reverse map is a per-region array");
-
-unsigned long ksmdev_sha1_hash_size;
-module_param_named(sha1_hash_size, ksmdev_sha1_hash_size, ulong, 0444);
-MODULE_PARM_DESC(sha1_hash_size,
-		 "Buckets of the kernel-page table by pfn, the SHA-1 cache (0: RAM pages / 16; rounded up to a power of two)");
-
-unsigned int ksmdev_max_regions = 65536;
-module_param_named(max_regions, ksmdev_max_regions, uint, 0444);
-MODULE_PARM_DESC(max_regions, "Most regions registered at once, system wide");
-
-unsigned int ksmdev_max_regions_per_sma = 4096;
-module_param_named(max_regions_per_sma, ksmdev_max_regions_per_sma, uint, 0444);
-MODULE_PARM_DESC(max_regions_per_sma, "Most regions registered on one SMA fd");
-
-unsigned long ksmdev_max_kernel_pages;
-module_param_named(max_kernel_pages, ksmdev_max_kernel_pages, ulong, 0444);
-MODULE_PARM_DESC(max_kernel_pages,
-		 "Most kernel pages (unswappable) the module may hold (0: half of the RAM pages)");
 
 static char *ksmdev_test_require_symbol;
 module_param_named(test_require_symbol, ksmdev_test_require_symbol, charp, 0);
 MODULE_PARM_DESC(test_require_symbol,
 		 "For tests: one more kernel function that must resolve for the load to succeed");
 
+/*
+ * Load: resolve the kernel functions, then set up the layers bottom-up
+ * (page contents, kernel pages, the content table, kksmd's cursor) and open
+ * /dev/ksm last.
+ */
 static int __init ksmdev_init(void)
 {
 	int ret;
@@ -53,33 +35,45 @@ static int __init ksmdev_init(void)
 	ret = ksmdev_syms_init(ksmdev_test_require_symbol);
 	if (ret)
 		return ret;
-	if (!ksmdev_max_kernel_pages)
-		ksmdev_max_kernel_pages = totalram_pages() / 2;
 	if (ksmdev_rmap_hash_size)
 		pr_info("rmap_hash_size is accepted for compatibility and unused\n");
 
-	ret = ksmdev_hash_init();
+	ret = ksmdev_page_init();
 	if (ret)
 		return ret;
+	ret = ksmdev_kpage_init();
+	if (ret)
+		goto page_exit;
+	ret = ksmdev_table_init();
+	if (ret)
+		goto kpage_exit;
 	ksmdev_kthread_init();
 	ret = ksmdev_dev_init();
 	if (ret) {
 		pr_err("cannot register /dev/%s: %d\n", KSMDEV_NAME, ret);
 		ksmdev_kthread_exit();
-		ksmdev_hash_exit();
-		return ret;
+		ksmdev_table_exit();
+		goto kpage_exit;
 	}
-	pr_info("loaded: %lu hash buckets, %lu pfn buckets, at most %lu kernel pages\n",
-		ksmdev_page_hash_size, ksmdev_sha1_hash_size, ksmdev_max_kernel_pages);
+	pr_info("loaded: at most %lu kernel pages\n", ksmdev_max_kernel_pages);
 	return 0;
+
+kpage_exit:
+	ksmdev_kpage_exit();
+page_exit:
+	ksmdev_page_exit();
+	return ret;
 }
 
+/* Unload: /dev/ksm first (no new users), then the layers top-down. */
 static void __exit ksmdev_exit(void)
 {
 	ksmdev_dev_exit();
 	ksmdev_kthread_exit();
-	ksmdev_regions_exit();
-	ksmdev_hash_exit();
+	ksmdev_registry_exit();
+	ksmdev_table_exit();
+	ksmdev_kpage_exit();
+	ksmdev_page_exit();
 	pr_info("unloaded\n");
 }
 

@@ -11,7 +11,6 @@
  * compaction leave it alone.
  */
 #include "ksm_internal.h"
-#include "ksm_compat.h"
 
 #include <linux/highmem.h>
 #include <linux/memremap.h>
@@ -21,7 +20,7 @@
 #include <linux/userfaultfd_k.h>
 
 /* Take @mm's mmap lock for reading, unless the process is exiting. */
-static bool ksmdev_mm_lock(struct mm_struct *mm)
+bool ksmdev_mm_lock(struct mm_struct *mm)
 {
 	if (!mmget_not_zero(mm))
 		return false;
@@ -33,10 +32,25 @@ static bool ksmdev_mm_lock(struct mm_struct *mm)
  * Undo ksmdev_mm_lock(). mmput_async(): if this was the last user, the mm's
  * teardown (and ->release, which waits for busy bits) must not run here.
  */
-static void ksmdev_mm_unlock(struct mm_struct *mm)
+void ksmdev_mm_unlock(struct mm_struct *mm)
 {
 	mmap_read_unlock(mm);
 	mmput_async(mm);
+}
+
+/*
+ * ksmdev_vma_registrable - may pages of @vma be registered and merged?
+ *
+ * Private anonymous memory only: not file-backed (that includes shared
+ * anonymous memory, which is shmem), not I/O or PFN mappings, not hugetlb,
+ * not special driver mappings.
+ */
+bool ksmdev_vma_registrable(struct vm_area_struct *vma)
+{
+	if (!vma_is_anonymous(vma))
+		return false;
+	return !(vma->vm_flags & (VM_SHARED | VM_MAYSHARE | VM_IO | VM_PFNMAP |
+				  VM_MIXEDMAP | VM_HUGETLB | VM_DONTEXPAND));
 }
 
 /*
@@ -46,8 +60,10 @@ static void ksmdev_mm_unlock(struct mm_struct *mm)
 static struct vm_area_struct *ksmdev_vma_at(struct mm_struct *mm, unsigned long addr,
 					    int *reason)
 {
-	struct vm_area_struct *vma = find_vma(mm, addr);
+	struct vm_area_struct *vma;
 
+	mmap_assert_locked(mm);
+	vma = find_vma(mm, addr);
 	if (!vma || vma->vm_start > addr || !ksmdev_vma_registrable(vma)) {
 		*reason = KSMDEV_SKIP(KSM_SKIP_NO_VMA);
 		return NULL;
@@ -168,6 +184,7 @@ static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct pa
 	pmd_t pmd;
 	int ret;
 
+	mmap_assert_locked(mm);
 	if (!pmdp)
 		return KSMDEV_SKIP(KSM_SKIP_ABSENT);
 	pmd = ksmdev_pmdp_get(pmdp);
@@ -238,6 +255,7 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 	pmd_t *pmdp;
 	int ret;
 
+	mmap_assert_locked(mm);
 	pmdp = ksmdev_find_pmd(mm, addr);
 	if (!pmdp)
 		return KSMDEV_SKIP(KSM_SKIP_BUSY);
@@ -257,7 +275,7 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 	}
 
 	flush_cache_page(vma, addr, pte_pfn(old));
-	old = ksmdev_sym.ptep_clear_flush(vma, addr, ptep);
+	old = ksmdev_call(ptep_clear_flush)(vma, addr, ptep);
 
 	/* Mappings + our reference: anything more may be I/O into the page. */
 	if (ksmdev_maybe_pinned(page)) {
@@ -340,13 +358,10 @@ int ksmdev_split_target(struct ksmdev_target *t)
 	return ret;
 }
 
-/**
- * ksmdev_merge_into - map the kernel page @kp in place of @t->page
- *
- * @t comes from ksmdev_lookup() (KSMDEV_FOUND_ANON); the caller holds the
- * page's busy bit. Takes the process's mmap lock, re-checks the VMA, splits a
- * huge page if needed, and replaces the PTE if the contents are identical.
- * Returns KSMDEV_MERGED, KSMDEV_DIFFERENT or KSMDEV_SKIP(reason).
+/*
+ * Switch @t->page for @kpage (a kernel page, or NULL for the zero page):
+ * take the process's mmap lock, re-check the VMA, split a huge page if
+ * needed, and replace the PTE if the contents are identical.
  */
 static int ksmdev_switch(struct ksmdev_target *t, struct page *kpage)
 {
@@ -370,19 +385,16 @@ unlock:
 	return ret;
 }
 
+/**
+ * ksmdev_merge_into - map the kernel page @kp in place of @t->page
+ *
+ * @t comes from ksmdev_lookup() (KSMDEV_FOUND_ANON); the caller holds the
+ * page's busy bit. Returns KSMDEV_MERGED, KSMDEV_DIFFERENT or
+ * KSMDEV_SKIP(reason).
+ */
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
 {
 	return ksmdev_switch(t, kp->page);
-}
-
-/* Is @page all zeroes? */
-bool ksmdev_page_is_zero(struct page *page)
-{
-	void *addr = ksmdev_kmap(page);
-	bool zero = !memchr_inv(addr, 0, PAGE_SIZE);
-
-	ksmdev_kunmap(addr);
-	return zero;
 }
 
 /**
@@ -419,25 +431,18 @@ int ksmdev_may_switch(struct ksmdev_target *t)
 }
 
 /**
- * ksmdev_unmerge_target - give @t a private copy of the kernel page it maps
- *
- * Used when a new kernel page ended up mapped by @t alone (its twin could not
- * be switched): that saves nothing and costs a COW later. A write fault
- * without a write (as GUP with FOLL_FORCE makes) makes the copy through the
- * kernel's own COW path, also in a VMA made read-only since. Returns 0, or
- * -ENOMEM / -EFAULT if the fault failed (the page then stays merged, which is
- * harmless).
- */
-/*
  * ksmdev_unmerge_locked - a private copy at @addr of @mm, if the module
  * merged the page there
+ * @vmap: the VMA of the previous call (or NULL), updated: a cache for loops
  * @zero_too: also when the shared zero page is mapped there (only pass it
  *	for pages whose state says the module put it there)
  *
- * mmap lock held. Returns 1 if a copy was made, 0 if there was nothing to do,
- * -ENOMEM or -EFAULT if the fault failed.
+ * A write fault without a write (as GUP with FOLL_FORCE makes) makes the
+ * copy through the kernel's own COW path, also in a VMA made read-only
+ * since. mmap lock held. Returns 1 if a copy was made, 0 if there was
+ * nothing to do, -ENOMEM or -EFAULT if the fault failed.
  */
-static int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
+int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 				 unsigned long addr, bool zero_too)
 {
 	struct vm_area_struct *vma = *vmap;
@@ -445,6 +450,7 @@ static int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **v
 	vm_fault_t fault;
 	int found;
 
+	mmap_assert_locked(mm);
 	if (!vma || addr < vma->vm_start || addr >= vma->vm_end) {
 		vma = find_vma(mm, addr);
 		*vmap = vma;
@@ -465,6 +471,14 @@ static int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **v
 	return 1;
 }
 
+/**
+ * ksmdev_unmerge_target - give @t a private copy of the kernel page it maps
+ *
+ * Used when a new kernel page ended up mapped by @t alone (its twin could not
+ * be switched): that saves nothing and costs a COW later. Returns 0, or
+ * -ENOMEM / -EFAULT if the fault failed (the page then stays merged, which is
+ * harmless).
+ */
 int ksmdev_unmerge_target(struct ksmdev_target *t)
 {
 	struct mm_struct *mm = t->region->mm;
@@ -476,93 +490,4 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
 	ret = ksmdev_unmerge_locked(mm, &vma, t->addr, false);
 	ksmdev_mm_unlock(mm);
 	return ret < 0 ? ret : 0;
-}
-
-/* Pages handled under one hold of the mmap lock by ksmdev_unmerge_region(). */
-#define KSMDEV_UNMERGE_BATCH 64
-
-/**
- * ksmdev_unmerge_region - give every page of @r the module merged a private copy
- * @bits_held: the caller holds every busy bit of @r (a region being removed);
- *	otherwise each page's bit is taken, waiting for scanners
- * @res: counts the pages unmerged and those that failed
- *
- * Pages whose state says merged, or that map one of our kernel pages (a scan
- * may not have seen them yet), get a private anonymous copy through the
- * kernel's write-fault path; zero pages the module mapped likewise. Works in
- * batches under one hold of the mmap lock. Returns 0 or -EINTR on a fatal
- * signal.
- */
-int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held, struct ksm_unmerge *res)
-{
-	struct mm_struct *mm = r->mm;
-	unsigned long i, j, end;
-
-	for (i = 0; i < r->npages; i = end) {
-		struct vm_area_struct *vma = NULL;
-		bool locked;
-
-		end = min(i + KSMDEV_UNMERGE_BATCH, r->npages);
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		for (j = i; !bits_held && j < end; j++) {
-			while (!ksmdev_page_trylock(r, j)) {
-				/* Being removed: its remover keeps the bits, never wait for them. */
-				if (READ_ONCE(r->dead)) {
-					while (j-- > i)
-						ksmdev_page_unlock(r, j);
-					return 0;
-				}
-				schedule_timeout_uninterruptible(1);
-			}
-		}
-		locked = ksmdev_mm_lock(mm);
-		for (j = i; locked && j < end; j++) {
-			u8 flags = r->state[j].flags;
-			int ret = ksmdev_unmerge_locked(mm, &vma, r->start + (j << PAGE_SHIFT),
-							flags & KSMDEV_PS_ZERO);
-
-			if (ret > 0) {
-				res->pages_unmerged++;
-				atomic_long_inc(&r->unmerged);
-				ksmdev_count(unmerged);
-			} else if (ret < 0) {
-				res->pages_failed++;
-				continue;
-			}
-			if (flags)
-				ksmdev_page_state_set(r, j, 0);
-		}
-		if (locked)
-			ksmdev_mm_unlock(mm);
-		for (j = i; !bits_held && j < end; j++)
-			ksmdev_page_unlock(r, j);
-		cond_resched();
-	}
-	return 0;
-}
-
-/**
- * ksmdev_kpage_from - a new kernel page holding a copy of @t->page
- *
- * On the node of @t->page. The copy may be torn if the process writes the
- * page meanwhile: every merge compares again, under write protection, so a
- * torn copy is never mapped. Returns NULL when out of memory or when the
- * max_kernel_pages limit is reached.
- */
-struct ksmdev_kpage *ksmdev_kpage_from(struct ksmdev_target *t)
-{
-	struct page *kpage;
-
-	if (ksmdev_kpages_held() >= ksmdev_max_kernel_pages)
-		return NULL;
-	/*
-	 * Not __GFP_MOVABLE: nothing can migrate this page. __GFP_NORETRY: a
-	 * merge is never worth an OOM kill; under pressure it is skipped.
-	 */
-	kpage = alloc_pages_node(page_to_nid(t->page), GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, 0);
-	if (!kpage)
-		return NULL;
-	copy_highpage(kpage, t->page);
-	return ksmdev_kpage_create(kpage, t->region->domain, ksmdev_merge_nid(t->page));
 }

@@ -7,7 +7,6 @@
  * across pages; each page is handled under its own busy bit.
  */
 #include "ksm_internal.h"
-#include "ksm_compat.h"
 
 #include <linux/sched/signal.h>
 
@@ -56,7 +55,7 @@ static void ksmdev_drain_lru(bool force)
 	if (!force && time_before(jiffies, last + HZ / 10))
 		return;
 	WRITE_ONCE(ksmdev_last_drain, jiffies);
-	ksmdev_sym.lru_add_drain_all();
+	ksmdev_call(lru_add_drain_all)();
 }
 
 void ksmdev_scanner_init(struct ksmdev_scanner *s)
@@ -83,13 +82,15 @@ void ksmdev_scanner_release(struct ksmdev_scanner *s)
  *
  * From the current region if it is still registered, else from the first
  * region registered after it. Returns true when this passed the end of the
- * list (a full scan is complete). Takes ksmdev_regions_lock.
+ * list (a full scan is complete). Caller holds @s->lock; takes
+ * ksmdev_regions_lock.
  */
 static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 {
 	struct ksmdev_region *cur = s->region, *next = NULL, *r;
 	bool wrapped = false;
 
+	lockdep_assert_held(&s->lock);
 	spin_lock(&ksmdev_regions_lock);
 	if (cur && !list_empty(&cur->all_link)) {
 		if (!list_is_last(&cur->all_link, &ksmdev_regions))
@@ -230,7 +231,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return 0;
 	}
 	if (!kp) {
-		kp = ksmdev_kpage_from(t);
+		kp = ksmdev_kpage_copy(t->page, t->region->domain);
 		if (!kp) {
 			*t_failed = true;
 			return 0;
@@ -243,7 +244,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 			return 0;
 		}
 		ksmdev_count(merges);
-		ksmdev_kpage_insert(kp);
+		ksmdev_table_add_kpage(kp);
 		*kpp = kp;
 		merged++;
 	}

@@ -6,7 +6,6 @@
  * function before anything calls it; a missing one fails the load.
  */
 #include "ksm_internal.h"
-#include "ksm_compat.h"
 
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
@@ -15,7 +14,20 @@
 #include <asm/cpufeature.h>
 
 /* Filled by ksmdev_syms_init(), read-only afterwards. */
-struct ksmdev_syms ksmdev_sym;
+unsigned long ksmdev_sym_addr[KSMDEV_NR_SYMS];
+
+/* One symbol to resolve, in the order of enum ksmdev_sym_index. */
+struct ksmdev_sym_desc {
+	const char *name;
+	bool required;		/* the load fails without it */
+};
+
+#define KSMDEV_SYM(fn, req) { .name = #fn, .required = req },
+static const struct ksmdev_sym_desc ksmdev_sym_table[KSMDEV_NR_SYMS] = {
+#include "ksm_sym_list.h"
+};
+
+#undef KSMDEV_SYM
 
 /* Resolved kallsyms_lookup_name(); only used during init. */
 static unsigned long (*ksmdev_lookup_name)(const char *name);
@@ -132,7 +144,7 @@ int ksmdev_syms_init(const char *extra_required)
 	if (ret)
 		return ret;
 
-	for (i = 0; i < ksmdev_sym_count; i++) {
+	for (i = 0; i < ARRAY_SIZE(ksmdev_sym_table); i++) {
 		const struct ksmdev_sym_desc *d = &ksmdev_sym_table[i];
 		unsigned long addr = ksmdev_resolve(d->name);
 
@@ -140,7 +152,7 @@ int ksmdev_syms_init(const char *extra_required)
 			pr_err("missing symbol %s\n", d->name);
 			missing++;
 		}
-		*(unsigned long *)((char *)&ksmdev_sym + d->offset) = addr;
+		ksmdev_sym_addr[i] = addr;
 	}
 
 	if (extra_required && *extra_required && !ksmdev_resolve(extra_required)) {
@@ -148,7 +160,7 @@ int ksmdev_syms_init(const char *extra_required)
 		missing++;
 	}
 	if (missing) {
-		memset(&ksmdev_sym, 0, sizeof(ksmdev_sym));
+		memset(ksmdev_sym_addr, 0, sizeof(ksmdev_sym_addr));
 		return -ENOENT;
 	}
 	return 0;

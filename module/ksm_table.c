@@ -1,45 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Hashing: the content hash table (ksmdev_checksum() of a page -> the unstable pages
- * waiting for a twin and the kernel pages already shared), the table of
- * kernel pages by pfn (their SHA-1 cache), SHA-1 digests, and the sweep that
- * gives back kernel pages nobody maps any more.
+ * The content table: by content hash (ksmdev_checksum() of a page, and its
+ * node when merging per node), the kernel pages already shared ("stable")
+ * and the pages waiting for a twin ("unstable"). Also the sweep that takes
+ * kernel pages nobody maps any more out of the table and gives them back.
  */
 #include "ksm_internal.h"
-#include "ksm_compat.h"
 
-#include <crypto/hash.h>
-#include <linux/highmem.h>
-#include <linux/log2.h>
-#include <linux/random.h>
+#include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
-/* A bucket of the pfn table: kernel pages by page frame number. */
-struct ksmdev_pfn_bucket {
+static unsigned long ksmdev_page_hash_size;
+module_param_named(page_hash_size, ksmdev_page_hash_size, ulong, 0444);
+MODULE_PARM_DESC(page_hash_size,
+		 "Buckets of the page content hash table (0: a quarter of the RAM pages; rounded up to a power of two)");
+
+/* A bucket of the content table. */
+struct ksmdev_bucket {
 	spinlock_t lock;
-	struct hlist_head head;		/* ksmdev_kpage.pfn_node */
+	struct hlist_head stable;	/* ksmdev_kpage.node */
+	struct hlist_head unstable;	/* ksmdev_item.node */
 };
 
-/* The content hash table: ksmdev_nbuckets (a power of two) buckets. Set at init. */
+/* The content table: ksmdev_nbuckets (a power of two) buckets. Set at init. */
 static struct ksmdev_bucket *ksmdev_buckets;
 static unsigned long ksmdev_nbuckets;
 
-/* The pfn table (the SHA-1 cache of kernel pages). Set at init. */
-static struct ksmdev_pfn_bucket *ksmdev_pfn_buckets;
-static unsigned long ksmdev_npfn_buckets;
-
-/* Random hash seed, so that nobody can aim pages at one bucket. Set at init. */
-static u32 ksmdev_hash_seed;
-
 static struct kmem_cache *ksmdev_item_cache;
-static struct kmem_cache *ksmdev_kpage_cache;
-static struct crypto_shash *ksmdev_sha1_tfm;
 
-/* Kernel pages held (entries alive) and unstable items: for the stats. */
-static atomic_long_t ksmdev_nr_kpages = ATOMIC_LONG_INIT(0);
+/* Unstable items in the table: for the stats. */
 static atomic_long_t ksmdev_nr_items = ATOMIC_LONG_INIT(0);
+
+static void ksmdev_kpage_sweep_cancel(void);
 
 /*
  * The bucket of content @hash for pages of node @nid (-1: any node). With
@@ -53,91 +47,52 @@ static u32 ksmdev_bucket_index(u32 hash, int nid)
 	return hash & (ksmdev_nbuckets - 1);
 }
 
-static struct ksmdev_pfn_bucket *ksmdev_pfn_bucket_of(unsigned long pfn)
-{
-	return &ksmdev_pfn_buckets[hash_long(pfn, ilog2(ksmdev_npfn_buckets))];
-}
-
-/* A table size: the parameter rounded up to a power of two, or a share of RAM. */
-static unsigned long ksmdev_table_size(unsigned long param, unsigned long ram_div,
-				       unsigned long min, unsigned long max)
-{
-	unsigned long n = param ? param : totalram_pages() / ram_div;
-
-	return roundup_pow_of_two(clamp(n, min, max));
-}
-
 /**
- * ksmdev_hash_init - allocate the tables, slab caches and the SHA-1 transform
+ * ksmdev_table_init - allocate the content table and the items' slab cache
  *
- * Sizes come from the page_hash_size and sha1_hash_size parameters or, when
- * they are zero, from the amount of RAM. Returns 0 or a negative errno, with
- * nothing left allocated.
+ * The size comes from the page_hash_size parameter or, when it is zero, from
+ * the amount of RAM. Returns 0 or -ENOMEM, with nothing left allocated.
  */
-int ksmdev_hash_init(void)
+int ksmdev_table_init(void)
 {
-	unsigned long i;
+	unsigned long i, n;
 
-	ksmdev_nbuckets = ksmdev_table_size(ksmdev_page_hash_size, 4, 1024, 1UL << 26);
-	ksmdev_npfn_buckets = ksmdev_table_size(ksmdev_sha1_hash_size, 16, 256, 1UL << 24);
+	n = ksmdev_page_hash_size ? ksmdev_page_hash_size : totalram_pages() / 4;
+	ksmdev_nbuckets = roundup_pow_of_two(clamp(n, 1024UL, 1UL << 26));
 	ksmdev_page_hash_size = ksmdev_nbuckets;
-	ksmdev_sha1_hash_size = ksmdev_npfn_buckets;
-	ksmdev_hash_seed = get_random_u32();
 
 	ksmdev_buckets = vmalloc_array(ksmdev_nbuckets, sizeof(*ksmdev_buckets));
-	ksmdev_pfn_buckets = vmalloc_array(ksmdev_npfn_buckets, sizeof(*ksmdev_pfn_buckets));
 	ksmdev_item_cache = KMEM_CACHE(ksmdev_item, 0);
-	ksmdev_kpage_cache = KMEM_CACHE(ksmdev_kpage, 0);
-	if (!ksmdev_buckets || !ksmdev_pfn_buckets || !ksmdev_item_cache || !ksmdev_kpage_cache)
-		goto nomem;
-
-	ksmdev_sha1_tfm = crypto_alloc_shash("sha1", 0, 0);
-	if (IS_ERR(ksmdev_sha1_tfm)) {
-		int ret = PTR_ERR(ksmdev_sha1_tfm);
-
-		pr_err("cannot allocate the sha1 transform: %d\n", ret);
-		ksmdev_sha1_tfm = NULL;
-		ksmdev_hash_exit();
-		return ret;
+	if (!ksmdev_buckets || !ksmdev_item_cache) {
+		ksmdev_table_exit();
+		return -ENOMEM;
 	}
-
 	for (i = 0; i < ksmdev_nbuckets; i++) {
 		spin_lock_init(&ksmdev_buckets[i].lock);
 		INIT_HLIST_HEAD(&ksmdev_buckets[i].stable);
 		INIT_HLIST_HEAD(&ksmdev_buckets[i].unstable);
 	}
-	for (i = 0; i < ksmdev_npfn_buckets; i++) {
-		spin_lock_init(&ksmdev_pfn_buckets[i].lock);
-		INIT_HLIST_HEAD(&ksmdev_pfn_buckets[i].head);
-	}
 	return 0;
-
-nomem:
-	ksmdev_hash_exit();
-	return -ENOMEM;
 }
 
-/* Drop a kpage entry from both tables. Caller holds its bucket's lock. */
-static void ksmdev_kpage_unhash(struct ksmdev_kpage *kp)
+/* Take kernel page @kp out of bucket @b and the pfn table. Bucket lock held. */
+static void ksmdev_kpage_unhash(struct ksmdev_bucket *b, struct ksmdev_kpage *kp)
 {
-	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(kp->page));
-
+	lockdep_assert_held(&b->lock);
 	hlist_del(&kp->node);
-	spin_lock(&pb->lock);
-	hlist_del(&kp->pfn_node);
-	spin_unlock(&pb->lock);
+	ksmdev_kpage_pfn_del(kp);
 	kp->hashed = false;
 }
 
 /**
- * ksmdev_hash_exit - free everything ksmdev_hash_init() set up
+ * ksmdev_table_exit - free everything ksmdev_table_init() set up
  *
  * Called at unload, when no region is left (so no unstable item) and no
  * scanner runs. Kernel pages still mapped by processes live on: dropping the
  * module's reference leaves them to the mappings, and the last unmap frees
  * them like any page.
  */
-void ksmdev_hash_exit(void)
+void ksmdev_table_exit(void)
 {
 	unsigned long i;
 
@@ -150,178 +105,37 @@ void ksmdev_hash_exit(void)
 		WARN_ON_ONCE(!hlist_empty(&b->unstable));
 		hlist_for_each_entry_safe(kp, tmp, &b->stable, node) {
 			spin_lock(&b->lock);
-			ksmdev_kpage_unhash(kp);
+			ksmdev_kpage_unhash(b, kp);
 			spin_unlock(&b->lock);
 			ksmdev_kpage_put(kp);
 		}
 		if (!(i % 4096))
 			cond_resched();
 	}
-	if (ksmdev_sha1_tfm)
-		crypto_free_shash(ksmdev_sha1_tfm);
-	ksmdev_sha1_tfm = NULL;
-	kmem_cache_destroy(ksmdev_kpage_cache);
 	kmem_cache_destroy(ksmdev_item_cache);
-	ksmdev_kpage_cache = NULL;
 	ksmdev_item_cache = NULL;
-	vfree(ksmdev_pfn_buckets);
 	vfree(ksmdev_buckets);
-	ksmdev_pfn_buckets = NULL;
 	ksmdev_buckets = NULL;
 }
 
-/* ksmdev_hash_page - the content hash (ksmdev_checksum()) of @page. */
-u32 ksmdev_hash_page(struct page *page)
-{
-	void *addr = ksmdev_kmap(page);
-	u32 hash = ksmdev_checksum(addr, ksmdev_hash_seed);
-
-	ksmdev_kunmap(addr);
-	return hash;
-}
-
-/* ksmdev_sha1_page - SHA-1 digest of the whole content of @page. */
-void ksmdev_sha1_page(struct page *page, u8 *digest)
-{
-	void *addr = ksmdev_kmap(page);
-
-	crypto_shash_tfm_digest(ksmdev_sha1_tfm, addr, PAGE_SIZE, digest);
-	ksmdev_kunmap(addr);
-	ksmdev_count(sha1_computed);
-}
-
 /*
- * Are the contents of two pages identical? Any context. Equality is all we
- * need, so compare a cache line at a time with no branch per word: half the
- * instructions of memcmp(), which orders too.
- */
-bool ksmdev_pages_identical(struct page *a, struct page *b)
-{
-	const u64 *pa = ksmdev_kmap(a);
-	const u64 *pb = ksmdev_kmap(b);
-	bool same = true;
-	unsigned int i;
-
-	for (i = 0; i < PAGE_SIZE / sizeof(u64); i += 8) {
-		if ((pa[i] ^ pb[i]) | (pa[i + 1] ^ pb[i + 1]) |
-		    (pa[i + 2] ^ pb[i + 2]) | (pa[i + 3] ^ pb[i + 3]) |
-		    (pa[i + 4] ^ pb[i + 4]) | (pa[i + 5] ^ pb[i + 5]) |
-		    (pa[i + 6] ^ pb[i + 6]) | (pa[i + 7] ^ pb[i + 7])) {
-			same = false;
-			break;
-		}
-	}
-	ksmdev_kunmap(pb);
-	ksmdev_kunmap(pa);
-	return same;
-}
-
-/**
- * ksmdev_kpage_sha1 - the SHA-1 cache entry of @kp, computed on first use
+ * ksmdev_table_add_kpage - make @kp findable by content and by pfn
  *
- * The digest only pays for itself when several kernel pages share a hash
- * (one digest of the scanned page then tells them apart); making it for every
- * kernel page cost most of the merge time (docs/performance.md). Returns NULL
- * while another task computes it: the caller compares the pages instead.
- * Any context; no locks needed.
+ * The table takes a reference, which the sweep drops once no process maps
+ * the page any more.
  */
-const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp)
+void ksmdev_table_add_kpage(struct ksmdev_kpage *kp)
 {
-	/* Pairs with the release below: VALID means the digest is all written. */
-	int state = smp_load_acquire(&kp->sha1_state);
+	struct ksmdev_bucket *b;
 
-	if (state == KSMDEV_SHA1_VALID)
-		return kp->sha1;
-	if (state != KSMDEV_SHA1_NONE ||
-	    cmpxchg(&kp->sha1_state, KSMDEV_SHA1_NONE, KSMDEV_SHA1_BUSY) != KSMDEV_SHA1_NONE)
-		return NULL;
-	ksmdev_sha1_page(kp->page, kp->sha1);
-	/* Publish the digest before the state that says it is there. */
-	smp_store_release(&kp->sha1_state, KSMDEV_SHA1_VALID);
-	return kp->sha1;
-}
-
-/**
- * ksmdev_kpage_create - make a kernel page entry for a freshly filled page
- * @page: a page the caller allocated (refcount 1), not anonymous, whose
- *	content will never change again; the entry takes over the reference
- * @domain: the merge domain it serves
- * @nid: the node whose pages may map it, or -1 for any
- *
- * Computes the page's content hash once, for the life of the page (its SHA-1 is
- * made on first use, ksmdev_kpage_sha1()). The entry is not in the tables
- * yet (ksmdev_kpage_insert()) and the caller holds its one reference. Returns NULL (and frees @page) when out of memory.
- */
-struct ksmdev_kpage *ksmdev_kpage_create(struct page *page, u32 domain, int nid)
-{
-	struct ksmdev_kpage *kp = kmem_cache_zalloc(ksmdev_kpage_cache, GFP_KERNEL);
-
-	if (!kp) {
-		put_page(page);
-		return NULL;
-	}
-	kref_init(&kp->ref);
-	kp->page = page;
-	kp->hash = ksmdev_hash_page(page);
-	kp->domain = domain;
-	kp->nid = nid;
-	kp->bucket = ksmdev_bucket_index(kp->hash, nid);
-	atomic_long_inc(&ksmdev_nr_kpages);
-	ksmdev_count(kpages_created);
-	return kp;
-}
-
-/* Make @kp findable by content and by pfn; the tables take a reference. */
-void ksmdev_kpage_insert(struct ksmdev_kpage *kp)
-{
-	struct ksmdev_bucket *b = &ksmdev_buckets[kp->bucket];
-	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(kp->page));
-
+	kp->bucket = ksmdev_bucket_index(kp->hash, kp->nid);
+	b = &ksmdev_buckets[kp->bucket];
 	kref_get(&kp->ref);
 	spin_lock(&b->lock);
 	hlist_add_head(&kp->node, &b->stable);
-	spin_lock(&pb->lock);
-	hlist_add_head(&kp->pfn_node, &pb->head);
-	spin_unlock(&pb->lock);
+	ksmdev_kpage_pfn_add(kp);
 	kp->hashed = true;
 	spin_unlock(&b->lock);
-}
-
-static void ksmdev_kpage_release(struct kref *ref)
-{
-	struct ksmdev_kpage *kp = container_of(ref, struct ksmdev_kpage, ref);
-
-	put_page(kp->page);
-	kmem_cache_free(ksmdev_kpage_cache, kp);
-	atomic_long_dec(&ksmdev_nr_kpages);
-}
-
-/* Drop a reference to @kp; the last one gives the page reference back. */
-void ksmdev_kpage_put(struct ksmdev_kpage *kp)
-{
-	kref_put(&kp->ref, ksmdev_kpage_release);
-}
-
-/**
- * ksmdev_kpage_is_ours - is @page one of the module's kernel pages?
- *
- * Any context (takes a pfn bucket spinlock; callers hold a PTE lock).
- */
-bool ksmdev_kpage_is_ours(struct page *page)
-{
-	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(page));
-	struct ksmdev_kpage *kp;
-	bool found = false;
-
-	spin_lock(&pb->lock);
-	hlist_for_each_entry(kp, &pb->head, pfn_node) {
-		if (kp->page == page) {
-			found = true;
-			break;
-		}
-	}
-	spin_unlock(&pb->lock);
-	return found;
 }
 
 /*
@@ -481,7 +295,7 @@ void ksmdev_kpage_sweep(void)
 			/* Only the tables' reference: no merge can map it now. */
 			if (kref_read(&kp->ref) != 1 || ksmdev_small_mapcount(kp->page))
 				continue;
-			ksmdev_kpage_unhash(kp);
+			ksmdev_kpage_unhash(b, kp);
 			hlist_add_head(&kp->node, &dead);
 		}
 		spin_unlock(&b->lock);
@@ -522,41 +336,32 @@ void ksmdev_kpage_sweep_soon(void)
 }
 
 /* Wait for a pending deferred sweep (unload). */
-void ksmdev_kpage_sweep_cancel(void)
+static void ksmdev_kpage_sweep_cancel(void)
 {
 	atomic_set(&ksmdev_sweep_rounds, 0);
 	cancel_delayed_work_sync(&ksmdev_sweep_work);
 }
 
-/* Memory the tables and their entries take (for general_profit). */
-size_t ksmdev_hash_metadata_bytes(void)
+/* Memory the content table and its items take (for general_profit). */
+size_t ksmdev_table_metadata_bytes(void)
 {
 	return ksmdev_nbuckets * sizeof(struct ksmdev_bucket) +
-	       ksmdev_npfn_buckets * sizeof(struct ksmdev_pfn_bucket) +
-	       atomic_long_read(&ksmdev_nr_items) * sizeof(struct ksmdev_item) +
-	       atomic_long_read(&ksmdev_nr_kpages) * sizeof(struct ksmdev_kpage);
-}
-
-/* Number of kernel pages the module holds a reference to. */
-unsigned long ksmdev_kpages_held(void)
-{
-	return atomic_long_read(&ksmdev_nr_kpages);
+	       atomic_long_read(&ksmdev_nr_items) * sizeof(struct ksmdev_item);
 }
 
 /*
- * ksmdev_hash_fill - table statistics for KSM_GET_STATS and sysfs
+ * ksmdev_table_fill - table statistics for KSM_GET_STATS and sysfs
  *
  * Walks every bucket (under its lock, one at a time): pages_shared and
  * pages_sharing are counted from the kernel pages' current map counts, since
  * mappings go away (COW, unmap) without telling the module.
  */
-void ksmdev_hash_fill(struct ksm_stats *st)
+void ksmdev_table_fill(struct ksm_stats *st)
 {
 	unsigned long i;
 
 	st->hash_buckets = ksmdev_nbuckets;
 	st->unstable_pages = atomic_long_read(&ksmdev_nr_items);
-	st->kpages_held = atomic_long_read(&ksmdev_nr_kpages);
 	for (i = 0; i < ksmdev_nbuckets; i++) {
 		struct ksmdev_bucket *b = &ksmdev_buckets[i];
 		struct ksmdev_kpage *kp;

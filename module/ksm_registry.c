@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The registry: the memory processes register on SMA fds. Registration
+ * checks, the lists that tie regions to their SMA, their process and the
+ * scanners, removal (REMOVE ioctl, SMA close, process exit), unmerging and
+ * the per-SMA and per-process counters.
+ */
+#include "ksm_internal.h"
+
+#include <linux/bitmap.h>
+#include <linux/moduleparam.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+
+static unsigned int ksmdev_max_regions = 65536;
+module_param_named(max_regions, ksmdev_max_regions, uint, 0444);
+MODULE_PARM_DESC(max_regions, "Most regions registered at once, system wide");
+
+static unsigned int ksmdev_max_regions_per_sma = 4096;
+module_param_named(max_regions_per_sma, ksmdev_max_regions_per_sma, uint, 0444);
+MODULE_PARM_DESC(max_regions_per_sma, "Most regions registered on one SMA fd");
+
+/* Serialises registration and removal: all SMA, per-mm and region lists. */
+static DEFINE_MUTEX(ksmdev_registry_lock);
+
+/*
+ * Every live region, in registration order (increasing id), for the scanners'
+ * cursors. Changed under ksmdev_registry_lock *and* this spinlock; cursors
+ * read it under the spinlock alone.
+ */
+DEFINE_SPINLOCK(ksmdev_regions_lock);
+LIST_HEAD(ksmdev_regions);
+
+/* Registry lock: next region id, number of regions and of their pages. */
+static u64 ksmdev_next_region_id = 1;
+static unsigned int ksmdev_nr_regions;
+static unsigned long ksmdev_nr_region_pages;
+
+static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm);
+
+static struct mmu_notifier *ksmdev_mm_alloc(struct mm_struct *mm)
+{
+	struct ksmdev_mm *kmm = kzalloc(sizeof(*kmm), GFP_KERNEL);
+
+	if (!kmm)
+		return ERR_PTR(-ENOMEM);
+	INIT_LIST_HEAD(&kmm->regions);
+	return &kmm->mn;
+}
+
+/* Called by the mmu-notifier core after the last mmu_notifier_put() (SRCU callback). */
+static void ksmdev_mm_free(struct mmu_notifier *mn)
+{
+	kfree(container_of(mn, struct ksmdev_mm, mn));
+}
+
+static const struct mmu_notifier_ops ksmdev_mmu_ops = {
+	.release = ksmdev_mm_release,
+	.alloc_notifier = ksmdev_mm_alloc,
+	.free_notifier = ksmdev_mm_free,
+};
+
+/*
+ * Check that [start, end) of @mm is covered by registrable VMAs. Caller holds
+ * the mmap lock. Returns 0, -EFAULT for a hole, -EINVAL for a wrong VMA.
+ */
+static int ksmdev_check_vmas(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	unsigned long addr = start;
+
+	while (addr < end) {
+		struct vm_area_struct *vma = find_vma(mm, addr);
+
+		if (!vma || vma->vm_start > addr)
+			return -EFAULT;
+		if (!ksmdev_vma_registrable(vma))
+			return -EINVAL;
+		addr = vma->vm_end;
+	}
+	return 0;
+}
+
+/* Kernel-assigned merge domains (KSM_DOMAIN_PRIVATE) count up from here. */
+#define KSMDEV_FIRST_PRIVATE_DOMAIN 0x80000000U
+static atomic_t ksmdev_next_domain = ATOMIC_INIT(KSMDEV_FIRST_PRIVATE_DOMAIN);
+
+/**
+ * ksmdev_sma_set_domain - KSM_SMA_SET_DOMAIN
+ * @domain: in: KSM_DOMAIN_DEFAULT, KSM_DOMAIN_PRIVATE or an id below
+ *	0x80000000 (CAP_SYS_ADMIN: it lets the SMA merge with whoever else uses
+ *	that id); out: the SMA's domain
+ *
+ * Only an SMA without regions can change domain (-EBUSY). Private domains
+ * are never handed out twice, so nobody can join one. Returns 0, -EINVAL
+ * (ids from 0x80000000 up are the kernel's), -EPERM, -EBUSY or -EOVERFLOW
+ * (private ids exhausted).
+ */
+int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain)
+{
+	u32 d = *domain;
+	int ret = 0;
+
+	if (d == KSM_DOMAIN_PRIVATE) {
+		d = atomic_inc_return(&ksmdev_next_domain) - 1;
+		if (d < KSMDEV_FIRST_PRIVATE_DOMAIN || d == KSM_DOMAIN_PRIVATE)
+			return -EOVERFLOW;
+	} else if (d >= KSMDEV_FIRST_PRIVATE_DOMAIN) {
+		return -EINVAL;
+	} else if (d != KSM_DOMAIN_DEFAULT && !capable(CAP_SYS_ADMIN)) {
+		return -EPERM;
+	}
+	mutex_lock(&ksmdev_registry_lock);
+	if (sma->nr_regions)
+		ret = -EBUSY;
+	else
+		sma->domain = d;
+	mutex_unlock(&ksmdev_registry_lock);
+	if (!ret)
+		*domain = d;
+	return ret;
+}
+
+/* Pages handled under one hold of the mmap lock by ksmdev_unmerge_region(). */
+#define KSMDEV_UNMERGE_BATCH 64
+
+/**
+ * ksmdev_unmerge_region - give every page of @r the module merged a private copy
+ * @bits_held: the caller holds every busy bit of @r (a region being removed);
+ *	otherwise each page's bit is taken, waiting for scanners
+ * @res: counts the pages unmerged and those that failed
+ *
+ * Pages whose state says merged, or that map one of our kernel pages (a scan
+ * may not have seen them yet), get a private anonymous copy through the
+ * kernel's write-fault path; zero pages the module mapped likewise. Works in
+ * batches under one hold of the mmap lock. Returns 0 or -EINTR on a fatal
+ * signal.
+ */
+static int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held,
+				 struct ksm_unmerge *res)
+{
+	struct mm_struct *mm = r->mm;
+	unsigned long i, j, end;
+
+	for (i = 0; i < r->npages; i = end) {
+		struct vm_area_struct *vma = NULL;
+		bool locked;
+
+		end = min(i + KSMDEV_UNMERGE_BATCH, r->npages);
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		for (j = i; !bits_held && j < end; j++) {
+			while (!ksmdev_page_trylock(r, j)) {
+				/* Being removed: its remover keeps the bits, never wait for them. */
+				if (READ_ONCE(r->dead)) {
+					while (j-- > i)
+						ksmdev_page_unlock(r, j);
+					return 0;
+				}
+				schedule_timeout_uninterruptible(1);
+			}
+		}
+		locked = ksmdev_mm_lock(mm);
+		for (j = i; locked && j < end; j++) {
+			u8 flags = r->state[j].flags;
+			int ret = ksmdev_unmerge_locked(mm, &vma, r->start + (j << PAGE_SHIFT),
+							flags & KSMDEV_PS_ZERO);
+
+			if (ret > 0) {
+				res->pages_unmerged++;
+				atomic_long_inc(&r->unmerged);
+				ksmdev_count(unmerged);
+			} else if (ret < 0) {
+				res->pages_failed++;
+				continue;
+			}
+			if (flags)
+				ksmdev_page_state_set(r, j, 0);
+		}
+		if (locked)
+			ksmdev_mm_unlock(mm);
+		for (j = i; !bits_held && j < end; j++)
+			ksmdev_page_unlock(r, j);
+		cond_resched();
+	}
+	return 0;
+}
+
+/*
+ * ksmdev_region_unlink - first half of unregistering @r
+ *
+ * Caller holds ksmdev_registry_lock. Marks the region dead and unlinks it
+ * from its SMA, its process and the scanners' list, then moves it (with the
+ * registry's reference) to @dead for ksmdev_region_finish().
+ */
+static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead)
+{
+	lockdep_assert_held(&ksmdev_registry_lock);
+	WRITE_ONCE(r->dead, true);
+	list_del(&r->sma_link);
+	r->sma->nr_regions--;
+	r->sma = NULL;
+	list_del(&r->mm_link);
+	r->kmm->nr_regions--;
+	spin_lock(&ksmdev_regions_lock);
+	list_del_init(&r->all_link);
+	spin_unlock(&ksmdev_regions_lock);
+	ksmdev_nr_regions--;
+	ksmdev_nr_region_pages -= r->npages;
+	list_add_tail(&r->sma_link, dead);
+}
+
+/*
+ * ksmdev_region_finish - second half: without the registry lock, take every
+ * page of each region on @dead out of the hash table, waiting for its busy
+ * bit (scanners hold one only while they work on that page and never wait for
+ * the registry lock meanwhile). The bits stay set, so no scanner that still
+ * has the region in hand can put a page back. With @unmerge, merged pages get
+ * private copies first (@res counts them). Drops the registry's references.
+ */
+static void ksmdev_region_finish(struct list_head *dead, bool unmerge, struct ksm_unmerge *res)
+{
+	struct ksmdev_region *r, *tmp;
+	unsigned long i;
+
+	list_for_each_entry_safe(r, tmp, dead, sma_link) {
+		list_del_init(&r->sma_link);
+		for (i = 0; i < r->npages; i++) {
+			while (!ksmdev_page_trylock(r, i))
+				schedule_timeout_uninterruptible(1);
+			ksmdev_item_clear(r, i);
+			if (!(i % 1024))
+				cond_resched();
+		}
+		if (unmerge)
+			ksmdev_unmerge_region(r, true, res);
+		ksmdev_region_put(r);
+	}
+	ksmdev_kpage_sweep_soon();
+}
+
+/*
+ * The process behind @mn is exiting (its last user is gone): drop its
+ * regions, even those on SMA fds that other processes still hold.
+ */
+static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
+{
+	struct ksmdev_mm *kmm = container_of(mn, struct ksmdev_mm, mn);
+	struct ksmdev_region *r, *tmp;
+	LIST_HEAD(dead);
+
+	mutex_lock(&ksmdev_registry_lock);
+	list_for_each_entry_safe(r, tmp, &kmm->regions, mm_link)
+		ksmdev_region_unlink(r, &dead);
+	mutex_unlock(&ksmdev_registry_lock);
+	ksmdev_region_finish(&dead, false, NULL);
+}
+
+/* Does [start, start + npages pages) overlap a region of @kmm? Registry lock. */
+static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned long npages)
+{
+	struct ksmdev_region *r;
+
+	lockdep_assert_held(&ksmdev_registry_lock);
+	list_for_each_entry(r, &kmm->regions, mm_link) {
+		if (start < r->start + (r->npages << PAGE_SHIFT) &&
+		    r->start < start + (npages << PAGE_SHIFT))
+			return true;
+	}
+	return false;
+}
+
+/**
+ * ksmdev_region_register - register @npages pages at @addr of the caller
+ * @sma: the SMA the region joins
+ *
+ * The range must be page aligned, non-empty, inside the caller's user address
+ * space and covered by private anonymous VMAs, and must not overlap a region
+ * the caller's process registered before (on any SMA).
+ *
+ * Returns 0, or -EINVAL (bad address or length, wrong kind of memory),
+ * -EFAULT (part of the range is not mapped), -EEXIST (overlap), -ENOSPC (a
+ * region limit is reached), -ENOMEM, -EINTR (killed while waiting).
+ */
+int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
+{
+	struct mm_struct *mm = current->mm;
+	struct ksmdev_region *r;
+	struct mmu_notifier *mn;
+	struct ksmdev_mm *kmm;
+	unsigned long start;
+	int ret;
+
+	if (!mm || !npages || (addr & ~PAGE_MASK))
+		return -EINVAL;
+	if (addr >= TASK_SIZE || npages > (TASK_SIZE - addr) >> PAGE_SHIFT)
+		return -EINVAL;
+	start = addr;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	ret = ksmdev_check_vmas(mm, start, start + (npages << PAGE_SHIFT));
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+
+	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
+	if (!r)
+		return -ENOMEM;
+	r->items = kvcalloc(npages, sizeof(*r->items), GFP_KERNEL_ACCOUNT);
+	r->busy = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
+	r->state = kvcalloc(npages, sizeof(*r->state), GFP_KERNEL_ACCOUNT);
+	if (!r->items || !r->busy || !r->state) {
+		ret = -ENOMEM;
+		goto free;
+	}
+
+	mn = mmu_notifier_get(&ksmdev_mmu_ops, mm);
+	if (IS_ERR(mn)) {
+		ret = PTR_ERR(mn);
+		goto free;
+	}
+	kmm = container_of(mn, struct ksmdev_mm, mn);
+
+	kref_init(&r->ref);
+	r->kmm = kmm;
+	r->mm = mm;
+	r->start = start;
+	r->npages = npages;
+	r->domain = sma->domain;
+
+	mutex_lock(&ksmdev_registry_lock);
+	if (sma->nr_regions >= ksmdev_max_regions_per_sma ||
+	    ksmdev_nr_regions >= ksmdev_max_regions) {
+		ret = -ENOSPC;
+		goto unlock;
+	}
+	if (ksmdev_overlaps(kmm, start, npages)) {
+		ret = -EEXIST;
+		goto unlock;
+	}
+	r->id = ksmdev_next_region_id++;
+	r->sma = sma;
+	list_add_tail(&r->sma_link, &sma->regions);
+	sma->nr_regions++;
+	list_add_tail(&r->mm_link, &kmm->regions);
+	kmm->nr_regions++;
+	spin_lock(&ksmdev_regions_lock);
+	list_add_tail(&r->all_link, &ksmdev_regions);
+	spin_unlock(&ksmdev_regions_lock);
+	ksmdev_nr_regions++;
+	ksmdev_nr_region_pages += npages;
+	mutex_unlock(&ksmdev_registry_lock);
+	return 0;
+
+unlock:
+	mutex_unlock(&ksmdev_registry_lock);
+	mmu_notifier_put(&kmm->mn);
+free:
+	kvfree(r->items);
+	kvfree(r->busy);
+	kvfree(r->state);
+	kfree(r);
+	return ret;
+}
+
+/**
+ * ksmdev_sma_remove - unregister regions of @sma
+ * @addr: the start of the one region to remove, or 0 for all of them
+ * @unmerge: give merged pages private copies first (@res counts them)
+ *
+ * The REMOVE ioctls, and the SMA fd's close. Returns 0, or -ENOENT when no
+ * region of @sma starts at @addr.
+ */
+int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res)
+{
+	struct ksmdev_region *r, *tmp;
+	LIST_HEAD(dead);
+
+	mutex_lock(&ksmdev_registry_lock);
+	list_for_each_entry_safe(r, tmp, &sma->regions, sma_link)
+		if (!addr || r->start == addr)
+			ksmdev_region_unlink(r, &dead);
+	mutex_unlock(&ksmdev_registry_lock);
+	if (addr && list_empty(&dead))
+		return -ENOENT;
+	ksmdev_region_finish(&dead, unmerge, res);
+	return 0;
+}
+
+/*
+ * References to the live regions of @sma (all SMAs if NULL) of @mm (all
+ * processes if NULL), put in @out (at most @max). Returns how many.
+ */
+static unsigned int ksmdev_regions_grab(struct ksmdev_sma *sma, struct mm_struct *mm,
+					struct ksmdev_region **out, unsigned int max)
+{
+	struct ksmdev_region *r;
+	unsigned int n = 0;
+
+	spin_lock(&ksmdev_regions_lock);
+	list_for_each_entry(r, &ksmdev_regions, all_link) {
+		if ((sma && r->sma != sma) || (mm && r->mm != mm) || READ_ONCE(r->dead))
+			continue;
+		if (n == max)
+			break;
+		ksmdev_region_get(r);
+		out[n++] = r;
+	}
+	spin_unlock(&ksmdev_regions_lock);
+	return n;
+}
+
+/**
+ * ksmdev_unmerge - KSM_UNMERGE (@sma) and KSM_UNMERGE_ALL (@sma NULL)
+ *
+ * Gives every page the module merged in those regions a private copy again;
+ * the regions stay registered (a later scan may merge them again). Returns 0
+ * or -EINTR (fatal signal; what was done stays done), filling @res.
+ */
+int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res)
+{
+	struct ksmdev_region **regions;
+	unsigned int n, i;
+	int ret = 0;
+
+	regions = kvmalloc_array(ksmdev_max_regions, sizeof(*regions), GFP_KERNEL);
+	if (!regions)
+		return -ENOMEM;
+	/* r->sma is stable under the registry lock; the snapshot takes references. */
+	mutex_lock(&ksmdev_registry_lock);
+	n = ksmdev_regions_grab(sma, NULL, regions, ksmdev_max_regions);
+	mutex_unlock(&ksmdev_registry_lock);
+	for (i = 0; i < n; i++) {
+		if (!ret)
+			ret = ksmdev_unmerge_region(regions[i], false, res);
+		ksmdev_region_put(regions[i]);
+	}
+	kvfree(regions);
+	ksmdev_kpage_sweep_soon();
+	return ret;
+}
+
+/* Add region @r's counters to @st. */
+static void ksmdev_region_add_stats(struct ksmdev_region *r, struct ksm_process_stats *st)
+{
+	st->regions++;
+	st->region_pages += r->npages;
+	st->merged_pages += atomic_long_read(&r->merged_pages);
+	st->zero_pages += atomic_long_read(&r->zero_pages);
+	st->merges += atomic_long_read(&r->merges);
+	st->cow_breaks += atomic_long_read(&r->cow_breaks);
+	st->unmerged += atomic_long_read(&r->unmerged);
+}
+
+/* KSM_SMA_GET_STATS: the counters of @sma's regions. */
+void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st)
+{
+	struct ksmdev_region *r;
+
+	memset(st, 0, sizeof(*st));
+	mutex_lock(&ksmdev_registry_lock);
+	list_for_each_entry(r, &sma->regions, sma_link)
+		ksmdev_region_add_stats(r, st);
+	mutex_unlock(&ksmdev_registry_lock);
+}
+
+/*
+ * KSM_GET_PROCESS_STATS: the counters of the regions of @mm's process, on
+ * whatever SMA (@st->pid is kept).
+ */
+void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st)
+{
+	struct ksmdev_region *r;
+	s32 pid = st->pid;
+
+	memset(st, 0, sizeof(*st));
+	st->pid = pid;
+	spin_lock(&ksmdev_regions_lock);
+	list_for_each_entry(r, &ksmdev_regions, all_link)
+		if (r->mm == mm)
+			ksmdev_region_add_stats(r, st);
+	spin_unlock(&ksmdev_regions_lock);
+}
+
+/* Zero pages the module mapped, over all regions (for general_profit). */
+u64 ksmdev_regions_zero_pages(void)
+{
+	struct ksmdev_region *r;
+	u64 n = 0;
+
+	spin_lock(&ksmdev_regions_lock);
+	list_for_each_entry(r, &ksmdev_regions, all_link)
+		n += atomic_long_read(&r->zero_pages);
+	spin_unlock(&ksmdev_regions_lock);
+	return n;
+}
+
+/* Number of registered regions and of their pages (a snapshot); per-page metadata bytes. */
+void ksmdev_region_totals(u64 *regions, u64 *pages)
+{
+	mutex_lock(&ksmdev_registry_lock);
+	*regions = ksmdev_nr_regions;
+	*pages = ksmdev_nr_region_pages;
+	mutex_unlock(&ksmdev_registry_lock);
+}
+
+/*
+ * At unload no SMA fd is open, so no region is registered: wait for the
+ * mmu-notifier core to free the per-process structures (their
+ * free_notifier is module code).
+ */
+void ksmdev_registry_exit(void)
+{
+	WARN_ON(!list_empty(&ksmdev_regions));
+	mmu_notifier_synchronize();
+}
