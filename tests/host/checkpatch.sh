@@ -45,7 +45,7 @@ if ! cp=$(find_checkpatch) || [ ! -f "$cp" ]; then
 	exit
 fi
 echo "# $cp"
-for f in module/*.c module/*.h module/probes/*.c uapi/linux/ksm.h; do
+for f in module/*.c module/*.h module/probes/*.c uapi/linux/ksm.h uapi/linux/ksm_stat_list.h; do
 	out=$(perl "$cp" --no-tree -f -q --terse --show-types "$f" 2>&1 | grep -v '^total: ')
 	[ -z "$out" ]
 	ok $? "checkpatch: $f${out:+: $(echo "$out" | head -n 5 | tr '\n' ' ')}"
