@@ -171,10 +171,15 @@ static inline void ksmdev_mm_counter_add(struct mm_struct *mm, int member, long 
 #endif
 }
 
-/* Split the (locked, referenced) large folio of @page into small pages. */
+/*
+ * Split the (locked, referenced) large folio of @page into small pages.
+ * Without THP there is none to split (the scanner never gets here).
+ */
 static inline int ksmdev_split_huge_page(struct page *page)
 {
-#if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
+#if !IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE)
+	return -EINVAL;
+#elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
 	return ksmdev_call(__split_huge_page_to_list_to_order)(page, NULL, 0);
 #elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
 	return ksmdev_call(split_huge_page_to_list_to_order)(page, NULL, 0);

@@ -24,13 +24,19 @@ KSMDEV_SYM(page_add_file_rmap, true)
 KSMDEV_SYM(page_remove_rmap, true)
 #endif
 
-/* Splitting a THP: three names over the years (see ksmdev_split_huge_page()). */
+/*
+ * Splitting a THP: three names over the years (see ksmdev_split_huge_page()),
+ * and none in kernels without THP (PREEMPT_RT ones), which have no large
+ * anonymous folio to split.
+ */
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
 #if defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_INLINE)
 KSMDEV_SYM(__split_huge_page_to_list_to_order, true)
 #elif defined(KSMDEV_HAVE_SPLIT_HUGE_PAGE_TO_ORDER)
 KSMDEV_SYM(split_huge_page_to_list_to_order, true)
 #else
 KSMDEV_SYM(split_huge_page_to_list, true)
+#endif
 #endif
 
 /* pte_offset_map_lock(): inline up to 6.4, then out of line (see ksmdev_pte_offset_map_lock()). */
