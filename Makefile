@@ -18,6 +18,9 @@ BUILD := $(TOP)/build
 KERNELS ?= 6.1 6.12 5.10 7
 CC ?= cc
 CFLAGS_USER := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
+# lib/ksmu.h: the userspace helpers the tests and the benchmark share (header-only).
+KSMU_HDRS := $(wildcard lib/*.h)
+KSMU_CFLAGS := -I$(TOP)/lib
 
 MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild module/Makefile \
 	module/conftest.sh uapi/linux/ksm.h uapi/linux/ksm_stat_list.h
@@ -70,13 +73,15 @@ modules-all:
 	done; \
 	$(MAKE) --no-print-directory -j$$(nproc) $$kos WERROR=1
 
-# Tests: tests/SUITE/NAME.c -> build/tests/SUITE/NAME (tests/lib holds the shared header).
+# Tests: tests/SUITE/NAME.c -> build/tests/SUITE/NAME. Each includes tests/lib/ktest.h, which
+# includes lib/ksmu.h and the uapi header.
 TEST_SRCS := $(filter-out tests/lib/%,$(wildcard tests/*/*.c))
 TEST_BINS := $(patsubst tests/%.c,build/tests/%,$(TEST_SRCS))
+TEST_HDRS := tests/lib/ktest.h $(KSMU_HDRS) $(wildcard uapi/linux/*.h)
 
-build/tests/%: tests/%.c tests/lib/ktest.h uapi/linux/ksm.h
+build/tests/%: tests/%.c $(TEST_HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_USER) -Itests/lib -pthread -o $@ $< -lm
+	$(CC) $(CFLAGS_USER) $(KSMU_CFLAGS) -Itests/lib -pthread -o $@ $< -lm
 
 tests: $(TEST_BINS)
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# The benchmark (bench/), included by the top Makefile (which defines CC, CFLAGS_USER and KERNELS):
+# The benchmark (bench/), included by the top Makefile (which defines CC, CFLAGS_USER, KERNELS and
+# KSMU_HDRS/KSMU_CFLAGS, the helper library lib/ksmu.h):
 #
 #   make bench                      build the module, the tools and build/bench/ksm-bench, then boot a
 #                                   guest of each kernel in turn and run the benchmark in it
@@ -19,9 +20,10 @@ BENCH_SRCS := $(wildcard bench/*.c)
 
 .PHONY: bench-build
 
-build/bench/ksm-bench: $(BENCH_SRCS) bench/ksm_bench.h uapi/linux/ksm.h tests/lib/qemu_ram.h bench/bench.mk
+build/bench/ksm-bench: $(BENCH_SRCS) bench/ksm_bench.h $(KSMU_HDRS) $(wildcard uapi/linux/*.h) \
+		bench/bench.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_USER) -o $@ $(BENCH_SRCS) -lm
+	$(CC) $(CFLAGS_USER) $(KSMU_CFLAGS) -o $@ $(BENCH_SRCS) -lm
 
 bench-build: build/bench/ksm-bench
 

@@ -18,7 +18,6 @@
 #include "ksm_bench.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,36 +49,6 @@ static pid_t ksmd_pid;
 int ours_dev(void)
 {
 	return dev;
-}
-
-/* The selected word of a sysfs choice file ("[none] scan-time" -> "none"), or "". */
-static void bksm_read_choice(const char *name, char *out, size_t len)
-{
-	char path[128], buf[128], *a, *b;
-	FILE *f;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), "/sys/kernel/mm/ksm/%s", name);
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(buf, sizeof(buf), f) && (a = strchr(buf, '[')) && (b = strchr(a, ']'))) {
-		*b = '\0';
-		snprintf(out, len, "%s", a + 1);
-	}
-	fclose(f);
-}
-
-static void bksm_write_str(const char *name, const char *v)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/kernel/mm/ksm/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
-		die("write %s to %s", v, path);
-	close(fd);
 }
 
 /* Put every setting back as it was at the start (main process only). */
@@ -121,7 +90,7 @@ void engines_init(void)
 	struct ksm_kthread_info stop = { .running = 0 };
 
 	main_pid = getpid();
-	dev = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+	dev = ksmu_dev_open();
 	if (dev < 0)
 		die("open /dev/ksm (is the module loaded?)");
 	if (ioctl(dev, KSM_GET_FEATURES, &f))
@@ -134,13 +103,15 @@ void engines_init(void)
 		die("KSM_GET_CONFIG");
 	if (ioctl(dev, KSM_GET_INFO_KTHREAD_R, &saved_kthread))
 		die("KSM_GET_INFO_KTHREAD_R");
-	if (access("/sys/kernel/mm/ksm/run", W_OK))
+	if (access(KSMU_BUILTIN_DIR "run", W_OK))
 		die("/sys/kernel/mm/ksm/run: the built-in KSM is not there or not writable");
 
 	bksm_saved_run = bksm_read("run");
 	for (size_t i = 0; i < NBKSM; i++)
 		bksm_saved[i] = bksm_has(bksm_settings[i]) ? bksm_read(bksm_settings[i]) : -1;
-	bksm_read_choice("advisor_mode", bksm_saved_advisor, sizeof(bksm_saved_advisor));
+	/* The selected word of "[none] scan-time" (6.12 and later), or "". */
+	ksmu_read_choice(KSMU_BUILTIN_DIR "advisor_mode", bksm_saved_advisor,
+			 sizeof(bksm_saved_advisor));
 	atexit(engines_restore);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -162,7 +133,7 @@ void engines_init(void)
 	if (bksm_has("smart_scan"))
 		bksm_write("smart_scan", 0);
 	bksm_write("sleep_millisecs", 0);
-	ksmd_pid = find_kthread("ksmd");
+	ksmd_pid = ksmu_find_kthread("ksmd");
 	if (!ksmd_pid)
 		die("no ksmd thread");
 	builtin_settle();
@@ -193,7 +164,7 @@ long ours_pages_sharing(void)
 {
 	struct ksm_stats st;
 
-	if (ioctl(dev, KSM_GET_STATS, &st))
+	if (ksmu_stats(dev, &st))
 		die("KSM_GET_STATS");
 	return (long)st.pages_sharing;
 }
@@ -213,7 +184,7 @@ void ours_dump_stats(const char *when)
 	struct ksm_stats st;
 	struct sbuf b = { 0 };
 
-	if (!opt.verbose || ioctl(dev, KSM_GET_STATS, &st))
+	if (!opt.verbose || ksmu_stats(dev, &st))
 		return;
 	sb_printf(&b, "shared %llu sharing %llu scanned %llu merges %llu kpages %llu "
 		  "sha1_mismatch %llu memcmp_mismatch %llu thp_split %llu undone %llu skipped:",
@@ -286,31 +257,25 @@ struct worker_reply engine_unmerge(enum engine_id e, struct worker *w)
 /* Pages at the same index of two workers that map one pfn (pagemap). */
 long same_pfns(const struct worker *a, const struct worker *b)
 {
-	long n = a->npages < b->npages ? a->npages : b->npages, same = 0;
-	uint64_t *pa = malloc(n * sizeof(*pa)), *pb = malloc(n * sizeof(*pb));
+	long same = ksmu_same_pfns(a->pid, a->addr, b->pid, b->addr,
+				   a->npages < b->npages ? a->npages : b->npages);
 
-	if (!pa || !pb)
-		die("out of memory");
-	if (pagemap_pfns(a->pid, a->addr, n, pa) < 0 || pagemap_pfns(b->pid, b->addr, n, pb) < 0)
-		die("read pagemap");
-	for (long i = 0; i < n; i++)
-		same += pa[i] && pa[i] == pb[i];
-	free(pa);
-	free(pb);
+	if (same < 0)
+		die("read the pagemaps of workers %d and %d", a->pid, b->pid);
 	return same;
 }
 
 /* Ours with KSM_SCAN_EXT: whole passes from a new cursor until every page is merged. */
 static void ours_merge_ioctl(struct worker *ws, int nw, long total_pages, struct merge_run *m)
 {
-	int scan = ioctl(dev, KSM_CREATE_SCAN);
+	int scan = ksmu_scan_create(dev);
 	double t0, c0;
 
 	if (scan < 0)
 		die("KSM_CREATE_SCAN");
-	t0 = now_s();
+	t0 = ksmu_now_s();
 	c0 = thread_cpu_s();
-	while (m->passes < opt.max_passes && now_s() - t0 < opt.timeout_s) {
+	while (m->passes < opt.max_passes && ksmu_now_s() - t0 < opt.timeout_s) {
 		struct ksm_scan_ext s = {
 			.pages_to_scan = total_pages * 2 > UINT32_MAX ? UINT32_MAX
 								       : (uint32_t)total_pages * 2,
@@ -329,7 +294,7 @@ static void ours_merge_ioctl(struct worker *ws, int nw, long total_pages, struct
 		}
 	}
 	m->cpu_s = thread_cpu_s() - c0;
-	m->secs = now_s() - t0;
+	m->secs = ksmu_now_s() - t0;
 	close(scan);
 }
 
@@ -344,13 +309,13 @@ static void ours_merge_kksmd(struct worker *ws, int nw, long total_pages, struct
 	pid_t kksmd;
 	double t0;
 
-	if (ioctl(dev, KSM_GET_STATS, &st0))
+	if (ksmu_stats(dev, &st0))
 		die("KSM_GET_STATS");
-	t0 = now_s();
+	t0 = ksmu_now_s();
 	if (ioctl(dev, KSM_START_STOP_KTHREAD, &run))
 		die("start kksmd");
-	kksmd = find_kthread("kksmd");
-	while (now_s() - t0 < opt.timeout_s) {
+	kksmd = ksmu_find_kthread("kksmd");
+	while (ksmu_now_s() - t0 < opt.timeout_s) {
 		long merged = 0;
 
 		for (int i = 0; i < nw; i++)
@@ -361,11 +326,11 @@ static void ours_merge_kksmd(struct worker *ws, int nw, long total_pages, struct
 		}
 		sleep_s(POLL_S);
 	}
-	m->secs = now_s() - t0;
+	m->secs = ksmu_now_s() - t0;
 	m->cpu_s = kksmd ? task_cpu_s(kksmd) : -1;	/* a new thread: all of it is this run */
 	if (ioctl(dev, KSM_START_STOP_KTHREAD, &stop))
 		die("stop kksmd");
-	if (ioctl(dev, KSM_GET_STATS, &st))
+	if (ksmu_stats(dev, &st))
 		die("KSM_GET_STATS");
 	m->passes = (int)(st.full_scans - st0.full_scans);
 }
@@ -381,7 +346,7 @@ static void builtin_merge(long target_saved, long total_pages, struct merge_run 
 	f0 = bksm_read("full_scans");
 	s0 = bksm_read("pages_sharing");
 	c0 = task_cpu_s(ksmd_pid);
-	t0 = now_s();
+	t0 = ksmu_now_s();
 	bksm_write("run", 1);
 	for (;;) {
 		long f = bksm_read("full_scans");
@@ -390,11 +355,11 @@ static void builtin_merge(long target_saved, long total_pages, struct merge_run 
 			m->complete = true;
 			break;
 		}
-		if (f - f0 > opt.max_passes || now_s() - t0 > opt.timeout_s)
+		if (f - f0 > opt.max_passes || ksmu_now_s() - t0 > opt.timeout_s)
 			break;
 		sleep_s(POLL_S);
 	}
-	m->secs = now_s() - t0;
+	m->secs = ksmu_now_s() - t0;
 	m->cpu_s = task_cpu_s(ksmd_pid) - c0;
 	m->passes = (int)(bksm_read("full_scans") - f0);
 	bksm_write("run", 0);
@@ -427,19 +392,19 @@ struct merge_run engine_merge(enum engine_id e, struct worker *ws, int nw, long 
 /* Ours: @npasses passes of KSM_SCAN_EXT over @w's region alone, each timed. */
 static void ours_passes(struct worker *w, int npasses, double *secs, double *cpu)
 {
-	int scan = ioctl(dev, KSM_CREATE_SCAN);
+	int scan = ksmu_scan_create(dev);
 
 	if (scan < 0)
 		die("KSM_CREATE_SCAN");
 	for (int p = 0; p < npasses; p++) {
 		struct ksm_scan_ext s = { .pages_to_scan = (uint32_t)w->npages * 2,
 					  .flags = KSM_SCAN_PASS_END };
-		double t0 = now_s(), c0 = thread_cpu_s();
+		double t0 = ksmu_now_s(), c0 = thread_cpu_s();
 
 		if (ioctl(scan, KSM_SCAN_EXT, &s))
 			die("KSM_SCAN_EXT");
 		cpu[p] = thread_cpu_s() - c0;
-		secs[p] = now_s() - t0;
+		secs[p] = ksmu_now_s() - t0;
 		if (s.full_scans != 1 || s.pages_scanned != (uint64_t)w->npages || s.pages_merged)
 			note("  ours: pass %d scanned %llu pages (want %ld), merged %llu, full_scans %llu",
 			     p, (unsigned long long)s.pages_scanned, w->npages,
@@ -464,7 +429,7 @@ static void builtin_passes(struct worker *w, int npasses, double *secs, double *
 	bksm_write("sleep_millisecs", 0);
 	f_last = bksm_read("full_scans");
 	c_last = task_cpu_s(ksmd_pid);
-	t0 = t_last = now_s();
+	t0 = t_last = ksmu_now_s();
 	bksm_write("run", 1);
 	while (p < npasses) {
 		double t, c;
@@ -472,11 +437,11 @@ static void builtin_passes(struct worker *w, int npasses, double *secs, double *
 		sleep_s(POLL_S / 2);
 		f = bksm_read("full_scans");
 		if (f == f_last) {
-			if (now_s() - t0 > opt.timeout_s)
+			if (ksmu_now_s() - t0 > opt.timeout_s)
 				die("ksmd made no full scan in %.0f s", opt.timeout_s);
 			continue;
 		}
-		t = now_s();
+		t = ksmu_now_s();
 		c = task_cpu_s(ksmd_pid);
 		/* Passes that ended between two polls share the interval. */
 		for (long k = 0; k < f - f_last && p < npasses; k++, p++) {
@@ -517,10 +482,10 @@ void engine_pass_times(enum engine_id e, struct worker *w, int npasses, double *
 void builtin_settle(void)
 {
 	long f = bksm_read("full_scans");
-	double c = task_cpu_s(ksmd_pid), t0 = now_s(), still = now_s();
+	double c = task_cpu_s(ksmd_pid), t0 = ksmu_now_s(), still = ksmu_now_s();
 
 	bksm_write("run", 1);
-	while (now_s() - still < 0.3) {
+	while (ksmu_now_s() - still < 0.3) {
 		long g;
 		double d;
 
@@ -530,9 +495,9 @@ void builtin_settle(void)
 		if (g != f || d != c) {
 			f = g;
 			c = d;
-			still = now_s();
+			still = ksmu_now_s();
 		}
-		if (now_s() - t0 > 60) {
+		if (ksmu_now_s() - t0 > 60) {
 			note("  builtin: ksmd keeps scanning (another mergeable process?)");
 			break;
 		}

@@ -41,7 +41,7 @@ static struct ksm_stats stats_now(void)
 {
 	struct ksm_stats st;
 
-	if (ioctl(ours_dev(), KSM_GET_STATS, &st))
+	if (ksmu_stats(ours_dev(), &st))
 		die("KSM_GET_STATS");
 	return st;
 }
@@ -49,13 +49,8 @@ static struct ksm_stats stats_now(void)
 /* Set one of the module's switches (a field of struct ksm_config). */
 static void set_switch(size_t offset, unsigned int value)
 {
-	struct ksm_config c;
-
-	if (ioctl(ours_dev(), KSM_GET_CONFIG, &c))
-		die("KSM_GET_CONFIG");
-	*(uint32_t *)((char *)&c + offset) = value;
-	if (ioctl(ours_dev(), KSM_SET_CONFIG, &c))
-		die("KSM_SET_CONFIG");
+	if (KSMU_CONFIG(ours_dev(), *(uint32_t *)((char *)&__c + offset) = value))
+		die("KSM_GET_CONFIG/KSM_SET_CONFIG");
 }
 
 /* One pass of scanner @scan over everything registered; its CPU time. */
@@ -73,7 +68,7 @@ static double one_pass(int scan, long cap, struct ksm_scan_ext *out)
 
 static int new_scan(void)
 {
-	int scan = ioctl(ours_dev(), KSM_CREATE_SCAN);
+	int scan = ksmu_scan_create(ours_dev());
 
 	if (scan < 0)
 		die("KSM_CREATE_SCAN");

@@ -16,7 +16,9 @@
 
 #include <linux/ksm.h>
 
-#define PAGE_SZ 4096L
+#include "ksmu.h"	/* lib/: the helpers the tests share too */
+
+#define PAGE_SZ KSMU_PAGE_SIZE
 #define MIB_PAGES(mib) ((long)(mib) * (1024L * 1024L / PAGE_SZ))
 #define MAX_SCAN_SIZES 16
 #define MAX_REPS 99
@@ -45,17 +47,13 @@ extern struct bench_opts opt;
 __attribute__((format(printf, 1, 2), noreturn)) void die(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void note(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void vnote(const char *fmt, ...);
-double now_s(void);
 void sleep_s(double s);
 double thread_cpu_s(void);
 double task_cpu_s(pid_t pid);
-pid_t find_kthread(const char *comm);
 bool bksm_has(const char *name);
 long bksm_read(const char *name);
 void bksm_write(const char *name, long value);
-void fill_page(void *page, uint64_t seed, uint64_t index);
-void *map_anon(size_t bytes, bool thp);
-long pagemap_pfns(pid_t pid, uintptr_t addr, long npages, uint64_t *pfns);
+void bksm_write_str(const char *name, const char *value);
 double median(const double *v, int n);
 double percentile(double *v, long n, double p);
 double mean(const double *v, long n);

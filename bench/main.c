@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 	struct utsname uts;
 	int modes = M_ALL, nres = 0, c;
 	const char *sizes = NULL;
-	double t0 = now_s();
+	double t0 = ksmu_now_s();
 
 	while ((c = getopt_long(argc, argv, "m:s:S:r:i:d:kHp:t:o:vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -283,7 +283,7 @@ int main(int argc, char **argv)
 		mode_features(uts.release, &settings);
 
 	printf("summary (kernel %s, S = %ld MiB, %d repetitions, %.0f s):\n", uts.release,
-	       opt.size_mib, opt.reps, now_s() - t0);
+	       opt.size_mib, opt.reps, ksmu_now_s() - t0);
 	printf("  %-11s %12s %12s %-8s %8s %-8s %s\n", "mode", "ours", "builtin", "unit", "ratio",
 	       "target", "met");
 	for (int i = 0; i < nres; i++) {

@@ -34,11 +34,11 @@ static enum engine_id order(int rep, int k)
 static void start_pair(struct worker *ws, long npages, long period)
 {
 	uint64_t seed = new_seed();
-	double t0 = now_s();
+	double t0 = ksmu_now_s();
 
 	for (int i = 0; i < 2; i++)
 		ws[i] = worker_start(npages, seed, period, opt.thp);
-	vnote("  filled 2 x %ld MiB in %.1f s", npages * PAGE_SZ >> 20, now_s() - t0);
+	vnote("  filled 2 x %ld MiB in %.1f s", npages * PAGE_SZ >> 20, ksmu_now_s() - t0);
 }
 
 /* Check the workers' memory, then stop them. */
@@ -316,10 +316,10 @@ void mode_full_scan(struct result *r)
 		long npages = MIB_PAGES(opt.scan_mib[i]);
 		double secs[MAX_REPS + 1], cpu[MAX_REPS + 1];
 		struct worker w;
-		double t0 = now_s();
+		double t0 = ksmu_now_s();
 
 		w = worker_start(npages, new_seed(), npages, opt.thp);
-		vnote("  filled %ld MiB in %.1f s", opt.scan_mib[i], now_s() - t0);
+		vnote("  filled %ld MiB in %.1f s", opt.scan_mib[i], ksmu_now_s() - t0);
 		for (int e = 0; e < NENGINES; e++) {
 			if (e == BUILTIN)
 				builtin_settle();

@@ -13,20 +13,15 @@
  * from a set of 32 repeated pages, like a disk image or a booted guest.
  */
 #include "ksm_bench.h"
-#include "../tests/lib/qemu_ram.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define RAM_MIB 256
@@ -47,7 +42,7 @@ static int image_kind(long i)
 static long make_image(const char *path, long npages)
 {
 	char page[PAGE_SZ];
-	uint64_t seed = (uint64_t)getpid() * 0x2545f4914f6cdd1dULL + (uint64_t)now_s();
+	uint64_t seed = (uint64_t)getpid() * 0x2545f4914f6cdd1dULL + (uint64_t)ksmu_now_s();
 	long rep = 0, uniq = 0;
 	FILE *f = fopen(path, "w");
 
@@ -56,14 +51,14 @@ static long make_image(const char *path, long npages)
 	for (long i = 0; i < npages; i++) {
 		switch (image_kind(i)) {
 		case 0:
-			fill_page(page, seed, i);
+			ksmu_fill_page(page, seed, i);
 			uniq++;
 			break;
 		case 1:
 			memset(page, 0, sizeof(page));
 			break;
 		default:
-			fill_page(page, seed + 1, i % REPEATED);
+			ksmu_fill_page(page, seed + 1, i % REPEATED);
 			rep++;
 			break;
 		}
@@ -80,105 +75,51 @@ static long make_image(const char *path, long npages)
 static pid_t start_qemu(bool ours, const char *image, const char *log)
 {
 	char loader[PATH_MAX + 64], mem[16];
-	const char *argv[32];
-	int argc = 0;
+	const char *args[] = { "-accel", "tcg", "-S", "-m", mem, "-nodefaults", "-display",
+			       "none", "-monitor", "none", "-device", loader, NULL };
 	pid_t pid;
 
 	snprintf(loader, sizeof(loader), "loader,file=%s,addr=0x%lx", image, IMAGE_GPA);
 	snprintf(mem, sizeof(mem), "%d", RAM_MIB);
-	if (ours) {
-		argv[argc++] = opt.ksmctl;
-		argv[argc++] = "run";
-		argv[argc++] = "--";
-	}
-	argv[argc++] = opt.qemu;
-	const char *args[] = { "-accel", "tcg", "-S", "-m", mem, "-nodefaults", "-display",
-			       "none", "-monitor", "none", "-device", loader, NULL };
-	for (int i = 0; args[i]; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-
-	fflush(NULL);
-	pid = fork();
+	pid = ksmu_qemu_start(ours ? opt.ksmctl : NULL, opt.qemu, args, log);
 	if (pid < 0)
-		die("fork");
-	if (!pid) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(out, 2);
-		setpriority(PRIO_PROCESS, 0, 10);
-		execvp(argv[0], (char **)argv);
-		_exit(127);
-	}
+		die("start %s", opt.qemu);
 	return pid;
 }
 
-/* Does QEMU @pid hold the image at guest-physical IMAGE_GPA (/proc/PID/mem)? */
-static bool holds_image(pid_t pid, uintptr_t ram, const char *image, long len)
-{
-	char path[64];
-	char *a = malloc(len), *b = malloc(len);
-	int fd, img;
-	bool same = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	fd = open(path, O_RDONLY);
-	img = open(image, O_RDONLY);
-	if (a && b && fd >= 0 && img >= 0 && pread(fd, a, len, (off_t)(ram + IMAGE_GPA)) == len &&
-	    pread(img, b, len, 0) == len)
-		same = !memcmp(a, b, len);
-	if (fd >= 0)
-		close(fd);
-	if (img >= 0)
-		close(img);
-	free(a);
-	free(b);
-	return same;
-}
-
-/* Wait until QEMU @pid has its RAM mapped (registered, for ours) and holding the image. */
+/*
+ * Wait until QEMU @pid has its RAM mapped (registered, for ours) and holding
+ * the @image of @len bytes at guest-physical IMAGE_GPA.
+ */
 static uintptr_t wait_ready(pid_t pid, bool ours, const char *image, long len, const char *log)
 {
-	double t0 = now_s();
+	char *want = malloc(len);
+	uintptr_t ram;
+	FILE *f = fopen(image, "r");
 
-	while (now_s() - t0 < 600) {
-		uintptr_t ram = qemu_find_ram(pid, (uint64_t)RAM_MIB << 20);
+	if (!want || !f || fread(want, 1, len, f) != (size_t)len)
+		die("read %s", image);
+	fclose(f);
+	ram = ksmu_qemu_wait_ready(pid, (uint64_t)RAM_MIB << 20, IMAGE_GPA, want, len, ours, 600);
+	free(want);
+	if (!ram && errno == ESRCH) {
+		char buf[4096] = "";
 
-		if (waitpid(pid, NULL, WNOHANG) == pid) {
-			char buf[4096] = "";
-			FILE *f = fopen(log, "r");
+		f = fopen(log, "r");
+		if (f) {
+			size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 
-			if (f) {
-				size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-
-				buf[n] = '\0';
-				fclose(f);
-			}
-			errno = 0;
-			die("QEMU exited early: %s", buf);
+			buf[n] = '\0';
+			fclose(f);
 		}
-		if (ram && (!ours || qemu_sma_fds(pid) > 0) && holds_image(pid, ram, image, len))
-			return ram;
-		sleep_s(0.2);
+		errno = 0;
+		die("QEMU exited early: %s", buf);
 	}
-	errno = 0;
-	die("QEMU %d not ready after 600 s", pid);
-}
-
-/* SIGTERM, then SIGKILL after 10 s. */
-static void stop_qemu(pid_t pid)
-{
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 100; i++) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		sleep_s(0.1);
+	if (!ram) {
+		errno = 0;
+		die("QEMU %d not ready after 600 s", pid);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	return ram;
 }
 
 /*
@@ -190,8 +131,8 @@ static long image_pfns_shared(const pid_t *pid, const uintptr_t *ram, long npage
 	uint64_t *a = malloc(npages * sizeof(*a)), *b = malloc(npages * sizeof(*b));
 	long same = 0;
 
-	if (!a || !b || pagemap_pfns(pid[0], ram[0] + IMAGE_GPA, npages, a) < 0 ||
-	    pagemap_pfns(pid[1], ram[1] + IMAGE_GPA, npages, b) < 0)
+	if (!a || !b || ksmu_pagemap_pfns(pid[0], ram[0] + IMAGE_GPA, npages, a) < 0 ||
+	    ksmu_pagemap_pfns(pid[1], ram[1] + IMAGE_GPA, npages, b) < 0)
 		die("pagemap of QEMU");
 	memset(by_kind, 0, 3 * sizeof(*by_kind));
 	for (long i = 0; i < npages; i++) {
@@ -208,19 +149,10 @@ static long image_pfns_shared(const pid_t *pid, const uintptr_t *ram, long npage
 /* AnonHugePages of process @pid in KiB (/proc/PID/smaps_rollup), or -1. */
 static long anon_huge_kib(pid_t pid)
 {
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "AnonHugePages: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return ksmu_proc_kb(path, "AnonHugePages");
 }
 
 /*
@@ -230,13 +162,10 @@ static long anon_huge_kib(pid_t pid)
  */
 static void compact_memory(void)
 {
-	int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+	const char *path = "/proc/sys/vm/compact_memory";
 
-	if (fd >= 0) {
-		if (write(fd, "1", 1) != 1)
-			note("  cannot compact memory");
-		close(fd);
-	}
+	if (!access(path, F_OK) && ksmu_write_str(path, "1"))
+		note("  cannot compact memory");
 }
 
 struct savings_run {
@@ -251,8 +180,8 @@ struct savings_run {
 /* Ours: passes of KSM_SCAN_EXT until one merges nothing (at least two). */
 static void ours_settle(struct savings_run *s)
 {
-	int scan = ioctl(ours_dev(), KSM_CREATE_SCAN);
-	double t0 = now_s(), c0 = thread_cpu_s();
+	int scan = ksmu_scan_create(ours_dev());
+	double t0 = ksmu_now_s(), c0 = thread_cpu_s();
 
 	if (scan < 0)
 		die("KSM_CREATE_SCAN");
@@ -266,7 +195,7 @@ static void ours_settle(struct savings_run *s)
 			break;
 	}
 	s->cpu_s = thread_cpu_s() - c0;
-	s->secs = now_s() - t0;
+	s->secs = ksmu_now_s() - t0;
 	s->saved = ours_pages_sharing();
 	ours_dump_stats("QEMUs");
 	close(scan);
@@ -275,14 +204,14 @@ static void ours_settle(struct savings_run *s)
 /* Built-in: ksmd unthrottled until pages_sharing is the same over two full scans. */
 static void builtin_settle_qemu(struct savings_run *s)
 {
-	pid_t ksmd = find_kthread("ksmd");
+	pid_t ksmd = ksmu_find_kthread("ksmd");
 	long f0 = bksm_read("full_scans"), f_seen = f0, last = -1, same = 0;
-	double t0 = now_s(), c0 = task_cpu_s(ksmd);
+	double t0 = ksmu_now_s(), c0 = task_cpu_s(ksmd);
 
 	bksm_write("pages_to_scan", 2 * MIB_PAGES(RAM_MIB) + 4096);
 	bksm_write("sleep_millisecs", 0);
 	bksm_write("run", 1);
-	while (now_s() - t0 < opt.timeout_s && f_seen - f0 < opt.max_passes + 2) {
+	while (ksmu_now_s() - t0 < opt.timeout_s && f_seen - f0 < opt.max_passes + 2) {
 		long f = bksm_read("full_scans");
 
 		if (f != f_seen) {
@@ -296,7 +225,7 @@ static void builtin_settle_qemu(struct savings_run *s)
 		}
 		sleep_s(0.01);
 	}
-	s->secs = now_s() - t0;
+	s->secs = ksmu_now_s() - t0;
 	s->cpu_s = task_cpu_s(ksmd) - c0;
 	s->passes = (int)(f_seen - f0);
 	s->saved = bksm_read("pages_sharing");
@@ -311,7 +240,7 @@ static struct savings_run savings_once(enum engine_id e, const char *dir, const 
 	char log[2][PATH_MAX];
 	uintptr_t ram[2];
 	pid_t pid[2];
-	double t0 = now_s();
+	double t0 = ksmu_now_s();
 
 	if (e == BUILTIN)
 		builtin_settle();
@@ -324,14 +253,14 @@ static struct savings_run savings_once(enum engine_id e, const char *dir, const 
 		ram[q] = wait_ready(pid[q], e == OURS, image, img_pages * PAGE_SZ, log[q]);
 	s.huge_kib = anon_huge_kib(pid[0]) + anon_huge_kib(pid[1]);
 	vnote("  %s: both QEMUs ready in %.1f s, AnonHugePages %ld KiB", engine_name[e],
-	      now_s() - t0, s.huge_kib);
+	      ksmu_now_s() - t0, s.huge_kib);
 	if (e == OURS)
 		ours_settle(&s);
 	else
 		builtin_settle_qemu(&s);
 	s.image_shared = image_pfns_shared(pid, ram, img_pages, s.by_kind);
 	for (int q = 0; q < 2; q++) {
-		stop_qemu(pid[q]);
+		ksmu_terminate(pid[q]);
 		unlink(log[q]);
 	}
 	note("  %-7s: %.1f MiB saved (%ld pages; image pages shared %ld of %ld: random %ld, "

@@ -1,19 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * util.c - clocks, CPU time of threads and kernel threads, the built-in KSM's
- * sysfs files, page content, /proc/PID/pagemap, statistics and JSON.
+ * util.c - messages, CPU time of threads and kernel threads, the built-in
+ * KSM's sysfs files (through lib/ksmu.h, exiting on failure), statistics and
+ * JSON.
  */
 #include "ksm_bench.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +39,8 @@ static void vnote_ap(const char *fmt, va_list ap)
 	static double t0;
 
 	if (!t0)
-		t0 = now_s();
-	fprintf(stderr, "[%7.1fs] ", now_s() - t0);
+		t0 = ksmu_now_s();
+	fprintf(stderr, "[%7.1fs] ", ksmu_now_s() - t0);
 	vfprintf(stderr, fmt, ap);
 	fprintf(stderr, "\n");
 	fflush(stderr);
@@ -67,14 +65,6 @@ void vnote(const char *fmt, ...)
 	va_start(ap, fmt);
 	vnote_ap(fmt, ap);
 	va_end(ap);
-}
-
-double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 void sleep_s(double s)
@@ -103,174 +93,63 @@ double thread_cpu_s(void)
  */
 double task_cpu_s(pid_t pid)
 {
-	char path[64], buf[1024];
-	unsigned long long ns, ut, st;
-	FILE *f;
+	char path[64], buf[64];
+	long ut, st;
 
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
-	f = fopen(path, "r");
-	if (f) {
-		int n = fscanf(f, "%llu", &ns);
+	if (ksmu_read_str(path, buf, sizeof(buf)) > 0) {
+		char *end;
+		unsigned long long ns = strtoull(buf, &end, 10);
 
-		fclose(f);
-		if (n == 1)
+		if (end != buf)
 			return ns / 1e9;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof(buf), f))
-		die("read %s", path);
-	fclose(f);
-	/* Fields 14 and 15, counted after the command name's closing parenthesis. */
-	char *p = strrchr(buf, ')');
-
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-			 &st) != 2)
-		die("parse %s", path);
+	ut = ksmu_stat_field(pid, 14);
+	st = ksmu_stat_field(pid, 15);
+	if (ut < 0 || st < 0)
+		die("read /proc/%d/stat", pid);
 	return (double)(ut + st) / sysconf(_SC_CLK_TCK);
 }
 
-/* The pid of the kernel thread called @comm, or 0. */
-pid_t find_kthread(const char *comm)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-
-	if (!d)
-		die("opendir /proc");
-	while (!found && (e = readdir(d))) {
-		char path[300], name[64] = "";
-		FILE *f;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(name, sizeof(name), f)) {
-			name[strcspn(name, "\n")] = '\0';
-			if (!strcmp(name, comm))
-				found = atoi(e->d_name);
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return found;
-}
-
-/* ---- /sys/kernel/mm/ksm ---- */
-
-#define BKSM_DIR "/sys/kernel/mm/ksm/"
+/* ---- the built-in KSM's sysfs files (KSMU_BUILTIN_DIR) ---- */
 
 bool bksm_has(const char *name)
 {
 	char path[128];
 
-	snprintf(path, sizeof(path), BKSM_DIR "%s", name);
+	snprintf(path, sizeof(path), KSMU_BUILTIN_DIR "%s", name);
 	return access(path, F_OK) == 0;
 }
 
 /* A number of the built-in KSM's sysfs directory; exits if it cannot be read. */
 long bksm_read(const char *name)
 {
-	char path[128], buf[64];
-	ssize_t n;
-	int fd;
+	char path[128];
+	long v;
 
-	snprintf(path, sizeof(path), BKSM_DIR "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		die("open %s", path);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
+	snprintf(path, sizeof(path), KSMU_BUILTIN_DIR "%s", name);
+	if (ksmu_read_num(path, &v))
 		die("read %s", path);
-	buf[n] = '\0';
-	return strtol(buf, NULL, 10);
+	return v;
+}
+
+/* Write @value to a sysfs file of the built-in KSM; exits on failure. */
+void bksm_write_str(const char *name, const char *value)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), KSMU_BUILTIN_DIR "%s", name);
+	if (ksmu_write_str(path, value))
+		die("write %s to %s", value, path);
 }
 
 /* Write a number to a sysfs file of the built-in KSM; exits on failure. */
 void bksm_write(const char *name, long value)
 {
-	char path[128], buf[32];
-	int fd, len;
+	char buf[32];
 
-	snprintf(path, sizeof(path), BKSM_DIR "%s", name);
-	len = snprintf(buf, sizeof(buf), "%ld", value);
-	fd = open(path, O_WRONLY);
-	if (fd < 0)
-		die("open %s", path);
-	if (write(fd, buf, len) != len)
-		die("write %ld to %s", value, path);
-	close(fd);
-}
-
-/* ---- memory ---- */
-
-/*
- * Pseudo-random content for page @index of the set @seed: xorshift64 from a
- * splitmix64 of (seed, index). Cheap (it matters under TCG), and every word of
- * two different pages differs, so that no comparison stops early by luck.
- */
-void fill_page(void *page, uint64_t seed, uint64_t index)
-{
-	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + (index + 1) * 0xbf58476d1ce4e5b9ULL;
-	uint64_t *w = page;
-
-	x ^= x >> 31;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 29;
-	x |= 1;
-	for (long k = 0; k < PAGE_SZ / 8; k++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		w[k] = x;
-	}
-}
-
-/* Private anonymous memory; THP off unless @thp. */
-void *map_anon(size_t bytes, bool thp)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap %zu bytes", bytes);
-	if (!thp && madvise(p, bytes, MADV_NOHUGEPAGE))
-		die("madvise(MADV_NOHUGEPAGE)");
-	return p;
-}
-
-/*
- * The pfns that process @pid maps at @npages pages from @addr (0 where no page
- * is present), from /proc/PID/pagemap. Returns @npages, or -1.
- */
-long pagemap_pfns(pid_t pid, uintptr_t addr, long npages, uint64_t *pfns)
-{
-	char path[64];
-	size_t want = npages * sizeof(uint64_t), got = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	while (got < want) {
-		ssize_t n = pread(fd, (char *)pfns + got, want - got,
-				  (off_t)(addr / PAGE_SZ * sizeof(uint64_t) + got));
-
-		if (n <= 0) {
-			close(fd);
-			return -1;
-		}
-		got += n;
-	}
-	close(fd);
-	for (long i = 0; i < npages; i++)
-		pfns[i] = (pfns[i] >> 63) ? pfns[i] & ((1ULL << 55) - 1) : 0;
-	return npages;
+	snprintf(buf, sizeof(buf), "%ld", value);
+	bksm_write_str(name, buf);
 }
 
 /* ---- statistics ---- */

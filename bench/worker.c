@@ -3,7 +3,7 @@
  * worker.c - the processes whose memory the benchmarks merge.
  *
  * A worker maps @npages pages of private anonymous memory (THP off unless
- * asked), fills page i with fill_page(seed, i % period) and obeys commands
+ * asked), fills page i with ksmu_fill_page(seed, i % period) and obeys commands
  * sent over a pipe: registering its memory with /dev/ksm or madvising it for
  * the built-in KSM (both act on the caller's own memory, so the worker does
  * them), unmerging, and timing write faults page by page. Timings are taken in
@@ -12,7 +12,6 @@
 #include "ksm_bench.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -59,7 +58,7 @@ static void *hot_writer(void *arg)
 	struct wstate *s = arg;
 
 	while (!atomic_load(&s->hot_stop)) {
-		long slot = (long)(now_s() * 10);
+		long slot = (long)(ksmu_now_s() * 10);
 
 		for (long i = 0; i < s->hot; i++)
 			*(volatile long *)(s->mem + i * PAGE_SZ) = slot;
@@ -72,9 +71,9 @@ static void *hot_writer(void *arg)
 static double timer_overhead(double *scratch, long n)
 {
 	for (long i = 0; i < n; i++) {
-		double t0 = now_s();
+		double t0 = ksmu_now_s();
 
-		scratch[i] = now_s() - t0;
+		scratch[i] = ksmu_now_s() - t0;
 	}
 	return percentile(scratch, n, 0.5);
 }
@@ -99,17 +98,27 @@ static void summarize(struct worker_reply *r, double *t, long n)
 static void timed_stores(char *mem, long npages, long off, long value, double *t)
 {
 	for (long i = 0; i < npages; i++) {
-		double t0 = now_s();
+		double t0 = ksmu_now_s();
 
 		*(volatile char *)(mem + i * PAGE_SZ + off) = (char)(value + i);
-		t[i] = now_s() - t0;
+		t[i] = ksmu_now_s() - t0;
 	}
+}
+
+/* Private anonymous memory with THP off, for the first-touch and fork timings. */
+static char *map_small_pages(long npages)
+{
+	char *q = ksmu_map_anon(npages * PAGE_SZ, 0, -1);
+
+	if (!q)
+		die("mmap %ld pages", npages);
+	return q;
 }
 
 /* W_COW_FORK: stores to pages shared with a child after fork() (copy on write). */
 static long cow_fork(struct wstate *s, struct worker_reply *r)
 {
-	char *q = map_anon(s->npages * PAGE_SZ, false);
+	char *q = map_small_pages(s->npages);
 	int p[2];
 	pid_t child;
 	char c;
@@ -145,7 +154,7 @@ static long verify(struct wstate *s)
 		long skip = i < s->hot_written ? (long)sizeof(long) : 0;	/* the writer's */
 
 		if (s->period)
-			fill_page(ref, s->seed, i % s->period);
+			ksmu_fill_page(ref, s->seed, i % s->period);
 		else
 			memset(ref, 0, PAGE_SZ);
 		if (s->byte0_set)
@@ -160,20 +169,18 @@ static long verify(struct wstate *s)
 static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 {
 	struct worker_reply r = { 0 };
-	double t0 = now_s();
+	double t0 = ksmu_now_s();
 
 	switch (m->cmd) {
 	case W_ATTACH_OURS: {
-		struct ksm_memory_region reg = { .npages = (uint32_t)s->npages,
-						 .addr = (uintptr_t)s->mem };
-		int dev = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+		int dev = ksmu_dev_open();
 
 		if (dev < 0) {
 			r.rc = -errno;
 			break;
 		}
-		s->sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
-		if (s->sma < 0 || ioctl(s->sma, KSM_REGISTER_MEMORY_REGION, &reg))
+		s->sma = ksmu_sma_create(dev);
+		if (s->sma < 0 || ksmu_register(s->sma, s->mem, s->npages))
 			r.rc = -errno;
 		close(dev);
 		break;
@@ -208,7 +215,7 @@ static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 		summarize(&r, s->times, s->npages);
 		break;
 	case W_COW_FRESH: {
-		char *q = map_anon(s->npages * PAGE_SZ, false);
+		char *q = map_small_pages(s->npages);
 
 		timed_stores(q, s->npages, 0, 1, s->times);
 		munmap(q, s->npages * PAGE_SZ);
@@ -242,7 +249,7 @@ static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 		_exit(0);
 	}
 	if (m->cmd != W_COW_MERGED && m->cmd != W_COW_FRESH && m->cmd != W_COW_FORK)
-		r.secs = now_s() - t0;
+		r.secs = ksmu_now_s() - t0;
 	return r;
 }
 
@@ -257,13 +264,10 @@ static void worker_main(struct wstate *s, int in, int out)
 	for (int fd = 3; fd < 1024; fd++)
 		if (fd != in && fd != out)
 			close(fd);
-	s->mem = map_anon(s->npages * PAGE_SZ, s->thp);
-	for (long i = 0; i < s->npages; i++) {
-		if (s->period)
-			fill_page(s->mem + i * PAGE_SZ, s->seed, i % s->period);
-		else
-			memset(s->mem + i * PAGE_SZ, 0, PAGE_SZ);	/* present, all zeroes */
-	}
+	s->mem = ksmu_map_anon(s->npages * PAGE_SZ, 0, s->thp ? 0 : -1);
+	if (!s->mem)
+		die("mmap %ld pages", s->npages);
+	ksmu_fill_pages(s->mem, s->npages, s->seed, s->period);	/* period 0: present, all zero */
 	s->times = malloc(s->npages * sizeof(double));
 	if (!s->times)
 		_exit(3);
@@ -282,7 +286,7 @@ static void worker_main(struct wstate *s, int in, int out)
 
 /*
  * Start a worker holding @npages pages, page i filled with
- * fill_page(@seed, i % @period); @thp: leave transparent huge pages on.
+ * ksmu_fill_page(@seed, i % @period); @thp: leave transparent huge pages on.
  */
 struct worker worker_start(long npages, uint64_t seed, long period, bool thp)
 {

@@ -244,7 +244,7 @@ static void test_scan_args(int dev, int scan)
 	ext.reserved[2] = 5;
 	KTEST_ERRNO(ioctl(scan, KSM_SCAN_EXT, &ext), EINVAL, "KSM_SCAN_EXT reserved[] != 0: EINVAL");
 
-	ktest_ok(ksm_stats(dev, &st) == 0, "KSM_GET_STATS");
+	ktest_ok(ksmu_stats(dev, &st) == 0, "KSM_GET_STATS");
 	bool zero = true;
 
 	for (size_t i = 0; i < sizeof(st.reserved0) / 8; i++)
@@ -256,7 +256,7 @@ static void test_scan_args(int dev, int scan)
 	ktest_ok(zero, "stats: reserved fields are zero");
 	ktest_ok(st.hash_buckets >= 1024 && !(st.hash_buckets & (st.hash_buckets - 1)),
 		 "stats: hash_buckets %llu is a power of two", (unsigned long long)st.hash_buckets);
-	ktest_ok(st.hash_buckets == (uint64_t)read_long("/sys/class/misc/ksm/hash_buckets"),
+	ktest_ok(st.hash_buckets == (uint64_t)ksmu_read_long("/sys/class/misc/ksm/hash_buckets"),
 		 "sysfs hash_buckets matches the stats ioctl");
 }
 
@@ -275,11 +275,11 @@ static void *scan_forever(void *arg)
 {
 	struct scan_thread *t = arg;
 	struct ksm_user_scan us = { .pages_to_scan = 0xffffffff, .max_pages_to_merge = 0xffffffff };
-	double t0 = now_us();
+	double t0 = ksmu_now_s();
 
 	t->ret = ioctl(t->scan, KSM_SCAN, &us);
 	t->err = errno;
-	t->elapsed_us = now_us() - t0;
+	t->elapsed_us = (ksmu_now_s() - t0) * 1e6;
 	return NULL;
 }
 
@@ -294,7 +294,7 @@ static void test_scan_signal(int dev)
 	pthread_t th;
 
 	sigaction(SIGUSR1, &sa, NULL);
-	ktest_ok(ksm_register(sma, mem, npages) == 0, "register 256 MiB for the signal test");
+	ktest_ok(ksmu_register(sma, mem, npages) == 0, "register 256 MiB for the signal test");
 	pthread_create(&th, NULL, scan_forever, &t);
 	usleep(300000);
 	pthread_kill(th, SIGUSR1);

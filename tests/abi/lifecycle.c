@@ -7,14 +7,13 @@
 #include "ktest.h"
 
 #include <pthread.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 
 static uint64_t nregions(int dev)
 {
 	struct ksm_stats st;
 
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		ktest_fatal("KSM_GET_STATS");
 	return st.regions;
 }
@@ -30,59 +29,18 @@ static bool wait_regions(int dev, uint64_t want)
 	return false;
 }
 
-static void send_fd(int sock, int fd)
-{
-	char c = 'F';
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
-	struct cmsghdr *c2 = CMSG_FIRSTHDR(&msg);
-
-	c2->cmsg_level = SOL_SOCKET;
-	c2->cmsg_type = SCM_RIGHTS;
-	c2->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c2), &fd, sizeof(int));
-	if (sendmsg(sock, &msg, 0) != 1)
-		_exit(7);
-}
-
-static int recv_fd(int sock)
-{
-	char c;
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-			      .msg_controllen = sizeof(u.buf) };
-	int fd = -1;
-
-	if (recvmsg(sock, &msg, 0) != 1)
-		return -1;
-	struct cmsghdr *c2 = CMSG_FIRSTHDR(&msg);
-
-	if (c2 && c2->cmsg_type == SCM_RIGHTS)
-		memcpy(&fd, CMSG_DATA(c2), sizeof(int));
-	return fd;
-}
-
 static void test_close_and_remove(int dev)
 {
 	char *a = anon_map(32 * ktest_page, 0);
 	int sma = ksm_sma(dev);
 
-	ktest_ok(ksm_register(sma, a, 8) == 0 && ksm_register(sma, a + 8 * ktest_page, 8) == 0,
+	ktest_ok(ksmu_register(sma, a, 8) == 0 && ksmu_register(sma, a + 8 * ktest_page, 8) == 0,
 		 "two regions registered");
 	ktest_ok(nregions(dev) == 2, "the module counts 2 regions");
 	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION) == 0 && nregions(dev) == 0,
 		 "KSM_REMOVE_MEMORY_REGION drops both");
 	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION) == 0, "removing from an empty SMA is fine");
-	ktest_ok(ksm_register(sma, a, 32) == 0 && nregions(dev) == 1, "the SMA is usable again");
+	ktest_ok(ksmu_register(sma, a, 32) == 0 && nregions(dev) == 1, "the SMA is usable again");
 	close(sma);
 	ktest_ok(nregions(dev) == 0, "closing the SMA fd drops its regions");
 	munmap(a, 32 * ktest_page);
@@ -103,14 +61,15 @@ static void test_exit_with_leaked_fd(int dev)
 		char c;
 
 		memset(m, 1, 64 * ktest_page);
-		if (ksm_register(sma, m, 64))
+		if (ksmu_register(sma, m, 64))
 			_exit(3);
-		send_fd(sv[1], sma);
+		if (ksmu_send_fd(sv[1], sma))
+			_exit(7);
 		if (read(sv[1], &c, 1) != 1)	/* wait for the parent */
 			_exit(4);
 		_exit(0);	/* without closing anything */
 	}
-	int sma = recv_fd(sv[0]);
+	int sma = ksmu_recv_fd(sv[0]);
 
 	ktest_ok(sma >= 0, "received the child's SMA fd over SCM_RIGHTS");
 	ktest_ok(nregions(dev) == 1, "the child's region is registered");
@@ -121,7 +80,7 @@ static void test_exit_with_leaked_fd(int dev)
 
 	char *mine = anon_map(8 * ktest_page, 0);
 
-	ktest_ok(ksm_register(sma, mine, 8) == 0 && nregions(dev) == 1,
+	ktest_ok(ksmu_register(sma, mine, 8) == 0 && nregions(dev) == 1,
 		 "the receiver registers its own memory on the inherited SMA");
 	close(sma);
 	ktest_ok(nregions(dev) == 0, "and closing it drops that");
@@ -139,14 +98,14 @@ static void test_fork(int dev)
 
 	if (pipe(up) || pipe(down))
 		ktest_fatal("pipe");
-	ktest_ok(ksm_register(sma, a, 16) == 0, "parent registers 16 pages");
+	ktest_ok(ksmu_register(sma, a, 16) == 0, "parent registers 16 pages");
 	pid = fork();
 	if (!pid) {
 		char c;
 		uint64_t res[3];
 
 		res[0] = nregions(dev);
-		res[1] = ksm_register(sma, a, 16) == 0;
+		res[1] = ksmu_register(sma, a, 16) == 0;
 		res[2] = nregions(dev);
 		if (write(up[1], res, sizeof(res)) != sizeof(res) || read(down[0], &c, 1) != 1)
 			_exit(2);
@@ -171,42 +130,21 @@ static void test_fork(int dev)
 	munmap(a, 16 * ktest_page);
 }
 
-struct racer {
-	int scan;
-	volatile bool stop;
-	long scans;
-};
-
-static void *scan_loop(void *arg)
-{
-	struct racer *r = arg;
-
-	while (!r->stop) {
-		struct ksm_scan_ext s = { .pages_to_scan = 512 };
-
-		if (ioctl(r->scan, KSM_SCAN_EXT, &s) == 0)
-			r->scans++;
-	}
-	return NULL;
-}
-
 /* Regions come and go (register, close, exit) while two threads scan. */
 static void test_scan_races(int dev)
 {
-	struct racer r1 = { .scan = ksm_scanfd(dev) }, r2 = { .scan = ksm_scanfd(dev) };
-	pthread_t t1, t2;
+	struct ktest_scanner r1, r2;
 	bool ok = true;
 
-	pthread_create(&t1, NULL, scan_loop, &r1);
-	pthread_create(&t2, NULL, scan_loop, &r2);
+	ktest_scanner_start(&r1, ksm_scanfd(dev), 512);
+	ktest_scanner_start(&r2, ksm_scanfd(dev), 512);
 	for (int round = 0; round < 40; round++) {
 		int sma = ksm_sma(dev);
 		long n = 64 + round * 8;
 		char *m = anon_map(n * ktest_page, 0);
 
-		for (long i = 0; i < n; i++)
-			fill_page(m + i * ktest_page, round % 3, i % 16);
-		ok &= ksm_register(sma, m, n) == 0;
+		ksmu_fill_pages(m, n, round % 3, 16);
+		ok &= ksmu_register(sma, m, n) == 0;
 		if (round % 2) {
 			pid_t pid = fork();
 
@@ -214,9 +152,8 @@ static void test_scan_races(int dev)
 				int s2 = ksm_sma(dev);
 				char *c = anon_map(n * ktest_page, 0);
 
-				for (long i = 0; i < n; i++)
-					fill_page(c + i * ktest_page, round % 3, i % 16);
-				ksm_register(s2, c, n);
+				ksmu_fill_pages(c, n, round % 3, 16);
+				ksmu_register(s2, c, n);
 				usleep(20000);
 				_exit(0);	/* exit with the region registered */
 			}
@@ -226,18 +163,16 @@ static void test_scan_races(int dev)
 		if (round % 3)
 			ioctl(sma, KSM_REMOVE_MEMORY_REGION);
 		close(sma);
-		for (long i = 0; i < n; i++)
-			ok &= check_page(m + i * ktest_page, round % 3, i % 16);
+		ok &= ksmu_check_pages(m, n, round % 3, 16) < 0;
 		munmap(m, n * ktest_page);
 	}
-	r1.stop = r2.stop = true;
-	pthread_join(t1, NULL);
-	pthread_join(t2, NULL);
+	ktest_scanner_stop(&r1);
+	ktest_scanner_stop(&r2);
 	ktest_ok(ok, "registrations and contents right while regions come and go under two scanners");
 	ktest_ok(r1.scans > 0 && r2.scans > 0, "both scanners ran (%ld and %ld scans)", r1.scans, r2.scans);
 	ktest_ok(wait_regions(dev, 0), "no region left behind");
-	close(r1.scan);
-	close(r2.scan);
+	close(r1.fd);
+	close(r2.fd);
 }
 
 /* delete_module() fails while any fd of the module is open, and works after. */
@@ -259,7 +194,7 @@ static void test_unload(void)
 	close(scan);
 	ktest_ok(syscall(SYS_delete_module, "ksm", O_NONBLOCK) == 0, "unload works once all fds are closed");
 	ktest_ok(access("/dev/ksm", F_OK) != 0, "/dev/ksm is gone");
-	ktest_ok(module_load(NULL) == 0 && ksm_dev_wait(), "and the module loads again");
+	ktest_ok(module_load(NULL) == 0 && ksmu_dev_wait(), "and the module loads again");
 }
 
 int main(void)

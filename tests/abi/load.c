@@ -49,7 +49,7 @@ static void test_missing_symbol(void)
 	err = load("test_require_symbol=jiffies_64");
 	ktest_ok(err == ENOENT, "a symbol that is not a function entry is refused too (%s)",
 		 strerror(err));
-	ktest_ok(load("test_require_symbol=schedule") == 0 && ksm_dev_wait(),
+	ktest_ok(load("test_require_symbol=schedule") == 0 && ksmu_dev_wait(),
 		 "a present extra symbol loads fine");
 	ktest_ok(unload() == 0, "and unloads");
 }
@@ -58,10 +58,10 @@ static void test_params(void)
 {
 	ktest_ok(load("page_hash_size=1000 sha1_hash_size=300 rmap_hash_size=77") == 0,
 		 "load with the 2008 table-size parameters");
-	ktest_ok(read_long("/sys/class/misc/ksm/hash_buckets") == 1024,
+	ktest_ok(ksmu_read_long("/sys/class/misc/ksm/hash_buckets") == 1024,
 		 "page_hash_size=1000 gives 1024 buckets (%ld)",
-		 read_long("/sys/class/misc/ksm/hash_buckets"));
-	ktest_ok(read_long("/sys/module/ksm/parameters/sha1_hash_size") == 512,
+		 ksmu_read_long("/sys/class/misc/ksm/hash_buckets"));
+	ktest_ok(ksmu_read_long("/sys/module/ksm/parameters/sha1_hash_size") == 512,
 		 "sha1_hash_size=300 gives 512 buckets");
 	ktest_ok(unload() == 0, "unload");
 }
@@ -77,13 +77,13 @@ static void test_limits(void)
 	sma2 = ksm_sma(dev);
 	m = anon_map(16 * ktest_page, 0);
 	for (int i = 0; i < 3; i++)
-		ktest_ok(ksm_register(sma1, m + i * ktest_page, 1) == 0, "region %d of 3 on one SMA", i + 1);
-	KTEST_ERRNO(ksm_register(sma1, m + 3 * ktest_page, 1), ENOSPC, "a 4th region on that SMA: ENOSPC");
-	ktest_ok(ksm_register(sma2, m + 4 * ktest_page, 1) == 0 &&
-		 ksm_register(sma2, m + 5 * ktest_page, 1) == 0, "regions 4 and 5 on another SMA");
-	KTEST_ERRNO(ksm_register(sma2, m + 6 * ktest_page, 1), ENOSPC, "a 6th region in all: ENOSPC");
+		ktest_ok(ksmu_register(sma1, m + i * ktest_page, 1) == 0, "region %d of 3 on one SMA", i + 1);
+	KTEST_ERRNO(ksmu_register(sma1, m + 3 * ktest_page, 1), ENOSPC, "a 4th region on that SMA: ENOSPC");
+	ktest_ok(ksmu_register(sma2, m + 4 * ktest_page, 1) == 0 &&
+		 ksmu_register(sma2, m + 5 * ktest_page, 1) == 0, "regions 4 and 5 on another SMA");
+	KTEST_ERRNO(ksmu_register(sma2, m + 6 * ktest_page, 1), ENOSPC, "a 6th region in all: ENOSPC");
 	ioctl(sma1, KSM_REMOVE_MEMORY_REGION);
-	ktest_ok(ksm_register(sma2, m + 6 * ktest_page, 1) == 0, "after a removal there is room again");
+	ktest_ok(ksmu_register(sma2, m + 6 * ktest_page, 1) == 0, "after a removal there is room again");
 	close(sma1);
 	close(sma2);
 	close(dev);
@@ -104,9 +104,9 @@ static void test_loops(void)
 						       .max_pages_to_merge = 4, .running = 1 };
 
 			memset(m, 0x5a, 8 * ktest_page);
-			ok &= ksm_register(sma, m, 8) == 0;
-			ok &= ksm_scan_pass(ksm_scanfd(dev)) >= 0;
-			merged &= pagemap_pfn(0, m) == pagemap_pfn(0, m + 7 * ktest_page);
+			ok &= ksmu_register(sma, m, 8) == 0;
+			ok &= ksmu_scan_pass(ksm_scanfd(dev)) >= 0;
+			merged &= ksmu_pagemap_pfn(0, m) == ksmu_pagemap_pfn(0, m + 7 * ktest_page);
 			/* kksmd stays running across the unload. */
 			ok &= ioctl(dev, KSM_START_STOP_KTHREAD, &on) == 0;
 			close(sma);
@@ -139,8 +139,8 @@ static void test_kpage_limit(void)
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
 	struct peer a = peer_start(dev, n, 66, n), b = peer_start(dev, n, 66, n);
 
-	ksm_scan_settle(scan, 3);
-	ksm_stats(dev, &st);
+	ksmu_scan_settle(scan, 3);
+	ksmu_stats(dev, &st);
 	ktest_ok(st.kpages_held == 100 && peers_shared(&a, &b) == 100,
 		 "300 twin pairs, only 100 kernel pages made (%llu held, %ld shared)",
 		 (unsigned long long)st.kpages_held, peers_shared(&a, &b));

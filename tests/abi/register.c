@@ -18,14 +18,14 @@ static void snap(int dev, struct snapshot *s)
 {
 	struct ksm_stats st;
 
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		ktest_fatal("KSM_GET_STATS");
 	s->regions = st.regions;
 	s->region_pages = st.region_pages;
 	s->unstable = st.unstable_pages;
 	s->kpages = st.kpages_held;
-	s->items = slab_objects("ksmdev_item");
-	s->kpage_objs = slab_objects("ksmdev_kpage");
+	s->items = ksmu_slab_objects("ksmdev_item");
+	s->kpage_objs = ksmu_slab_objects("ksmdev_kpage");
 }
 
 static bool same(const struct snapshot *a, const struct snapshot *b)
@@ -62,17 +62,17 @@ static void test_bad_ranges(int sma)
 	char *mem = anon_map(16 * ktest_page, 0);
 	struct ksm_memory_region r;
 
-	KTEST_ERRNO(ksm_register(sma, mem, 0), EINVAL, "npages = 0: EINVAL");
-	KTEST_ERRNO(ksm_register(sma, mem + 1, 1), EINVAL, "unaligned address: EINVAL");
-	KTEST_ERRNO(ksm_register(sma, mem + 2048, 2), EINVAL, "half-page aligned address: EINVAL");
-	KTEST_ERRNO(ksm_register(sma, (void *)0xffff888000000000UL, 1), EINVAL,
+	KTEST_ERRNO(ksmu_register(sma, mem, 0), EINVAL, "npages = 0: EINVAL");
+	KTEST_ERRNO(ksmu_register(sma, mem + 1, 1), EINVAL, "unaligned address: EINVAL");
+	KTEST_ERRNO(ksmu_register(sma, mem + 2048, 2), EINVAL, "half-page aligned address: EINVAL");
+	KTEST_ERRNO(ksmu_register(sma, (void *)0xffff888000000000UL, 1), EINVAL,
 		    "kernel address: EINVAL");
-	KTEST_ERRNO(ksm_register(sma, (void *)0xfffffffffffff000UL, 1), EINVAL,
+	KTEST_ERRNO(ksmu_register(sma, (void *)0xfffffffffffff000UL, 1), EINVAL,
 		    "last page of the address space: EINVAL");
 	uintptr_t top = user_space_end();
 
 	ktest_diag("user space ends at %#lx", (unsigned long)top);
-	KTEST_ERRNO(ksm_register(sma, (void *)(top - 0x10000), 0xffffffffUL), EINVAL,
+	KTEST_ERRNO(ksmu_register(sma, (void *)(top - 0x10000), 0xffffffffUL), EINVAL,
 		    "4G pages from 64 KiB below the end of user space: EINVAL");
 	r.npages = 1;
 	r.pad = 0;
@@ -87,14 +87,14 @@ static void test_bad_ranges(int sma)
 	KTEST_ERRNO(ioctl(sma, KSM_REGISTER_MEMORY_REGION, &r), EINVAL,
 		    "the first page past user space: EINVAL");
 
-	KTEST_ERRNO(ksm_register(sma, NULL, 1), EFAULT, "page 0 (unmapped): EFAULT");
+	KTEST_ERRNO(ksmu_register(sma, NULL, 1), EFAULT, "page 0 (unmapped): EFAULT");
 	munmap(mem + 8 * ktest_page, 8 * ktest_page);	/* a hole after the 8 pages */
 	munmap(mem + 3 * ktest_page, ktest_page);
-	KTEST_ERRNO(ksm_register(sma, mem, 8), EFAULT, "range with an unmapped hole: EFAULT");
-	KTEST_ERRNO(ksm_register(sma, mem + 4 * ktest_page, 8), EFAULT,
+	KTEST_ERRNO(ksmu_register(sma, mem, 8), EFAULT, "range with an unmapped hole: EFAULT");
+	KTEST_ERRNO(ksmu_register(sma, mem + 4 * ktest_page, 8), EFAULT,
 		    "range running past the end of its mapping: EFAULT");
 	munmap(mem, 8 * ktest_page);
-	KTEST_ERRNO(ksm_register(sma, mem, 1), EFAULT, "unmapped range: EFAULT");
+	KTEST_ERRNO(ksmu_register(sma, mem, 1), EFAULT, "unmapped range: EFAULT");
 }
 
 static void test_wrong_memory(int sma)
@@ -107,15 +107,15 @@ static void test_wrong_memory(int sma)
 		ktest_fatal("temporary file");
 	unlink(path);
 	p = mmap(NULL, 4 * ktest_page, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	KTEST_ERRNO(ksm_register(sma, p, 4), EINVAL, "private file mapping: EINVAL");
+	KTEST_ERRNO(ksmu_register(sma, p, 4), EINVAL, "private file mapping: EINVAL");
 	munmap(p, 4 * ktest_page);
 	p = mmap(NULL, 4 * ktest_page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	KTEST_ERRNO(ksm_register(sma, p, 4), EINVAL, "shared file mapping: EINVAL");
+	KTEST_ERRNO(ksmu_register(sma, p, 4), EINVAL, "shared file mapping: EINVAL");
 	munmap(p, 4 * ktest_page);
 	close(fd);
 
 	p = mmap(NULL, 4 * ktest_page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	KTEST_ERRNO(ksm_register(sma, p, 4), EINVAL, "shared anonymous mapping: EINVAL");
+	KTEST_ERRNO(ksmu_register(sma, p, 4), EINVAL, "shared anonymous mapping: EINVAL");
 	munmap(p, 4 * ktest_page);
 
 	/* Private anonymous next to shared anonymous: the whole range is refused. */
@@ -123,31 +123,31 @@ static void test_wrong_memory(int sma)
 
 	p = mmap(a + 4 * ktest_page, 4 * ktest_page, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-	KTEST_ERRNO(ksm_register(sma, a, 8), EINVAL, "range ending in shared memory: EINVAL");
-	ktest_ok(ksm_register(sma, a, 4) == 0, "its private half alone is accepted");
+	KTEST_ERRNO(ksmu_register(sma, a, 8), EINVAL, "range ending in shared memory: EINVAL");
+	ktest_ok(ksmu_register(sma, a, 4) == 0, "its private half alone is accepted");
 	ioctl(sma, KSM_REMOVE_MEMORY_REGION);
 	munmap(a, 8 * ktest_page);
 
-	write_str("/proc/sys/vm/nr_hugepages", "4");
+	ksmu_write_str("/proc/sys/vm/nr_hugepages", "4");
 	p = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB,
 		 -1, 0);
 	if (p == MAP_FAILED) {
 		ktest_skip("no hugetlb pages in this guest");
 	} else {
-		KTEST_ERRNO(ksm_register(sma, p, 512), EINVAL, "hugetlb mapping: EINVAL");
+		KTEST_ERRNO(ksmu_register(sma, p, 512), EINVAL, "hugetlb mapping: EINVAL");
 		munmap(p, 2 << 20);
 	}
-	write_str("/proc/sys/vm/nr_hugepages", "0");
+	ksmu_write_str("/proc/sys/vm/nr_hugepages", "0");
 
 	uintptr_t s, e;
 
 	if (maps_range("[vdso]", &s, &e))
-		KTEST_ERRNO(ksm_register(sma, (void *)s, (e - s) / ktest_page), EINVAL,
+		KTEST_ERRNO(ksmu_register(sma, (void *)s, (e - s) / ktest_page), EINVAL,
 			    "the vDSO (a special mapping): EINVAL");
 	else
 		ktest_skip("no [vdso] in /proc/self/maps");
 	if (maps_range("[vvar]", &s, &e))
-		KTEST_ERRNO(ksm_register(sma, (void *)s, (e - s) / ktest_page), EINVAL,
+		KTEST_ERRNO(ksmu_register(sma, (void *)s, (e - s) / ktest_page), EINVAL,
 			    "[vvar] (a PFN mapping): EINVAL");
 	else
 		ktest_skip("no [vvar] in /proc/self/maps");
@@ -162,22 +162,22 @@ static void test_good_ranges(int dev, int sma)
 	struct ksm_memory_region r;
 	struct ksm_stats st;
 
-	ktest_ok(ksm_register(sma, a, 4) == 0, "4 pages of private anonymous memory");
-	ktest_ok(ksm_register(sma, a + 4 * ktest_page, 4) == 0, "the next 4 pages, adjacent");
-	KTEST_ERRNO(ksm_register(sma, a, 4), EEXIST, "the same range again: EEXIST");
-	KTEST_ERRNO(ksm_register(sma, a + 2 * ktest_page, 4), EEXIST, "a partial overlap: EEXIST");
-	KTEST_ERRNO(ksm_register(sma, a + ktest_page, 1), EEXIST, "a range inside a region: EEXIST");
-	KTEST_ERRNO(ksm_register(sma, a, 16), EEXIST, "a range around two regions: EEXIST");
-	KTEST_ERRNO(ksm_register(sma2, a + 3 * ktest_page, 2), EEXIST,
+	ktest_ok(ksmu_register(sma, a, 4) == 0, "4 pages of private anonymous memory");
+	ktest_ok(ksmu_register(sma, a + 4 * ktest_page, 4) == 0, "the next 4 pages, adjacent");
+	KTEST_ERRNO(ksmu_register(sma, a, 4), EEXIST, "the same range again: EEXIST");
+	KTEST_ERRNO(ksmu_register(sma, a + 2 * ktest_page, 4), EEXIST, "a partial overlap: EEXIST");
+	KTEST_ERRNO(ksmu_register(sma, a + ktest_page, 1), EEXIST, "a range inside a region: EEXIST");
+	KTEST_ERRNO(ksmu_register(sma, a, 16), EEXIST, "a range around two regions: EEXIST");
+	KTEST_ERRNO(ksmu_register(sma2, a + 3 * ktest_page, 2), EEXIST,
 		    "overlap through another SMA of the same process: EEXIST");
-	ktest_ok(ksm_register(sma2, a + 8 * ktest_page, 8) == 0, "a disjoint range on another SMA");
+	ktest_ok(ksmu_register(sma2, a + 8 * ktest_page, 8) == 0, "a disjoint range on another SMA");
 
 	r = (struct ksm_memory_region){ .npages = 4, .pad = 0xdeadbeef,
 					.addr = (uintptr_t)ro };
 	ktest_ok(ioctl(sma, KSM_REGISTER_MEMORY_REGION, &r) == 0,
 		 "read-only anonymous memory, garbage in pad (2008 callers leave it unset)");
-	ktest_ok(ksm_register(sma, none, 4) == 0, "PROT_NONE anonymous memory");
-	ksm_stats(dev, &st);
+	ktest_ok(ksmu_register(sma, none, 4) == 0, "PROT_NONE anonymous memory");
+	ksmu_stats(dev, &st);
 	ktest_ok(st.regions == 5 && st.region_pages == 4 + 4 + 8 + 4 + 4,
 		 "stats count 5 regions of 24 pages (%llu, %llu)", (unsigned long long)st.regions,
 		 (unsigned long long)st.region_pages);
@@ -186,7 +186,7 @@ static void test_good_ranges(int dev, int sma)
 	pid_t pid = fork();
 
 	if (!pid)
-		_exit(ksm_register(sma, a, 4) == 0 ? 0 : 1);
+		_exit(ksmu_register(sma, a, 4) == 0 ? 0 : 1);
 	int status;
 
 	waitpid(pid, &status, 0);
@@ -194,7 +194,7 @@ static void test_good_ranges(int dev, int sma)
 		 "a forked child registers the same addresses of its own memory");
 
 	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION) == 0, "KSM_REMOVE_MEMORY_REGION");
-	ktest_ok(ksm_register(sma, a, 4) == 0, "after removal the range registers again");
+	ktest_ok(ksmu_register(sma, a, 4) == 0, "after removal the range registers again");
 	close(sma2);
 	ioctl(sma, KSM_REMOVE_MEMORY_REGION);
 	munmap(a, 16 * ktest_page);

@@ -13,12 +13,11 @@ int main(void)
 	struct ksm_process_stats ps, mine;
 	struct ksm_stats st;
 
-	for (long i = 0; i < n; i++)
-		fill_page(m + i * ktest_page, 90, i);
-	ktest_ok(ksm_register(sma, m, n) == 0, "our region");
+	ksmu_fill_pages(m, n, 90, n);
+	ktest_ok(ksmu_register(sma, m, n) == 0, "our region");
 	struct peer p = peer_start(dev, n, 90, n);
 
-	ksm_scan_pass(scan);
+	ksmu_scan_pass(scan);
 	ktest_ok(ioctl(sma, KSM_SMA_GET_STATS, &ps) == 0 && ps.regions == 1 &&
 		 ps.region_pages == (uint64_t)n && ps.merged_pages == (uint64_t)n && ps.merges == (uint64_t)n,
 		 "SMA stats: 1 region, %ld pages, %ld merged (%llu, %llu)", n, n,
@@ -34,10 +33,10 @@ int main(void)
 	for (long i = 0; i < 100; i++) {
 		char ref[4096];
 
-		fill_page(ref, 90, i);
+		ksmu_fill_page(ref, 90, i);
 		peer_cmd(&p, PEER_WRITE, i, 7, (unsigned char)ref[7] ^ 0x80);	/* a real change */
 	}
-	ksm_scan_pass(scan);
+	ksmu_scan_pass(scan);
 	ps = (struct ksm_process_stats){ .pid = p.pid };
 	int r = ioctl(dev, KSM_GET_PROCESS_STATS, &ps);
 
@@ -48,7 +47,7 @@ int main(void)
 	ktest_ok(good, "the peer: 100 COW breaks, %ld still merged (%llu, %llu)",
 		 n - 100, (unsigned long long)ps.cow_breaks, (unsigned long long)ps.merged_pages);
 
-	ktest_ok(ksm_stats(dev, &st) == 0 && st.metadata_bytes > 0, "metadata_bytes %llu",
+	ktest_ok(ksmu_stats(dev, &st) == 0 && st.metadata_bytes > 0, "metadata_bytes %llu",
 		 (unsigned long long)st.metadata_bytes);
 	ktest_ok(st.general_profit ==
 		 (int64_t)(st.pages_sharing * ktest_page) - (int64_t)st.metadata_bytes,

@@ -17,37 +17,38 @@ int main(void)
 {
 	const long n = 8192;	/* 32 MiB, untouched: cheap pages to scan */
 	int dev = ksm_open(), sma = ksm_sma(dev);
-	char *m = mmap(NULL, n * ktest_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = anon_map(n * ktest_page, 0);
 	struct ksm_kthread_info on = { .sleep = 20000, .pages_to_scan = 64, .max_pages_to_merge = 64,
 				       .running = 1 }, off = { .running = 0 };
 	struct ksm_stats st;
 
-	ktest_ok(ksm_register(sma, m, n) == 0, "register 32 MiB");
+	ktest_ok(ksmu_register(sma, m, n) == 0, "register 32 MiB");
 	/* 64 pages per 20 ms round: a pass takes ~2.6 s; the target is 1 s. */
-	ktest_ok(KSM_CONFIG(dev, (__c.advisor_mode = KSM_ADVISOR_SCAN_TIME, __c.advisor_target_scan_ms = 1000,
-				  __c.advisor_max_cpu = 100, __c.advisor_min_pages_to_scan = 16,
-				  __c.advisor_max_pages_to_scan = 100000)) == 0, "advisor on, target 1 s");
+	ktest_ok(KSMU_CONFIG(dev, (__c.advisor_mode = KSM_ADVISOR_SCAN_TIME,
+				   __c.advisor_target_scan_ms = 1000, __c.advisor_max_cpu = 100,
+				   __c.advisor_min_pages_to_scan = 16,
+				   __c.advisor_max_pages_to_scan = 100000)) == 0, "advisor on, target 1 s");
 	ktest_ok(ioctl(dev, KSM_START_STOP_KTHREAD, &on) == 0, "kksmd with 64 pages per round");
 	ktest_ok(KTEST_WAIT(pages_to_scan(dev) > 64, 60000), "the advisor raised pages_to_scan (%u)",
 		 pages_to_scan(dev));
-	ksm_stats(dev, &st);
+	ksmu_stats(dev, &st);
 	ktest_ok(st.last_full_scan_ms > 0, "last_full_scan_ms = %llu", (unsigned long long)st.last_full_scan_ms);
 	/* Let it settle near the target, then check the pass time. */
 	sleep(8);
-	ksm_stats(dev, &st);
+	ksmu_stats(dev, &st);
 	ktest_diag("after settling: pages_to_scan %u, last pass %llu ms", pages_to_scan(dev),
 		   (unsigned long long)st.last_full_scan_ms);
 	ktest_ok(st.last_full_scan_ms < 2000, "passes now take less than twice the target (%llu ms)",
 		 (unsigned long long)st.last_full_scan_ms);
 
 	/* An hour's target: it lowers pages_to_scan down to the minimum. */
-	ktest_ok(KSM_CONFIG(dev, __c.advisor_target_scan_ms = 3600000) == 0, "target one hour");
+	ktest_ok(KSMU_CONFIG(dev, __c.advisor_target_scan_ms = 3600000) == 0, "target one hour");
 	uint32_t before = pages_to_scan(dev);
 
 	ktest_ok(KTEST_WAIT(pages_to_scan(dev) == 16, 60000), "pages_to_scan went down to the minimum (%u -> %u)",
 		 before, pages_to_scan(dev));
 	ktest_ok(ioctl(dev, KSM_START_STOP_KTHREAD, &off) == 0, "kksmd stopped");
-	ktest_ok(KSM_CONFIG(dev, __c.advisor_mode = KSM_ADVISOR_NONE) == 0, "advisor off");
+	ktest_ok(KSMU_CONFIG(dev, __c.advisor_mode = KSM_ADVISOR_NONE) == 0, "advisor off");
 	close(sma);
 	return ktest_done();
 }

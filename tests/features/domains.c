@@ -33,7 +33,7 @@ static void test_api(int dev)
 	KTEST_ERRNO(ioctl(dev, KSM_SMA_SET_DOMAIN, &bad), ENOTTY, "on /dev/ksm: ENOTTY");
 	d = 42;
 	ktest_ok(set_domain(s3, &d) == 0 && d == 42, "root names domain 42");
-	ktest_ok(ksm_register(s3, m, 4) == 0, "registers on it");
+	ktest_ok(ksmu_register(s3, m, 4) == 0, "registers on it");
 	d = 43;
 	KTEST_ERRNO(set_domain(s3, &d), EBUSY, "changing the domain of an SMA with regions: EBUSY");
 	pid_t pid = fork();
@@ -77,7 +77,7 @@ int main(void)
 	peer_domain = KSM_DOMAIN_DEFAULT;
 	struct peer g = peer_start(dev, n, 80, n), h = peer_start(dev, n, 80, n);
 
-	ksm_scan_settle(scan, 3);
+	ksmu_scan_settle(scan, 3);
 	ktest_ok(peers_shared(&a, &b) == n, "domain 42: its two processes merged");
 	ktest_ok(peers_shared(&c, &d) == n, "domain 43: its two processes merged");
 	ktest_ok(peers_shared(&g, &h) == n, "the default domain: merged");

@@ -12,7 +12,7 @@ int main(void)
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
 	struct ksm_stats s0, s1;
 
-	ktest_ok(KSM_CONFIG(dev, __c.smart_scan = 1) == 0, "smart_scan on");
+	ktest_ok(KSMU_CONFIG(dev, __c.smart_scan = 1) == 0, "smart_scan on");
 	struct peer a = peer_start(dev, n, 40, n);	/* all distinct, no twin anywhere */
 
 	/*
@@ -24,9 +24,9 @@ int main(void)
 	bool schedule = true;
 
 	for (int pass = 1; pass <= 14; pass++) {
-		ksm_stats(dev, &s0);
-		ksm_scan_pass(scan);
-		ksm_stats(dev, &s1);
+		ksmu_stats(dev, &s0);
+		ksmu_scan_pass(scan);
+		ksmu_stats(dev, &s1);
 		bool want = false;
 
 		for (size_t k = 0; k < sizeof(skipped_on) / sizeof(skipped_on[0]); k++)
@@ -43,7 +43,7 @@ int main(void)
 
 	/* Now in an 8-pass skip: a twin registered meanwhile merges through the table. */
 	struct peer b = peer_start(dev, n, 40, n);
-	long merged = ksm_scan_pass(scan);
+	long merged = ksmu_scan_pass(scan);
 
 	ktest_ok(merged == 2 * n && peers_shared(&a, &b) == n,
 		 "a twin process appearing during the skip merges with them at once (%ld)", merged);
@@ -55,15 +55,15 @@ int main(void)
 	struct peer c = peer_start(dev, 16, 41, 16);
 
 	for (int i = 0; i < 4; i++)
-		ksm_scan_pass(scan);
-	ksm_stats(dev, &s0);
-	ksm_scan_pass(scan);
-	ksm_stats(dev, &s1);
+		ksmu_scan_pass(scan);
+	ksmu_stats(dev, &s0);
+	ksmu_scan_pass(scan);
+	ksmu_stats(dev, &s1);
 	ktest_ok(s1.smart_skipped - s0.smart_skipped == 16, "after 3 failures the pages are skipped");
-	ktest_ok(KSM_CONFIG(dev, __c.smart_scan = 0) == 0, "smart_scan off");
-	ksm_stats(dev, &s0);
-	ksm_scan_pass(scan);
-	ksm_stats(dev, &s1);
+	ktest_ok(KSMU_CONFIG(dev, __c.smart_scan = 0) == 0, "smart_scan off");
+	ksmu_stats(dev, &s0);
+	ksmu_scan_pass(scan);
+	ksmu_stats(dev, &s1);
 	ktest_ok(s1.smart_skipped == s0.smart_skipped, "with smart_scan off nothing is skipped");
 	peer_stop(&c);
 	return ktest_done();

@@ -12,7 +12,7 @@ static long merged_count(char *m, long n, struct peer *p)
 	long k = 0;
 
 	for (long i = 0; i < n; i++) {
-		uint64_t x = pagemap_pfn(0, m + i * ktest_page);
+		uint64_t x = ksmu_pagemap_pfn(0, m + i * ktest_page);
 
 		k += x && x == peer_pfn(p, i);
 	}
@@ -22,17 +22,14 @@ static long merged_count(char *m, long n, struct peer *p)
 static bool all_anon(char *m, long n)
 {
 	for (long i = 0; i < n; i++)
-		if (!(kpageflags(pagemap_pfn(0, m + i * ktest_page)) & (1ULL << KPF_ANON)))
+		if (!(ksmu_kpageflags(ksmu_pagemap_pfn(0, m + i * ktest_page)) & (1ULL << KPF_ANON)))
 			return false;
 	return true;
 }
 
 static bool intact(char *m, long n, uint64_t seed)
 {
-	for (long i = 0; i < n; i++)
-		if (!check_page(m + i * ktest_page, seed, i))
-			return false;
-	return true;
+	return ksmu_check_pages(m, n, seed, n) < 0;
 }
 
 int main(void)
@@ -43,15 +40,14 @@ int main(void)
 	struct ksm_unmerge u;
 	struct ksm_process_stats ps;
 
-	for (long i = 0; i < n; i++)
-		fill_page(m + i * ktest_page, 50, i);
+	ksmu_fill_pages(m, n, 50, n);
 	struct peer p = peer_start(dev, n, 50, n);
 
-	ktest_ok(ksm_register(sma, m, n / 2) == 0 && ksm_register(sma, m + n / 2 * ktest_page, n / 2) == 0,
+	ktest_ok(ksmu_register(sma, m, n / 2) == 0 && ksmu_register(sma, m + n / 2 * ktest_page, n / 2) == 0,
 		 "two regions of ours");
-	long anon0 = status_kb(0, "RssAnon");
+	long anon0 = ksmu_status_kb(0, "RssAnon");
 
-	ktest_ok(ksm_scan_pass(scan) == 2 * n && merged_count(m, n, &p) == n, "everything merged");
+	ktest_ok(ksmu_scan_pass(scan) == 2 * n && merged_count(m, n, &p) == n, "everything merged");
 
 	/* Argument checks. */
 	memset(&u, 0, sizeof(u));
@@ -72,8 +68,8 @@ int main(void)
 		 n, (unsigned long long)u.pages_unmerged, (unsigned long long)u.pages_failed);
 	ktest_ok(merged_count(m, n, &p) == 0 && all_anon(m, n), "our pages are private anonymous pages again");
 	ktest_ok(intact(m, n, 50), "with every byte right (the read-only half too)");
-	ktest_ok(near_kb(status_kb(0, "RssAnon") - anon0, 0), "RssAnon is back (%ld -> %ld kB)", anon0,
-		 status_kb(0, "RssAnon"));
+	ktest_ok(near_kb(ksmu_status_kb(0, "RssAnon") - anon0, 0), "RssAnon is back (%ld -> %ld kB)", anon0,
+		 ksmu_status_kb(0, "RssAnon"));
 	ktest_ok(peer_check(&p) && peer_pfn(&p, 0) != 0, "the other process is untouched");
 	/* The ioctl first: ktest_ok()'s arguments are evaluated in no set order. */
 	memset(&ps, 0, sizeof(ps));
@@ -84,14 +80,14 @@ int main(void)
 	mprotect(m + n / 2 * ktest_page, n / 2 * ktest_page, PROT_READ | PROT_WRITE);
 
 	/* Merge again, then KSM_UNMERGE_ALL: the peer's pages too. */
-	ktest_ok(ksm_scan_pass(scan) == n && merged_count(m, n, &p) == n, "a pass merges us again");
+	ktest_ok(ksmu_scan_pass(scan) == n && merged_count(m, n, &p) == n, "a pass merges us again");
 	memset(&u, 0, sizeof(u));
 	ktest_ok(ioctl(dev, KSM_UNMERGE_ALL, &u) == 0 && u.pages_unmerged == (uint64_t)(2 * n),
 		 "KSM_UNMERGE_ALL unmerges both processes (%llu)", (unsigned long long)u.pages_unmerged);
 	ktest_ok(merged_count(m, n, &p) == 0 && intact(m, n, 50) && peer_check(&p), "all private and right");
 	struct ksm_stats st;
 
-	ktest_ok(KTEST_WAIT(ksm_stats(dev, &st) == 0 && st.kpages_held == 0, 10000),
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0, 10000),
 		 "the kernel pages are given back after an unmerge");
 
 	pid_t pid = fork();
@@ -108,7 +104,7 @@ int main(void)
 	ktest_ok(WIFEXITED(status) && !WEXITSTATUS(status), "KSM_UNMERGE_ALL unprivileged: EPERM");
 
 	/* Remove one region, unmerging it first; the other stays merged. */
-	ktest_ok(ksm_scan_pass(scan) == 2 * n, "merged once more");
+	ktest_ok(ksmu_scan_pass(scan) == 2 * n, "merged once more");
 	struct ksm_remove_region rm = { .flags = 0x80 };
 
 	KTEST_ERRNO(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm), EINVAL, "REMOVE_EXT unknown flag: EINVAL");
@@ -123,9 +119,9 @@ int main(void)
 	long first = merged_count(m, n / 2, &p), second = 0;
 
 	for (long i = n / 2; i < n; i++)
-		second += pagemap_pfn(0, m + i * ktest_page) == peer_pfn(&p, i);
+		second += ksmu_pagemap_pfn(0, m + i * ktest_page) == peer_pfn(&p, i);
 	ktest_ok(first == 0 && second == n / 2, "the removed region is private, the other still merged");
-	ktest_ok(ksm_scan_pass(scan) == 0 && merged_count(m, n / 2, &p) == 0,
+	ktest_ok(ksmu_scan_pass(scan) == 0 && merged_count(m, n / 2, &p) == 0,
 		 "and the removed one is not merged again");
 	rm = (struct ksm_remove_region){ .addr = 0 };
 	ktest_ok(ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm) == 0 &&

@@ -26,19 +26,19 @@ static struct result run(int dev, int scan, const long n)
 	struct ksm_stats s0, s1;
 	struct result r;
 
-	ksm_stats(dev, &s0);
+	ksmu_stats(dev, &s0);
 	for (int pass = 1; pass <= 12; pass++) {
 		char ref[4096];
 
 		/* Odd passes: B's first byte back; even ones: a byte that differs from it. */
 		for (long i = 0; i < n / 2; i++) {
-			fill_page(ref, 31, i);
+			ksmu_fill_page(ref, 31, i);
 			peer_cmd(&a, PEER_WRITE, i, 0,
 				 (unsigned char)ref[0] ^ (pass % 2 ? 0 : 0x80 | pass));
 		}
-		ksm_scan_pass(scan);
+		ksmu_scan_pass(scan);
 	}
-	ksm_stats(dev, &s1);
+	ksmu_stats(dev, &s1);
 	r.merges = s1.merges - s0.merges;
 	r.cow_breaks = s1.cow_breaks - s0.cow_breaks;
 	r.volatile_skipped = s1.volatile_skipped - s0.volatile_skipped;
@@ -65,7 +65,7 @@ int main(void)
 		 (unsigned long long)off.cow_breaks);
 	ktest_ok(off.cold_shared == n / 2, "cold pages merged");
 
-	ktest_ok(KSM_CONFIG(dev, __c.volatility_filter = 1) == 0, "volatility filter on");
+	ktest_ok(KSMU_CONFIG(dev, __c.volatility_filter = 1) == 0, "volatility filter on");
 	struct result on = run(dev, scan, n);
 
 	ktest_diag("filter on: %llu merges, %llu COW breaks, %llu volatile pages skipped",
@@ -79,12 +79,12 @@ int main(void)
 
 	/* Cold pages need one more pass with the filter: none on the first, all on the second. */
 	struct peer c = peer_start(dev, 64, 32, 64), d = peer_start(dev, 64, 32, 64);
-	long first = ksm_scan_pass(scan), second = ksm_scan_pass(scan);
+	long first = ksmu_scan_pass(scan), second = ksmu_scan_pass(scan);
 
 	ktest_ok(first == 0 && second == 128 && peers_shared(&c, &d) == 64,
 		 "new identical pages merge on the second pass (%ld, %ld)", first, second);
 	peer_stop(&c);
 	peer_stop(&d);
-	ktest_ok(KSM_CONFIG(dev, __c.volatility_filter = 0) == 0, "filter off again");
+	ktest_ok(KSMU_CONFIG(dev, __c.volatility_filter = 0) == 0, "filter off again");
 	return ktest_done();
 }

@@ -13,7 +13,7 @@ static uint64_t zero_pfn(void)
 	uint64_t pfn;
 
 	(void)c;
-	pfn = pagemap_pfn(0, p);
+	pfn = ksmu_pagemap_pfn(0, p);
 	munmap(p, 4096);
 	return pfn;
 }
@@ -79,7 +79,7 @@ int main(void)
 
 	test_config_validation(dev);
 	ktest_ok(zpfn != 0, "the zero page's pfn is %#llx", (unsigned long long)zpfn);
-	ktest_ok(KSM_CONFIG(dev, __c.use_zero_pages = 1) == 0, "use_zero_pages on");
+	ktest_ok(KSMU_CONFIG(dev, __c.use_zero_pages = 1) == 0, "use_zero_pages on");
 
 	/*
 	 * Even pages zeroed by the process (written, so not the zero page yet),
@@ -90,12 +90,12 @@ int main(void)
 
 	for (long i = 0; i < n; i += 2)
 		peer_cmd(&a, PEER_FILL, i, 1, 0);
-	long anon0 = status_kb(a.pid, "RssAnon");
+	long anon0 = ksmu_status_kb(a.pid, "RssAnon");
 
-	ksm_stats(dev, &s0);
-	long merged = ksm_scan_pass(scan);
+	ksmu_stats(dev, &s0);
+	long merged = ksmu_scan_pass(scan);
 
-	ksm_stats(dev, &s1);
+	ksmu_stats(dev, &s1);
 	long zeros = 0;
 
 	for (long i = 0; i < n; i += 2)
@@ -104,8 +104,8 @@ int main(void)
 		 n / 2, zeros, merged);
 	ktest_ok(s1.zero_pages - s0.zero_pages == (uint64_t)n / 2 && s1.kpages_created == s0.kpages_created,
 		 "counted as zero pages, no kernel page made");
-	ktest_ok(near_kb(anon0 - status_kb(a.pid, "RssAnon"), n / 2 * 4),
-		 "RssAnon dropped by %ld kB (%ld)", n / 2 * 4, anon0 - status_kb(a.pid, "RssAnon"));
+	ktest_ok(near_kb(anon0 - ksmu_status_kb(a.pid, "RssAnon"), n / 2 * 4),
+		 "RssAnon dropped by %ld kB (%ld)", n / 2 * 4, anon0 - ksmu_status_kb(a.pid, "RssAnon"));
 	ktest_ok(peer_check(&a), "they read as zeroes");
 	struct ksm_process_stats ps = { .pid = a.pid };
 
@@ -114,9 +114,9 @@ int main(void)
 
 	peer_cmd(&a, PEER_WRITE, 0, 5, 0x11);
 	ktest_ok(peer_pfn(&a, 0) != zpfn && peer_check(&a), "a write gives a private page");
-	ksm_stats(dev, &s0);
-	ksm_scan_pass(scan);
-	ksm_stats(dev, &s1);
+	ksmu_stats(dev, &s0);
+	ksmu_scan_pass(scan);
+	ksmu_stats(dev, &s1);
 	ktest_ok(s1.cow_breaks - s0.cow_breaks == 1, "the next pass counts one COW break (%llu)",
 		 (unsigned long long)(s1.cow_breaks - s0.cow_breaks));
 
@@ -129,7 +129,7 @@ int main(void)
 	for (long i = 0; i < n; i += 2)
 		zeros += peer_pfn(&a, i) == zpfn;
 	ktest_ok(zeros == 0 && peer_check(&a), "no zero page left, contents right");
-	ktest_ok(KSM_CONFIG(dev, __c.use_zero_pages = 0) == 0, "use_zero_pages off");
+	ktest_ok(KSMU_CONFIG(dev, __c.use_zero_pages = 0) == 0, "use_zero_pages off");
 	peer_stop(&a);
 	return ktest_done();
 }

@@ -48,11 +48,7 @@ static bool simulate_hang;	/* -H */
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return ksmu_rand(&rng);
 }
 
 /* The fds under fuzz: /dev/ksm, SMA and scan fds, and some that are none of ours. */
@@ -173,42 +169,6 @@ static void add_fd(int fd)
 	}
 }
 
-static void send_fd(int sock, int fd)
-{
-	char c = 'F';
-	struct iovec iov = { &c, 1 };
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-			      .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	sendmsg(sock, &msg, 0);
-}
-
-static int recv_fd(int sock)
-{
-	char c;
-	struct iovec iov = { &c, 1 };
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-			      .msg_controllen = sizeof(u.b) };
-	int fd = -1;
-
-	if (recvmsg(sock, &msg, 0) == 1 && CMSG_FIRSTHDR(&msg))
-		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
-	return fd;
-}
-
 /* waitpid() that a SIGALRM does not cut short (the child would stay a zombie). */
 static void reap(pid_t pid)
 {
@@ -245,7 +205,7 @@ static void step(void)
 		int sma = ioctl(fds[0], KSM_CREATE_SHARED_MEMORY_AREA);
 
 		for (long i = 0; sma >= 0 && i < anon_pages; i++)
-			ksm_register(sma, anon + i * 4096, 1);
+			ksmu_register(sma, anon + i * 4096, 1);
 		add_fd(sma);
 	} else if (r < 975) {
 		/* A child gets an fd over SCM_RIGHTS, registers its memory on it and exits mid-way. */
@@ -256,11 +216,11 @@ static void step(void)
 		pid_t pid = fork();
 
 		if (!pid) {
-			int fd = recv_fd(sv[1]);
+			int fd = ksmu_recv_fd(sv[1]);
 			char *m = anon_map(64 * 4096, 0);
 
 			memset(m, (int)(rnd() % 4), 64 * 4096);
-			ksm_register(fd, m, 64);
+			ksmu_register(fd, m, 64);
 			for (int i = 0; i < 20; i++) {
 				uint64_t b[64];
 				unsigned long cmd = pick_cmd();
@@ -269,7 +229,7 @@ static void step(void)
 			}
 			_exit(0);
 		}
-		send_fd(sv[0], fds[rnd() % nfds]);
+		ksmu_send_fd(sv[0], fds[rnd() % nfds]);
 		if (rnd() % 2)
 			kill(pid, SIGKILL);
 		reap(pid);
@@ -281,7 +241,7 @@ static void step(void)
 
 		if (sma < 0)
 			return;
-		ksm_register(sma, anon, anon_pages);
+		ksmu_register(sma, anon, anon_pages);
 		pid_t pid = fork();
 
 		if (!pid) {
@@ -398,15 +358,14 @@ int main(int argc, char **argv)
 	int dev = ksm_open();
 	struct ksm_config cfg0;
 	struct ksm_stats st;
-	long items0 = slab_objects("ksmdev_item"), kpages0 = slab_objects("ksmdev_kpage");
+	long items0 = ksmu_slab_objects("ksmdev_item"), kpages0 = ksmu_slab_objects("ksmdev_kpage");
 
 	ioctl(dev, KSM_GET_CONFIG, &cfg0);
 	/* The bystander: unique secret pages, registered, never shown to anyone else. */
 	struct peer secret = peer_start(dev, 64, 0x5ec2e7, 64);
 
 	anon = anon_map(anon_pages * 4096, 0);
-	for (long i = 0; i < anon_pages; i++)
-		fill_page(anon + i * 4096, 1, i % 8);
+	ksmu_fill_pages(anon, anon_pages, 1, 8);
 	ro = mmap(NULL, 4 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	none = mmap(NULL, 4 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	hole = mmap(NULL, 4 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -422,18 +381,18 @@ int main(int argc, char **argv)
 	fds[nfds++] = ksm_scanfd(dev);
 	fds[nfds++] = tmp;	/* not ours at all */
 
-	double t0 = now_us();
+	double t0 = ksmu_now_s();
 
 	fuzz_loop(iterations);
 	ktest_ok(true, "%ld iterations in %.1f s without a crash or a hang (%ld calls cut short by a signal)",
-		 iterations, (now_us() - t0) / 1e6, interrupted);
+		 iterations, ksmu_now_s() - t0, interrupted);
 
 	/* Nobody but the bystander may hold its secret content. */
 	bool leaked = false;
 	char ref[4096];
 
 	for (long k = 0; k < 64 && !leaked; k++) {
-		fill_page(ref, 0x5ec2e7, k);
+		ksmu_fill_page(ref, 0x5ec2e7, k);
 		for (long i = 0; i < anon_pages; i++)
 			leaked |= !memcmp(anon + i * 4096, ref, 4096);
 	}
@@ -450,14 +409,14 @@ int main(int argc, char **argv)
 
 	ioctl(dev, KSM_UNMERGE_ALL, &u);
 	munmap(anon, anon_pages * 4096);
-	ktest_ok(KTEST_WAIT(ksm_stats(dev, &st) == 0 && st.regions == 0 && st.kpages_held == 0 &&
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.regions == 0 && st.kpages_held == 0 &&
 			    st.unstable_pages == 0, 15000),
 		 "afterwards the module holds nothing (regions %llu, kpages %llu, unstable %llu)",
 		 (unsigned long long)st.regions, (unsigned long long)st.kpages_held,
 		 (unsigned long long)st.unstable_pages);
 	/* Only now: merge_across_nodes cannot change while kernel pages are held. */
 	ktest_ok(ioctl(dev, KSM_SET_CONFIG, &cfg0) == 0, "settings restored");
-	ktest_ok(slab_objects("ksmdev_item") == items0 && slab_objects("ksmdev_kpage") == kpages0,
+	ktest_ok(ksmu_slab_objects("ksmdev_item") == items0 && ksmu_slab_objects("ksmdev_kpage") == kpages0,
 		 "slab caches back to the baseline");
 	return ktest_done();
 }

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * ktest.h - a tiny TAP producer and the helpers the ksm test programs share:
- * opening /dev/ksm, registering memory, scanning, and looking at merging from
- * the outside (/proc/PID/pagemap, /proc/PID/status, /proc/meminfo,
- * /proc/kpageflags, /proc/slabinfo).
+ * ktest.h - a tiny TAP producer and what only the ksm test programs share:
+ * the helpers of lib/ksmu.h that a test cannot do without, failing the test
+ * (a FATAL test point) when they fail; finding ksmctl; a scanner thread
+ * racing with the test; loading the module; and peers, child processes whose
+ * registered memory a test acts on and checks. Everything else (page
+ * content, /dev/ksm's ioctls, pagemap, kpageflags, /proc and /sys files,
+ * QEMU processes) is lib/ksmu.h's, included here.
  *
  * Header-only: each test program is one C file that includes it.
  */
@@ -13,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +34,8 @@
 #include <unistd.h>
 
 #include <linux/ksm.h>
+
+#include "ksmu.h"
 
 static int ktest_count;
 static int ktest_failures;
@@ -116,129 +123,88 @@ static void ktest_fatal(const char *fmt, ...)
 				   __r, __e, strerror(__e), (err), strerror(err));	\
 	} while (0)
 
-static const long ktest_page = 4096;
+static const long ktest_page = KSMU_PAGE_SIZE;
 
-/* ---- /dev/ksm ---- */
+/* ---- lib/ksmu.h's helpers, or a FATAL test point ---- */
 
-/* Wait up to 5 s for /dev/ksm (devtmpfs creates it asynchronously after a load). */
-__attribute__((unused))
-static bool ksm_dev_wait(void)
-{
-	for (int i = 0; i < 500; i++) {
-		if (access("/dev/ksm", F_OK) == 0)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
+/* /dev/ksm (waiting up to 5 s for it to appear). */
 __attribute__((unused))
 static int ksm_open(void)
 {
 	int fd;
 
-	ksm_dev_wait();
-	fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
-
+	ksmu_dev_wait();
+	fd = ksmu_dev_open();
 	if (fd < 0)
 		ktest_fatal("open /dev/ksm");
 	return fd;
 }
 
+/* A new SMA fd of /dev/ksm fd @dev. */
 __attribute__((unused))
 static int ksm_sma(int dev)
 {
-	int fd = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+	int fd = ksmu_sma_create(dev);
 
 	if (fd < 0)
 		ktest_fatal("KSM_CREATE_SHARED_MEMORY_AREA");
 	return fd;
 }
 
+/* A new scan fd of /dev/ksm fd @dev. */
 __attribute__((unused))
 static int ksm_scanfd(int dev)
 {
-	int fd = ioctl(dev, KSM_CREATE_SCAN);
+	int fd = ksmu_scan_create(dev);
 
 	if (fd < 0)
 		ktest_fatal("KSM_CREATE_SCAN");
 	return fd;
 }
 
-/* Register [addr, addr + npages pages) on @sma: returns the ioctl's result. */
+/* Anonymous private memory, page aligned; @align: 0 or a power-of-two alignment. */
 __attribute__((unused))
-static int ksm_register(int sma, void *addr, unsigned long npages)
+static void *anon_map(size_t bytes, size_t align)
 {
-	struct ksm_memory_region r = { .npages = (uint32_t)npages, .addr = (uintptr_t)addr };
+	void *p = ksmu_map_anon(bytes, align, 0);
 
-	return ioctl(sma, KSM_REGISTER_MEMORY_REGION, &r);
+	if (!p)
+		ktest_fatal("mmap %zu bytes", bytes);
+	return p;
 }
 
-/* One synchronous scan of @pages pages; returns pages merged or -1. */
+/*
+ * ksmctl: on PATH (tests/guest-run puts build/tools there), else the build
+ * tree's (build/tests/SUITE/NAME -> build/tools/ksmctl). ktest_find_ksmctl()
+ * sets ktest_ksmctl, and ktest_self_exe to this program's path.
+ */
+__attribute__((unused)) static char ktest_self_exe[PATH_MAX];
+__attribute__((unused)) static char ktest_ksmctl[PATH_MAX];
+
 __attribute__((unused))
-static long ksm_scan_pages(int scan, unsigned long pages)
+static void ktest_find_ksmctl(void)
 {
-	struct ksm_scan_ext s = { .pages_to_scan = (uint32_t)pages };
+	char *dir, *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	ssize_t n = readlink("/proc/self/exe", ktest_self_exe, sizeof(ktest_self_exe) - 1);
 
-	if (ioctl(scan, KSM_SCAN_EXT, &s))
-		return -1;
-	return (long)s.pages_merged;
-}
-
-/* Scan to the end of the current pass over all regions; returns pages merged or -1. */
-__attribute__((unused))
-static long ksm_scan_pass(int scan)
-{
-	struct ksm_scan_ext s;
-	long merged = 0;
-
-	do {
-		memset(&s, 0, sizeof(s));
-		s.pages_to_scan = 1u << 20;
-		s.flags = KSM_SCAN_PASS_END;
-		if (ioctl(scan, KSM_SCAN_EXT, &s))
-			return -1;
-		merged += (long)s.pages_merged;
-	} while (!s.full_scans && s.pages_scanned);
-	return merged;
-}
-
-/* Scan whole passes until one merges nothing (at most @max_passes); total merged or -1. */
-__attribute__((unused))
-static long ksm_scan_settle(int scan, int max_passes)
-{
-	long total = 0;
-
-	for (int i = 0; i < max_passes; i++) {
-		long merged = ksm_scan_pass(scan);
-
-		if (merged < 0)
-			return -1;
-		total += merged;
-		if (!merged)
-			break;
+	if (n <= 0)
+		ktest_fatal("readlink /proc/self/exe");
+	ktest_self_exe[n] = '\0';
+	for (dir = path ? strtok(path, ":") : NULL; dir; dir = strtok(NULL, ":")) {
+		snprintf(ktest_ksmctl, sizeof(ktest_ksmctl), "%s/ksmctl", dir);
+		if (!access(ktest_ksmctl, X_OK)) {
+			free(path);
+			return;
+		}
 	}
-	return total;
+	free(path);
+	snprintf(ktest_ksmctl, sizeof(ktest_ksmctl), "%s", ktest_self_exe);
+	for (int i = 0; i < 3; i++)
+		*strrchr(ktest_ksmctl, '/') = '\0';
+	strcat(ktest_ksmctl, "/tools/ksmctl");
+	if (access(ktest_ksmctl, X_OK))
+		ktest_fatal("cannot find ksmctl (on PATH or at %s)", ktest_ksmctl);
 }
-
-__attribute__((unused))
-static int ksm_stats(int dev, struct ksm_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	return ioctl(dev, KSM_GET_STATS, st);
-}
-
-/* Read, change with @change, and write back the module's settings. */
-#define KSM_CONFIG(dev, change)							\
-	({									\
-		struct ksm_config __c;						\
-		int __r = ioctl((dev), KSM_GET_CONFIG, &__c);			\
-		if (!__r) {							\
-			change;							\
-			__r = ioctl((dev), KSM_SET_CONFIG, &__c);		\
-		}								\
-		__r;								\
-	})
 
 /* Print the module's non-zero counters as TAP comments (for diagnosing a failure). */
 __attribute__((unused))
@@ -259,7 +225,7 @@ static void ksm_dump_stats(int dev)
 	struct ksm_stats st;
 	const uint64_t *v = (const uint64_t *)&st;
 
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		return;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (v[i])
@@ -269,68 +235,17 @@ static void ksm_dump_stats(int dev)
 			ktest_diag("  skipped %s = %llu", skips[i], (unsigned long long)st.skipped[i]);
 }
 
-/* ---- looking from the outside ---- */
-
 /*
- * Free memory in kB as the page allocator sees it: MemFree plus the pages
- * waiting in per-CPU free lists (which MemFree leaves out), from /proc/zoneinfo.
+ * ksmu_same_pfns(): how many of @npages pages at @a of @pid_a and @b of
+ * @pid_b map the same pfn, a pagemap that cannot be read (a process that is
+ * gone) counting as none.
  */
 __attribute__((unused))
-static long free_kb(void)
+static long ktest_same_pfns(pid_t pid_a, uintptr_t a, pid_t pid_b, uintptr_t b, long npages)
 {
-	char line[256];
-	long pages = 0, v;
-	FILE *f = fopen("/proc/zoneinfo", "r");
+	long n = ksmu_same_pfns(pid_a, a, pid_b, b, npages);
 
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, " nr_free_pages %ld", &v) == 1 || sscanf(line, " count: %ld", &v) == 1)
-			pages += v;
-	}
-	fclose(f);
-	return pages * (ktest_page / 1024);
-}
-
-/* The pfn mapped at @addr of process @pid (0: self), or 0 if none. Root only. */
-__attribute__((unused))
-static uint64_t pagemap_pfn(pid_t pid, const void *addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int fd;
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/pagemap");
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &e, sizeof(e), ((uintptr_t)addr / ktest_page) * sizeof(e)) != sizeof(e))
-		e = 0;
-	close(fd);
-	if (!(e & (1ULL << 63)))
-		return 0;
-	return e & ((1ULL << 55) - 1);
-}
-
-/* Is the page at @addr exclusively mapped (pagemap bit 56)? */
-__attribute__((unused))
-static bool pagemap_exclusive(pid_t pid, const void *addr)
-{
-	char path[64];
-	uint64_t e = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), pid ? "/proc/%d/pagemap" : "/proc/self/pagemap", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	if (pread(fd, &e, sizeof(e), ((uintptr_t)addr / ktest_page) * sizeof(e)) != sizeof(e))
-		e = 0;
-	close(fd);
-	return e & (1ULL << 56);
+	return n < 0 ? 0 : n;
 }
 
 /*
@@ -344,122 +259,6 @@ static bool near_kb(long got, long want)
 {
 	return got >= want - RSS_SLACK_KB && got <= want + RSS_SLACK_KB;
 }
-
-/* /proc/kpageflags of @pfn. */
-__attribute__((unused))
-static uint64_t kpageflags(uint64_t pfn)
-{
-	uint64_t f = 0;
-	int fd = open("/proc/kpageflags", O_RDONLY);
-
-	if (fd < 0)
-		return 0;
-	if (pread(fd, &f, sizeof(f), pfn * sizeof(f)) != sizeof(f))
-		f = 0;
-	close(fd);
-	return f;
-}
-
-#define KPF_ANON 12
-#define KPF_KSM 21
-#define KPF_THP 22
-#define KPF_LRU 5
-
-/* A "Key:   value kB" line of /proc/PID/status or /proc/meminfo, in kB; -1 if missing. */
-__attribute__((unused))
-static long proc_kb(const char *path, const char *key)
-{
-	char line[256];
-	size_t n = strlen(key);
-	long v = -1;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, key, n) && line[n] == ':') {
-			v = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
-__attribute__((unused))
-static long status_kb(pid_t pid, const char *key)
-{
-	char path[64];
-
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/status");
-	return proc_kb(path, key);
-}
-
-__attribute__((unused))
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/*
- * Active objects of a slab cache in /proc/slabinfo; -1 if it is not there.
- * The cache is shrunk first: SLUB counts free objects held in per-CPU slabs
- * as active. (Test guests boot with slab_nomerge, so the module's caches have
- * lines of their own.)
- */
-__attribute__((unused))
-static long slab_objects(const char *cache)
-{
-	char line[512], name[128];
-	long active = -1, v;
-	FILE *f;
-
-	snprintf(line, sizeof(line), "/sys/kernel/slab/%s/shrink", cache);
-	write_str(line, "1");
-	f = fopen("/proc/slabinfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%127s %ld", name, &v) == 2 && !strcmp(name, cache)) {
-			active = v;
-			break;
-		}
-	}
-	fclose(f);
-	return active;
-}
-
-/* Read a one-number sysfs or procfs file; -1 on error. */
-__attribute__((unused))
-static long read_long(const char *path)
-{
-	char buf[64];
-	long v = -1;
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = '\0';
-		v = strtol(buf, NULL, 10);
-	}
-	return v;
-}
-
 
 /*
  * The end of the user address space (TASK_SIZE): 2^47 - 4 KiB with 4-level
@@ -477,64 +276,51 @@ static uintptr_t user_space_end(void)
 	return p == (void *)(1UL << 50) ? (1UL << 56) - 4096 : (1UL << 47) - 4096;
 }
 
-/* ---- memory with known content ---- */
+/*
+ * A scanner racing with the rest of the test: a thread of its own running
+ * synchronous scans of @pages pages (KSM_SCAN_EXT) on scan fd @fd, over and
+ * over, until ktest_scanner_stop().
+ */
+struct ktest_scanner {
+	int fd;			/* its scan fd (the caller's to close) */
+	uint32_t pages;
+	volatile bool stop;
+	long scans;		/* scans that succeeded */
+	pthread_t thread;
+};
 
-/* Anonymous private memory, page aligned; @align: 0 or a power-of-two alignment. */
 __attribute__((unused))
-static void *anon_map(size_t bytes, size_t align)
+static void *ktest_scanner_loop(void *arg)
 {
-	size_t len = bytes + align;
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct ktest_scanner *sc = arg;
 
-	if (p == MAP_FAILED)
-		ktest_fatal("mmap %zu bytes", bytes);
-	if (align) {
-		char *a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	while (!sc->stop) {
+		struct ksm_scan_ext s = { .pages_to_scan = sc->pages };
 
-		if (a > p)
-			munmap(p, a - p);
-		munmap(a + bytes, (p + len) - (a + bytes));
-		p = a;
+		if (ioctl(sc->fd, KSM_SCAN_EXT, &s) == 0)
+			sc->scans++;
 	}
-	return p;
+	return NULL;
 }
 
-/* Deterministic pseudo-random content for page @i of a set seeded with @seed. */
 __attribute__((unused))
-static void fill_page(void *page, uint64_t seed, uint64_t i)
+static void ktest_scanner_start(struct ktest_scanner *sc, int fd, uint32_t pages)
 {
-	uint64_t x = seed * 0x9e3779b97f4a7c15ULL + i * 0xbf58476d1ce4e5b9ULL + 1;
-	uint64_t *w = page;
-
-	for (long k = 0; k < ktest_page / 8; k++) {
-		x ^= x >> 30;
-		x *= 0xbf58476d1ce4e5b9ULL;
-		x ^= x >> 27;
-		x *= 0x94d049bb133111ebULL;
-		x ^= x >> 31;
-		w[k] = x;
-	}
+	*sc = (struct ktest_scanner){ .fd = fd, .pages = pages };
+	if (pthread_create(&sc->thread, NULL, ktest_scanner_loop, sc))
+		ktest_fatal("pthread_create");
 }
 
-/* Does page @page hold exactly what fill_page(seed, i) wrote? */
+/* Stop the scanner's thread; returns how many scans it made. */
 __attribute__((unused))
-static bool check_page(const void *page, uint64_t seed, uint64_t i)
+static long ktest_scanner_stop(struct ktest_scanner *sc)
 {
-	static char ref[4096];
-
-	fill_page(ref, seed, i);
-	return !memcmp(page, ref, ktest_page);
+	sc->stop = true;
+	pthread_join(sc->thread, NULL);
+	return sc->scans;
 }
 
-/* Microseconds since some fixed point. */
-__attribute__((unused))
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
+/* ---- the module ---- */
 
 /* The path of the module built for the running kernel. */
 __attribute__((unused))
@@ -571,7 +357,7 @@ static bool module_loaded(void)
 
 /*
  * A peer: a child process holding @npages pages of private anonymous memory
- * whose page i holds fill_page(seed, i % period), registered on its own SMA,
+ * whose page i holds ksmu_fill_page(seed, i % period), registered on its own SMA,
  * and a shadow copy of what every byte must be. It obeys commands sent over a
  * pipe, so that a test can act on its memory and check it from the outside.
  */
@@ -694,7 +480,7 @@ static int peer_node = -1;
 
 /*
  * Start a peer with @npages pages (aligned to @align when non-zero; @thp > 0:
- * MADV_HUGEPAGE, < 0: MADV_NOHUGEPAGE) holding fill_page(seed, i % period),
+ * MADV_HUGEPAGE, < 0: MADV_NOHUGEPAGE) holding ksmu_fill_page(seed, i % period),
  * registered on an SMA of /dev/ksm fd @dev unless @dev < 0.
  */
 __attribute__((unused))
@@ -728,18 +514,17 @@ static struct peer peer_start_ex(int dev, long npages, uint64_t seed, long perio
 			if (syscall(SYS_mbind, p.addr, npages * ktest_page, 2, &mask, sizeof(mask) * 8, 0))
 				_exit(7);
 		}
-		for (long i = 0; i < npages; i++)
-			fill_page(p.addr + i * ktest_page, seed, i % period);
+		ksmu_fill_pages(p.addr, npages, seed, period);
 		memcpy(shadow, p.addr, npages * ktest_page);
 		if (dev >= 0) {
 			struct ksm_domain d = { .domain = peer_domain };
 
-			sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+			sma = ksmu_sma_create(dev);
 			if (sma < 0)
 				_exit(3);
 			if (peer_domain != KSM_DOMAIN_DEFAULT && ioctl(sma, KSM_SMA_SET_DOMAIN, &d))
 				_exit(6);
-			if (ksm_register(sma, p.addr, npages))
+			if (ksmu_register(sma, p.addr, npages))
 				_exit(3);
 		}
 		/* Hold no fd of the test's (they would keep the module in use). */
@@ -794,21 +579,15 @@ static int peer_stop(struct peer *p)
 __attribute__((unused))
 static uint64_t peer_pfn(struct peer *p, long i)
 {
-	return pagemap_pfn(p->pid, p->addr + i * ktest_page);
+	return ksmu_pagemap_pfn(p->pid, p->addr + i * ktest_page);
 }
 
 /* How many pages @i of @a and @b map the same pfn. */
 __attribute__((unused))
 static long peers_shared(struct peer *a, struct peer *b)
 {
-	long n = 0;
-
-	for (long i = 0; i < a->npages && i < b->npages; i++) {
-		uint64_t x = peer_pfn(a, i);
-
-		n += x && x == peer_pfn(b, i);
-	}
-	return n;
+	return ktest_same_pfns(a->pid, (uintptr_t)a->addr, b->pid, (uintptr_t)b->addr,
+			       a->npages < b->npages ? a->npages : b->npages);
 }
 
 /* Wait (up to @ms) for a condition re-evaluated every 10 ms. */

@@ -7,19 +7,9 @@
  */
 #include "ktest.h"
 
-#define SYSKSM "/sys/kernel/mm/ksm/"
+#define SYSKSM KSMU_BUILTIN_DIR
 
 static char saved_run[16], saved_pages[16], saved_sleep[16];
-
-static void save(const char *file, char *buf)
-{
-	int fd = open(file, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, 15) : -1;
-
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0)
-		close(fd);
-}
 
 /* Pages of @m still plain anonymous: neither the module's (not anon) nor built-in KSM pages. */
 static long unmerged(char *m, long n)
@@ -27,7 +17,7 @@ static long unmerged(char *m, long n)
 	long plain = 0;
 
 	for (long i = 0; i < n; i++) {
-		uint64_t f = kpageflags(pagemap_pfn(0, m + i * ktest_page));
+		uint64_t f = ksmu_kpageflags(ksmu_pagemap_pfn(0, m + i * ktest_page));
 
 		plain += (f & (1ULL << KPF_ANON)) && !(f & (1ULL << KPF_KSM));
 	}
@@ -41,20 +31,17 @@ static long pairs(char *m, long n, long *ksm)
 
 	*ksm = 0;
 	for (long i = 0; i < n / 2; i++) {
-		uint64_t x = pagemap_pfn(0, m + i * ktest_page);
+		uint64_t x = ksmu_pagemap_pfn(0, m + i * ktest_page);
 
-		same += x && x == pagemap_pfn(0, m + (i + n / 2) * ktest_page);
-		*ksm += !!(kpageflags(x) & (1ULL << KPF_KSM));
+		same += x && x == ksmu_pagemap_pfn(0, m + (i + n / 2) * ktest_page);
+		*ksm += !!(ksmu_kpageflags(x) & (1ULL << KPF_KSM));
 	}
 	return same;
 }
 
 static bool intact(char *m, long n)
 {
-	for (long i = 0; i < n; i++)
-		if (!check_page(m + i * ktest_page, 60, i % (n / 2)))
-			return false;
-	return true;
+	return ksmu_check_pages(m, n, 60, n / 2) < 0;
 }
 
 int main(void)
@@ -70,21 +57,19 @@ int main(void)
 		ktest_skip("no built-in KSM in this kernel");
 		return ktest_done();
 	}
-	save(SYSKSM "run", saved_run);
-	save(SYSKSM "pages_to_scan", saved_pages);
-	save(SYSKSM "sleep_millisecs", saved_sleep);
-	for (long i = 0; i < n; i++) {
-		fill_page(ours + i * ktest_page, 60, i % (n / 2));
-		fill_page(theirs + i * ktest_page, 60, i % (n / 2));
-		fill_page(both + i * ktest_page, 60, i % (n / 2));
-	}
+	ksmu_read_str(SYSKSM "run", saved_run, sizeof(saved_run));
+	ksmu_read_str(SYSKSM "pages_to_scan", saved_pages, sizeof(saved_pages));
+	ksmu_read_str(SYSKSM "sleep_millisecs", saved_sleep, sizeof(saved_sleep));
+	ksmu_fill_pages(ours, n, 60, n / 2);
+	ksmu_fill_pages(theirs, n, 60, n / 2);
+	ksmu_fill_pages(both, n, 60, n / 2);
 	ktest_ok(madvise(theirs, n * ktest_page, MADV_MERGEABLE) == 0, "MADV_MERGEABLE on one area");
-	ktest_ok(madvise(both, n * ktest_page, MADV_MERGEABLE) == 0 && ksm_register(sma, both, n) == 0,
+	ktest_ok(madvise(both, n * ktest_page, MADV_MERGEABLE) == 0 && ksmu_register(sma, both, n) == 0,
 		 "another area given to both");
-	ktest_ok(ksm_register(sma, ours, n) == 0, "a third registered with the module only");
-	write_str(SYSKSM "pages_to_scan", "5000");
-	write_str(SYSKSM "sleep_millisecs", "0");
-	ktest_ok(write_str(SYSKSM "run", "1") == 0, "built-in KSM started");
+	ktest_ok(ksmu_register(sma, ours, n) == 0, "a third registered with the module only");
+	ksmu_write_str(SYSKSM "pages_to_scan", "5000");
+	ksmu_write_str(SYSKSM "sleep_millisecs", "0");
+	ktest_ok(ksmu_write_str(SYSKSM "run", "1") == 0, "built-in KSM started");
 
 	/* Both scanners work until everything is merged. */
 	bool done = false;
@@ -92,7 +77,7 @@ int main(void)
 	for (int i = 0; i < 600 && !done; i++) {
 		long k1, k2, k3;
 
-		ksm_scan_pass(scan);
+		ksmu_scan_pass(scan);
 		(void)k3;
 		done = pairs(ours, n, &k1) == n / 2 && pairs(theirs, n, &k2) == n / 2 &&
 		       unmerged(both, n) == 0;
@@ -114,8 +99,8 @@ int main(void)
 		 "every page of the shared area is merged by one of them (%ld pairs share a page, "
 		 "%ld built-in KSM pages)", shared_both, ksm_pages);
 	ktest_ok(intact(ours, n) && intact(theirs, n) && intact(both, n), "all three areas read right");
-	ktest_ok(read_long(SYSKSM "pages_sharing") > 0, "built-in pages_sharing = %ld",
-		 read_long(SYSKSM "pages_sharing"));
+	ktest_ok(ksmu_read_long(SYSKSM "pages_sharing") > 0, "built-in pages_sharing = %ld",
+		 ksmu_read_long(SYSKSM "pages_sharing"));
 
 	/* Writes everywhere, then the built-in KSM unmerges its pages (run=2). */
 	for (long i = 0; i < n; i += 3) {
@@ -123,13 +108,13 @@ int main(void)
 		theirs[i * ktest_page] ^= 1;
 		both[i * ktest_page] ^= 1;
 	}
-	ktest_ok(write_str(SYSKSM "run", "2") == 0, "built-in KSM unmerges (run=2)");
+	ktest_ok(ksmu_write_str(SYSKSM "run", "2") == 0, "built-in KSM unmerges (run=2)");
 	bool ok = true;
 
 	for (long i = 0; i < n; i++) {
 		char ref[4096];
 
-		fill_page(ref, 60, i % (n / 2));
+		ksmu_fill_page(ref, 60, i % (n / 2));
 		if (i % 3 == 0)
 			ref[0] ^= 1;
 		ok &= !memcmp(ours + i * ktest_page, ref, ktest_page) &&
@@ -140,12 +125,12 @@ int main(void)
 	long k;
 
 	ktest_ok(pairs(theirs, n, &k) == 0 || k == 0, "the built-in KSM pages are gone");
-	ktest_ok(ksm_scan_pass(scan) >= 0, "the module scans on after the built-in unmerge");
+	ktest_ok(ksmu_scan_pass(scan) >= 0, "the module scans on after the built-in unmerge");
 
-	write_str(SYSKSM "run", "0");
-	write_str(SYSKSM "pages_to_scan", saved_pages);
-	write_str(SYSKSM "sleep_millisecs", saved_sleep);
-	write_str(SYSKSM "run", saved_run[0] == '1' ? "1" : "0");
+	ksmu_write_str(SYSKSM "run", "0");
+	ksmu_write_str(SYSKSM "pages_to_scan", saved_pages);
+	ksmu_write_str(SYSKSM "sleep_millisecs", saved_sleep);
+	ksmu_write_str(SYSKSM "run", saved_run[0] == '1' ? "1" : "0");
 	close(sma);
 	return ktest_done();
 }

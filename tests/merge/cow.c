@@ -39,11 +39,10 @@ int main(void)
 	char *own = anon_map(n * ktest_page, 0);
 	int sma = ksm_sma(dev);
 
-	for (long i = 0; i < n; i++)
-		fill_page(own + i * ktest_page, 11, i);
-	ktest_ok(ksm_register(sma, own, n) == 0, "the test process registers its copy too");
-	ktest_ok(ksm_scan_pass(scan) == 3 * n, "three copies merged in one pass");
-	ktest_ok(peers_shared(&a, &b) == n && pagemap_pfn(0, own) == peer_pfn(&a, 0),
+	ksmu_fill_pages(own, n, 11, n);
+	ktest_ok(ksmu_register(sma, own, n) == 0, "the test process registers its copy too");
+	ktest_ok(ksmu_scan_pass(scan) == 3 * n, "three copies merged in one pass");
+	ktest_ok(peers_shared(&a, &b) == n && ksmu_pagemap_pfn(0, own) == peer_pfn(&a, 0),
 		 "all three map the same pages");
 
 	/* A writes one byte in every even page: its pages change, B's and ours do not. */
@@ -61,11 +60,7 @@ int main(void)
 	}
 	ktest_ok(moved == n / 2 && kept == n / 2, "A's %ld written pages are private copies now", moved);
 	ktest_ok(peer_check(&a) && peer_check(&b), "A sees its writes, B the old content");
-	bool own_ok = true;
-
-	for (long i = 0; i < n; i++)
-		own_ok &= check_page(own + i * ktest_page, 11, i);
-	ktest_ok(own_ok, "the third sharer sees the old content");
+	ktest_ok(ksmu_check_pages(own, n, 11, n) < 0, "the third sharer sees the old content");
 
 	/* B writes every page (first byte), from the other end. */
 	peer_cmd(&b, PEER_WRITE_ALL, 0x33, 0, 0);
@@ -76,17 +71,17 @@ int main(void)
 	pthread_t th;
 
 	pthread_create(&th, NULL, thread_writer, &w);
-	own_ok = true;
+	bool own_ok = true;
+
 	for (int r = 0; r < 20; r++)
-		for (long i = 0; i < n / 2; i++)
-			own_ok &= check_page(own + i * ktest_page, 11, i);
+		own_ok &= ksmu_check_pages(own, n / 2, 11, n) < 0;
 	pthread_join(th, NULL);
 	ktest_ok(own_ok, "reads of merged pages are right while another thread writes others");
 	own_ok = true;
 	for (long i = n / 2; i < n; i++) {
 		char ref[4096];
 
-		fill_page(ref, 11, i);
+		ksmu_fill_page(ref, 11, i);
 		for (int r = 0; r < 3; r++)
 			ref[(r * 97) % ktest_page] = (char)(r + 1);
 		own_ok &= !memcmp(own + i * ktest_page, ref, ktest_page);
@@ -122,8 +117,8 @@ int main(void)
 	peer_cmd(&a, PEER_WRITE_ALL, 0x44, 0, 0);
 	for (long i = 0; i < n; i++)
 		own[i * ktest_page + 1] ^= 1;
-	ktest_ok(ksm_scan_pass(scan) == 0, "a pass: nothing merges (all differ now)");
-	ksm_stats(dev, &st);
+	ktest_ok(ksmu_scan_pass(scan) == 0, "a pass: nothing merges (all differ now)");
+	ksmu_stats(dev, &st);
 	ktest_ok(st.pages_shared == 0 && st.kpages_held == 0,
 		 "every kernel page was freed once its last sharer wrote (shared %llu, held %llu)",
 		 (unsigned long long)st.pages_shared, (unsigned long long)st.kpages_held);

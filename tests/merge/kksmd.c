@@ -7,61 +7,6 @@
  */
 #include "ktest.h"
 
-#include <dirent.h>
-
-#define PF_KTHREAD 0x00200000
-
-/* Field @n (1-based) of /proc/PID/stat. */
-static long stat_field(pid_t pid, int n)
-{
-	char path[64], buf[1024];
-	int fd;
-	ssize_t len;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return -1;
-	buf[len] = '\0';
-	char *p = strrchr(buf, ')');	/* skip the comm, which may hold spaces */
-
-	for (int f = 2; p && f < n; f++)
-		p = strchr(p + 1, ' ');
-	return p ? strtol(p + 1, NULL, 10) : -1;
-}
-
-/* The pid of the kksmd kernel thread, or 0. */
-static pid_t kksmd_pid(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t pid = 0;
-
-	while (d && (e = readdir(d))) {
-		char path[300], comm[64] = "";
-		int fd;
-
-		if (e->d_name[0] < '0' || e->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", e->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		/* Only kernel threads: this test program is called kksmd too. */
-		if (read(fd, comm, sizeof(comm) - 1) > 0 && !strcmp(comm, "kksmd\n") &&
-		    (stat_field(atoi(e->d_name), 9) & PF_KTHREAD))
-			pid = atoi(e->d_name);
-		close(fd);
-	}
-	if (d)
-		closedir(d);
-	return pid;
-}
-
 static int kthread(int dev, unsigned int sleep, unsigned int scan, unsigned int merge, unsigned int run)
 {
 	struct ksm_kthread_info info = { .sleep = sleep, .pages_to_scan = scan,
@@ -76,19 +21,19 @@ int main(void)
 	int dev = ksm_open();
 	struct ksm_kthread_info info;
 
-	ktest_ok(kksmd_pid() == 0, "no kksmd thread before it is started");
+	ktest_ok(ksmu_find_kthread("kksmd") == 0, "no kksmd thread before it is started");
 	ktest_ok(kthread(dev, 2000, 128, 128, 1) == 0, "start kksmd (2 ms, 128 pages, 128 merges)");
 	ktest_ok(ioctl(dev, KSM_GET_INFO_KTHREAD, &info) == 0 && info.running == 1 && info.sleep == 2000 &&
 		 info.pages_to_scan == 128 && info.max_pages_to_merge == 128,
 		 "info reads the settings back (running %u sleep %u scan %u merge %u)", info.running,
 		 info.sleep, info.pages_to_scan, info.max_pages_to_merge);
-	pid_t pid = kksmd_pid();
+	pid_t pid = ksmu_find_kthread("kksmd");
 
 	ktest_ok(pid > 0, "a kksmd thread exists (pid %d)", pid);
-	ktest_ok(stat_field(pid, 19) == 5, "it runs at nice 5 (%ld)", stat_field(pid, 19));
-	ktest_ok(stat_field(pid, 9) & PF_KTHREAD, "it is a kernel thread");
-	ktest_ok(read_long("/sys/class/misc/ksm/kksmd/running") == 1 &&
-		 read_long("/sys/class/misc/ksm/kksmd/sleep_usecs") == 2000,
+	ktest_ok(ksmu_stat_field(pid, 19) == 5, "it runs at nice 5 (%ld)", ksmu_stat_field(pid, 19));
+	ktest_ok(ksmu_stat_field(pid, 9) & KSMU_PF_KTHREAD, "it is a kernel thread");
+	ktest_ok(ksmu_read_long("/sys/class/misc/ksm/kksmd/running") == 1 &&
+		 ksmu_read_long("/sys/class/misc/ksm/kksmd/sleep_usecs") == 2000,
 		 "sysfs kksmd/ shows the settings");
 
 	/* Merging in the background, no KSM_SCAN anywhere. */
@@ -99,7 +44,7 @@ int main(void)
 		 "kksmd merged all %ld pages by itself (%ld)", n, peers_shared(&a, &b));
 	ktest_ok(peer_check(&a) && peer_check(&b), "contents intact");
 
-	ktest_ok(kthread(dev, 0, 4096, 1000, 1) == 0 && kksmd_pid() == pid,
+	ktest_ok(kthread(dev, 0, 4096, 1000, 1) == 0 && ksmu_find_kthread("kksmd") == pid,
 		 "new settings while running: the same thread goes on");
 	ktest_ok(ioctl(dev, KSM_GET_INFO_KTHREAD_R, &info) == 0 && info.sleep == 0 &&
 		 info.pages_to_scan == 4096 && info.max_pages_to_merge == 1000, "new settings read back");
@@ -112,23 +57,23 @@ int main(void)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	int sma = ksm_sma(dev);
 
-	ktest_ok(ksm_register(sma, mem, big) == 0, "register 4 GiB of untouched memory");
+	ktest_ok(ksmu_register(sma, mem, big) == 0, "register 4 GiB of untouched memory");
 	ktest_ok(kthread(dev, 0, 0xffffffff, 0xffffffff, 1) == 0, "kksmd scans 4 billion pages per batch");
 	usleep(500000);
 	struct ksm_stats s0, s1;
 
-	ksm_stats(dev, &s0);
+	ksmu_stats(dev, &s0);
 	usleep(200000);
-	ksm_stats(dev, &s1);
+	ksmu_stats(dev, &s1);
 	ktest_ok(s1.pages_scanned > s0.pages_scanned, "it is scanning (%llu pages in 0.2 s)",
 		 (unsigned long long)(s1.pages_scanned - s0.pages_scanned));
-	double t0 = now_us();
+	double t0 = ksmu_now_s();
 
 	ktest_ok(kthread(dev, 0, 0, 0, 0) == 0, "stop");
-	double ms = (now_us() - t0) / 1000;
+	double ms = (ksmu_now_s() - t0) * 1000;
 
 	ktest_ok(ms < 2000, "the stop returned in %.1f ms, mid-batch", ms);
-	ktest_ok(kksmd_pid() == 0, "the thread is gone");
+	ktest_ok(ksmu_find_kthread("kksmd") == 0, "the thread is gone");
 	ktest_ok(ioctl(dev, KSM_GET_INFO_KTHREAD, &info) == 0 && info.running == 0 &&
 		 info.pages_to_scan == 0xffffffff, "info: not running, settings kept");
 	close(sma);

@@ -25,11 +25,10 @@ static void test_fork(int dev, int scan)
 	int sma = ksm_sma(dev);
 	struct peer b = peer_start(dev, n, 21, n);
 
-	for (long i = 0; i < n; i++)
-		fill_page(m + i * ktest_page, 21, i);
-	ksm_register(sma, m, n);
-	ktest_ok(ksm_scan_pass(scan) == 2 * n, "merged before fork");
-	long file0 = status_kb(0, "RssFile");
+	ksmu_fill_pages(m, n, 21, n);
+	ksmu_register(sma, m, n);
+	ktest_ok(ksmu_scan_pass(scan) == 2 * n, "merged before fork");
+	long file0 = ksmu_status_kb(0, "RssFile");
 	int up[2];
 
 	if (pipe(up))
@@ -39,14 +38,12 @@ static void test_fork(int dev, int scan)
 	if (!pid) {
 		long r[4];
 
-		r[0] = pagemap_pfn(0, m) == pagemap_pfn(b.pid, b.addr);
-		r[1] = 1;
-		for (long i = 0; i < n; i++)
-			r[1] &= check_page(m + i * ktest_page, 21, i);
+		r[0] = ksmu_pagemap_pfn(0, m) == ksmu_pagemap_pfn(b.pid, b.addr);
+		r[1] = ksmu_check_pages(m, n, 21, n) < 0;
 		for (long i = 0; i < n; i += 2)
 			m[i * ktest_page] ^= 0x77;
-		r[2] = pagemap_pfn(0, m) != pagemap_pfn(b.pid, b.addr);
-		r[3] = status_kb(0, "RssFile");
+		r[2] = ksmu_pagemap_pfn(0, m) != ksmu_pagemap_pfn(b.pid, b.addr);
+		r[3] = ksmu_status_kb(0, "RssFile");
 		if (write(up[1], r, sizeof(r)) != sizeof(r))
 			_exit(1);
 		_exit(0);	/* exit with half the merged pages still mapped */
@@ -62,14 +59,11 @@ static void test_fork(int dev, int scan)
 	ktest_ok(r[1], "the child reads the merged content");
 	ktest_ok(r[2], "the child's write made it a private copy");
 	ktest_ok(r[3] >= n / 2 * 4, "the child's RssFile counts the merged pages it maps (%ld kB)", r[3]);
-	bool ok = true;
-
-	for (long i = 0; i < n; i++)
-		ok &= check_page(m + i * ktest_page, 21, i);
-	ktest_ok(ok && peer_check(&b), "the parent and the other sharer are untouched");
+	ktest_ok(ksmu_check_pages(m, n, 21, n) < 0 && peer_check(&b),
+		 "the parent and the other sharer are untouched");
 	ktest_ok(WIFEXITED(st) && !WEXITSTATUS(st), "the child exited cleanly");
-	ktest_ok(near_kb(status_kb(0, "RssFile"), file0), "the parent's RssFile is unchanged (%ld -> %ld kB)",
-		 file0, status_kb(0, "RssFile"));
+	ktest_ok(near_kb(ksmu_status_kb(0, "RssFile"), file0), "the parent's RssFile is unchanged (%ld -> %ld kB)",
+		 file0, ksmu_status_kb(0, "RssFile"));
 	close(sma);
 	munmap(m, n * ktest_page);
 	peer_stop(&b);
@@ -83,29 +77,29 @@ static void test_unmap_and_friends(int dev, int scan)
 	struct peer a = peer_start(dev, n, 22, n);
 	struct peer b = peer_start(dev, n, 22, n);
 
-	ktest_ok(ksm_scan_pass(scan) == 2 * n, "merged");
-	long file0 = status_kb(a.pid, "RssFile");
+	ktest_ok(ksmu_scan_pass(scan) == 2 * n, "merged");
+	long file0 = ksmu_status_kb(a.pid, "RssFile");
 
 	/* munmap a quarter of A's merged range. */
 	ktest_ok(peer_cmd(&a, PEER_MUNMAP, 0, n / 4, 0) == 0, "A unmaps a merged quarter");
-	ktest_ok(near_kb(file0 - status_kb(a.pid, "RssFile"), n / 4 * 4),
-		 "A's RssFile dropped by %ld kB (%ld)", n / 4 * 4, file0 - status_kb(a.pid, "RssFile"));
+	ktest_ok(near_kb(file0 - ksmu_status_kb(a.pid, "RssFile"), n / 4 * 4),
+		 "A's RssFile dropped by %ld kB (%ld)", n / 4 * 4, file0 - ksmu_status_kb(a.pid, "RssFile"));
 	ktest_ok(peer_check(&a) && peer_check(&b) && merged_pair(&a, &b, n / 4, n),
 		 "the rest is intact and still shared; B untouched");
 
 	/* MADV_DONTNEED: merged pages go, reading gives zeroes. */
-	long bfile = status_kb(b.pid, "RssFile");
+	long bfile = ksmu_status_kb(b.pid, "RssFile");
 
 	ktest_ok(peer_cmd(&b, PEER_DONTNEED, n / 4, n / 4, 0) == 0, "B drops a merged quarter (MADV_DONTNEED)");
 	ktest_ok(peer_check(&b), "B reads zeroes there and its other pages intact");
-	ktest_ok(near_kb(bfile - status_kb(b.pid, "RssFile"), n / 4 * 4), "B's RssFile dropped by %ld kB (%ld)",
-		 n / 4 * 4, bfile - status_kb(b.pid, "RssFile"));
+	ktest_ok(near_kb(bfile - ksmu_status_kb(b.pid, "RssFile"), n / 4 * 4), "B's RssFile dropped by %ld kB (%ld)",
+		 n / 4 * 4, bfile - ksmu_status_kb(b.pid, "RssFile"));
 	ktest_ok(peer_check(&a) && merged_pair(&a, &b, n / 2, n), "A untouched");
 
 	/* mprotect read-only, then writable again, then write. */
 	ktest_ok(peer_cmd(&a, PEER_MPROTECT, n / 2, n / 4, PROT_READ) == 0, "A makes a merged range read-only");
 	ktest_ok(peer_check(&a) && merged_pair(&a, &b, n / 2, n), "still readable and shared");
-	ktest_ok(ksm_scan_pass(scan) == 0, "a pass over read-only merged pages");
+	ktest_ok(ksmu_scan_pass(scan) == 0, "a pass over read-only merged pages");
 	ktest_ok(peer_cmd(&a, PEER_MPROTECT, n / 2, n / 4, PROT_READ | PROT_WRITE) == 0,
 		 "and writable again");
 	peer_cmd(&a, PEER_WRITE, n / 2, 9, 0x99);
@@ -122,7 +116,7 @@ static void test_unmap_and_friends(int dev, int scan)
 	ktest_ok(peer_check(&a), "and read right at the new address");
 	peer_cmd(&a, PEER_WRITE, 3 * n / 4, 1, 0x42);
 	ktest_ok(peer_check(&a) && peer_check(&b), "a write there is private");
-	ktest_ok(ksm_scan_pass(scan) >= 0, "a pass over the moved-away region (now a hole)");
+	ktest_ok(ksmu_scan_pass(scan) >= 0, "a pass over the moved-away region (now a hole)");
 	ktest_ok(WIFEXITED(peer_stop(&a)) && WIFEXITED(peer_stop(&b)), "both exit cleanly");
 }
 
@@ -150,7 +144,7 @@ static void test_close_under_kksmd(int dev)
 	ktest_ok(ioctl(dev, KSM_START_STOP_KTHREAD, &off) == 0, "kksmd stopped");
 	struct ksm_stats st;
 
-	ktest_ok(KTEST_WAIT(ksm_stats(dev, &st) == 0 && st.regions == 0 && st.kpages_held == 0, 10000),
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.regions == 0 && st.kpages_held == 0, 10000),
 		 "no region and no kernel page left");
 }
 

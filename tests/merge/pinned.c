@@ -81,8 +81,7 @@ int main(void)
 	struct ksm_stats st0, st1;
 	struct ring r;
 
-	for (long i = 0; i < n; i++)
-		fill_page(buf + i * ktest_page, 5, i);
+	ksmu_fill_pages(buf, n, 5, n);
 	struct peer b = peer_start(dev, n, 5, n);
 
 	if (ring_init(&r)) {
@@ -93,17 +92,17 @@ int main(void)
 
 	ktest_ok(syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_BUFFERS, &iov, 1) == 0,
 		 "pages 0-7 pinned as an io_uring fixed buffer");
-	ktest_ok(ksm_register(sma, buf, n) == 0, "the pinned buffer's range is registered");
-	ksm_stats(dev, &st0);
-	long merged = ksm_scan_settle(scan, 3);
+	ktest_ok(ksmu_register(sma, buf, n) == 0, "the pinned buffer's range is registered");
+	ksmu_stats(dev, &st0);
+	long merged = ksmu_scan_settle(scan, 3);
 
-	ksm_stats(dev, &st1);
+	ksmu_stats(dev, &st1);
 	ktest_ok(merged == 2 * (n - npin), "only the %ld unpinned pages merge (%ld mappings)", n - npin,
 		 merged);
 	long pinned_same = 0, free_same = 0;
 
 	for (long i = 0; i < n; i++) {
-		bool same = pagemap_pfn(0, buf + i * ktest_page) == peer_pfn(&b, i);
+		bool same = ksmu_pagemap_pfn(0, buf + i * ktest_page) == peer_pfn(&b, i);
 
 		if (i < npin)
 			pinned_same += same;
@@ -120,8 +119,7 @@ int main(void)
 	int fd = mkstemp(path);
 	char *data = malloc(npin * ktest_page);
 
-	for (long i = 0; i < npin; i++)
-		fill_page(data + i * ktest_page, 99, i);
+	ksmu_fill_pages(data, npin, 99, npin);
 	if (fd < 0 || write(fd, data, npin * ktest_page) != npin * ktest_page)
 		ktest_fatal("data file");
 	unlink(path);
@@ -134,15 +132,14 @@ int main(void)
 	/* Unpin, put the original content back: now they merge. */
 	ktest_ok(syscall(__NR_io_uring_register, r.fd, IORING_UNREGISTER_BUFFERS, NULL, 0) == 0,
 		 "buffers unregistered (pages unpinned)");
-	for (long i = 0; i < npin; i++)
-		fill_page(buf + i * ktest_page, 5, i);
-	merged = ksm_scan_settle(scan, 3);
+	ksmu_fill_pages(buf, npin, 5, n);
+	merged = ksmu_scan_settle(scan, 3);
 	ktest_ok(merged == 2 * npin, "the unpinned pages merge now (%ld)", merged);
 	bool ok = true;
 
 	for (long i = 0; i < n; i++)
-		ok &= check_page(buf + i * ktest_page, 5, i) &&
-		      pagemap_pfn(0, buf + i * ktest_page) == peer_pfn(&b, i);
+		ok &= ksmu_check_page(buf + i * ktest_page, 5, i) &&
+		      ksmu_pagemap_pfn(0, buf + i * ktest_page) == peer_pfn(&b, i);
 	ktest_ok(ok, "all 16 pages shared and right");
 	close(fd);
 	close(r.fd);

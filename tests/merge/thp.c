@@ -12,7 +12,7 @@ static long thp_pages(struct peer *p)
 	long n = 0;
 
 	for (long i = 0; i < p->npages; i++)
-		n += !!(kpageflags(peer_pfn(p, i)) & (1ULL << KPF_THP));
+		n += !!(ksmu_kpageflags(peer_pfn(p, i)) & (1ULL << KPF_THP));
 	return n;
 }
 
@@ -21,19 +21,18 @@ int main(void)
 	const long n = 1024;	/* 4 MiB: two huge pages per process */
 	const size_t huge = 2 << 20;
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
-	char mode[64] = "";
+	const char *thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+	char mode[64];
 	struct ksm_stats st0, st1;
-	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
 
-	if (fd < 0 || read(fd, mode, sizeof(mode) - 1) <= 0) {
+	if (ksmu_read_choice(thp, mode, sizeof(mode))) {
 		ktest_skip("no transparent huge pages in this kernel");
 		return ktest_done();
 	}
-	close(fd);
-	if (strstr(mode, "[never]"))
-		write_str("/sys/kernel/mm/transparent_hugepage/enabled", "madvise");
+	if (!strcmp(mode, "never"))
+		ksmu_write_str(thp, "madvise");
 
-	ksm_stats(dev, &st0);
+	ksmu_stats(dev, &st0);
 	struct peer a = peer_start_ex(dev, n, 3, n, huge, 1);
 	struct peer b = peer_start_ex(dev, n, 3, n, huge, 1);
 
@@ -42,9 +41,9 @@ int main(void)
 	ktest_ok(ha == n && hb == n, "both regions are backed by huge pages (%ld, %ld of %ld pages)",
 		 ha, hb, n);
 
-	long merged = ksm_scan_settle(scan, 3);
+	long merged = ksmu_scan_settle(scan, 3);
 
-	ksm_stats(dev, &st1);
+	ksmu_stats(dev, &st1);
 	ktest_ok(merged == 2 * n, "every subpage merged (%ld of %ld)", merged, 2 * n);
 	ktest_ok(peers_shared(&a, &b) == n, "all %ld subpages of both share pfns", n);
 	ktest_ok(st1.thp_split - st0.thp_split == 4, "four huge pages were split (%llu)",
@@ -58,9 +57,14 @@ int main(void)
 	struct peer c = peer_start_ex(dev, 512, 4, 512, huge, 1);
 	struct peer d = peer_start_ex(dev, 512, 4, 512, huge, 1);
 
-	for (long i = 256; i < 512; i++)
-		peer_cmd(&d, PEER_WRITE, i, 17, 0xee);
-	merged = ksm_scan_settle(scan, 3);
+	/* Change a byte of each, to a value it did not hold (a fixed one might be what was there). */
+	for (long i = 256; i < 512; i++) {
+		unsigned char page[KSMU_PAGE_SIZE];
+
+		ksmu_fill_page(page, 4, i);
+		peer_cmd(&d, PEER_WRITE, i, 17, page[17] ^ 0x5a);
+	}
+	merged = ksmu_scan_settle(scan, 3);
 	long shared = peers_shared(&c, &d);
 
 	ktest_ok(shared == 256 && merged == 512, "the 256 duplicated subpages merge (%ld shared)", shared);

@@ -14,7 +14,7 @@ int main(void)
 	/* Page i and page i + n/2 are twins. */
 	struct peer a = peer_start(dev, n, 7, n / 2);
 
-	long merged = ksm_scan_pass(scan);
+	long merged = ksmu_scan_pass(scan);
 
 	if (!ktest_ok(merged == n, "one pass merges the %ld twin mappings (%ld)", n, merged))
 		ksm_dump_stats(dev);
@@ -43,7 +43,7 @@ int main(void)
 		peer_cmd(&c, PEER_WRITE, i, off, byte);
 		peer_cmd(&b, PEER_WRITE, i, off, byte ^ 0x80);
 	}
-	ksm_scan_settle(scan, 3);
+	ksmu_scan_settle(scan, 3);
 	long shared = peers_shared(&b, &c);
 
 	ktest_ok(shared == 0, "pages differing in one byte (first, middle or last) never merge (%ld did)",
@@ -59,7 +59,7 @@ int main(void)
 	struct peer z = peer_start(dev, 64, 9, 64);
 
 	peer_cmd(&z, PEER_FILL, 0, 64, 0);
-	ksm_scan_settle(scan, 3);
+	ksmu_scan_settle(scan, 3);
 	long zsame = 0;
 
 	for (long i = 1; i < 64; i++)

@@ -24,7 +24,7 @@ static bool unmerge_all(int dev)
 	struct ksm_stats st;
 
 	return ioctl(dev, KSM_UNMERGE_ALL, &u) == 0 &&
-	       KTEST_WAIT(ksm_stats(dev, &st) == 0 && st.kpages_held == 0, 10000);
+	       KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0, 10000);
 }
 
 int main(void)
@@ -45,15 +45,15 @@ int main(void)
 	peer_node = -1;
 	ktest_ok(node_of(&a0, 0) == 0 && node_of(&a1, 0) == 1, "peers' memory on nodes 0 and 1");
 
-	ksm_scan_pass(scan);
+	ksmu_scan_pass(scan);
 	ktest_ok(peers_shared(&a0, &b0) == n && peers_shared(&a0, &a1) == n && peers_shared(&a1, &b1) == n,
 		 "merge_across_nodes=1: all four share every page");
-	KTEST_ERRNO(KSM_CONFIG(dev, __c.merge_across_nodes = 0), EBUSY,
+	KTEST_ERRNO(KSMU_CONFIG(dev, __c.merge_across_nodes = 0), EBUSY,
 		    "switching it off while kernel pages are held: EBUSY");
 	ktest_ok(unmerge_all(dev), "unmerge everything, kernel pages given back");
-	ktest_ok(KSM_CONFIG(dev, __c.merge_across_nodes = 0) == 0, "merge_across_nodes=0");
+	ktest_ok(KSMU_CONFIG(dev, __c.merge_across_nodes = 0) == 0, "merge_across_nodes=0");
 
-	ksm_scan_settle(scan, 3);
+	ksmu_scan_settle(scan, 3);
 	ktest_ok(peers_shared(&a0, &b0) == n && peers_shared(&a1, &b1) == n,
 		 "each node's pages merge among themselves");
 	ktest_ok(peers_shared(&a0, &a1) == 0, "but never across nodes");
@@ -65,8 +65,8 @@ int main(void)
 	}
 	ktest_ok(on0 == n && on1 == n, "each kernel page is on its sharers' node (%ld, %ld)", on0, on1);
 	ktest_ok(peer_check(&a0) && peer_check(&b0) && peer_check(&a1) && peer_check(&b1), "contents right");
-	KTEST_ERRNO(KSM_CONFIG(dev, __c.merge_across_nodes = 1), EBUSY, "switching back while held: EBUSY");
-	ktest_ok(unmerge_all(dev) && KSM_CONFIG(dev, __c.merge_across_nodes = 1) == 0,
+	KTEST_ERRNO(KSMU_CONFIG(dev, __c.merge_across_nodes = 1), EBUSY, "switching back while held: EBUSY");
+	ktest_ok(unmerge_all(dev) && KSMU_CONFIG(dev, __c.merge_across_nodes = 1) == 0,
 		 "after an unmerge it switches back");
 	peer_stop(&a0);
 	peer_stop(&b0);

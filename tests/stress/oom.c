@@ -12,7 +12,7 @@ static void set_oom_adj(pid_t pid, const char *v)
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
-	write_str(path, v);
+	ksmu_write_str(path, v);
 }
 
 int main(void)
@@ -21,7 +21,7 @@ int main(void)
 	int dev = ksm_open();
 	struct ksm_kthread_info on = { .sleep = 0, .pages_to_scan = 1024, .max_pages_to_merge = 1024,
 				       .running = 1 }, off = { .running = 0 };
-	long items0 = slab_objects("ksmdev_item"), kpages0 = slab_objects("ksmdev_kpage");
+	long items0 = ksmu_slab_objects("ksmdev_item"), kpages0 = ksmu_slab_objects("ksmdev_kpage");
 	struct peer p[3];
 
 	set_oom_adj(getpid(), "-1000");
@@ -68,15 +68,15 @@ int main(void)
 		ktest_ok(peer_check(&p[i]), "survivor %d: every byte right", i);
 	struct ksm_stats s;
 
-	ksm_stats(dev, &s);
+	ksmu_stats(dev, &s);
 	ktest_ok(s.pages_sharing > 0, "merging went on (%llu pages sharing)", (unsigned long long)s.pages_sharing);
 	ioctl(dev, KSM_START_STOP_KTHREAD, &off);
 	for (int i = 0; i < 3; i++)
 		peer_stop(&p[i]);
-	ktest_ok(KTEST_WAIT(ksm_stats(dev, &s) == 0 && s.regions == 0 && s.kpages_held == 0 &&
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &s) == 0 && s.regions == 0 && s.kpages_held == 0 &&
 			    s.unstable_pages == 0, 10000), "afterwards the module holds nothing");
-	ktest_ok(slab_objects("ksmdev_item") == items0 && slab_objects("ksmdev_kpage") == kpages0,
-		 "slab caches back to the baseline (%ld/%ld, %ld/%ld)", slab_objects("ksmdev_item"), items0,
-		 slab_objects("ksmdev_kpage"), kpages0);
+	ktest_ok(ksmu_slab_objects("ksmdev_item") == items0 && ksmu_slab_objects("ksmdev_kpage") == kpages0,
+		 "slab caches back to the baseline (%ld/%ld, %ld/%ld)", ksmu_slab_objects("ksmdev_item"), items0,
+		 ksmu_slab_objects("ksmdev_kpage"), kpages0);
 	return ktest_done();
 }

@@ -50,29 +50,19 @@ struct worker {
 	long mismatches;
 };
 
-/* splitmix64: a small, reproducible random generator per thread. */
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* The original content of page @i of worker @w. */
 static void original(struct worker *w, long i, char *out)
 {
 	if (i % 2)
-		fill_page(out, (uint64_t)w->id * 1000003 + 17, i);
+		ksmu_fill_page(out, (uint64_t)w->id * 1000003 + 17, i);
 	else
-		fill_page(out, TWIN_SEED, i % (2 * TWIN_KINDS));
+		ksmu_fill_page(out, TWIN_SEED, i % (2 * TWIN_KINDS));
 }
 
 static int sma_register(struct worker *w)
 {
-	w->sma = ioctl(w->dev, KSM_CREATE_SHARED_MEMORY_AREA);
-	return w->sma < 0 ? -1 : ksm_register(w->sma, w->mem, w->npages);
+	w->sma = ksmu_sma_create(w->dev);
+	return w->sma < 0 ? -1 : ksmu_register(w->sma, w->mem, w->npages);
 }
 
 /* Compare page @i with its shadow; on a difference, say where. Caller holds the layout lock. */
@@ -115,7 +105,7 @@ static const char *const op_names[OP_NR] = {
 /* Pick an operation: page operations often, range operations rarely. */
 static enum op pick(uint64_t *s)
 {
-	unsigned int r = rnd(s) % 1000;
+	unsigned int r = ksmu_rand(s) % 1000;
 
 	if (r < 300)
 		return OP_WRITE;
@@ -133,7 +123,7 @@ static enum op pick(uint64_t *s)
 		return OP_BUILTIN;
 	static const enum op rare[] = { OP_FORK, OP_DONTNEED, OP_REMAP, OP_MPROTECT, OP_MREMAP,
 					OP_COLLAPSE, OP_UNMERGE, OP_RESMA };
-	return rare[rnd(s) % (sizeof(rare) / sizeof(rare[0]))];
+	return rare[ksmu_rand(s) % (sizeof(rare) / sizeof(rare[0]))];
 }
 
 /* A page operation on page @i (owned by the calling thread; layout read-locked). */
@@ -144,12 +134,12 @@ static void page_op(struct worker *w, enum op op, long i, uint64_t *s)
 
 	switch (op) {
 	case OP_WRITE: {
-		long off = rnd(s) % ktest_page, len = 1 + rnd(s) % 64;
+		long off = ksmu_rand(s) % ktest_page, len = 1 + ksmu_rand(s) % 64;
 
 		if (off + len > ktest_page)
 			len = ktest_page - off;
 		for (long k = 0; k < len; k++)
-			page[off + k] = sh[off + k] = (char)rnd(s);
+			page[off + k] = sh[off + k] = (char)ksmu_rand(s);
 		break;
 	}
 	case OP_RESTORE:
@@ -163,7 +153,7 @@ static void page_op(struct worker *w, enum op op, long i, uint64_t *s)
 		if (pipe(p))
 			break;
 		original(w, i, buf);
-		buf[0] ^= (char)rnd(s);
+		buf[0] ^= (char)ksmu_rand(s);
 		if (write(p[1], buf, ktest_page) == ktest_page && read(p[0], page, ktest_page) == ktest_page)
 			memcpy(sh, buf, ktest_page);
 		else
@@ -173,12 +163,12 @@ static void page_op(struct worker *w, enum op op, long i, uint64_t *s)
 		break;
 	}
 	case OP_ODIRECT: {
-		long fp = rnd(s) % FILE_PAGES;
+		long fp = ksmu_rand(s) % FILE_PAGES;
 
 		if (w->odirect_fd < 0)
 			break;
 		if (pread(w->odirect_fd, page, ktest_page, fp * ktest_page) == ktest_page) {
-			fill_page(buf, FILE_SEED, fp);
+			ksmu_fill_page(buf, FILE_SEED, fp);
 			memcpy(sh, buf, ktest_page);
 		} else {
 			memcpy(sh, page, ktest_page);
@@ -187,10 +177,10 @@ static void page_op(struct worker *w, enum op op, long i, uint64_t *s)
 	}
 	case OP_VMWRITE: {
 		struct iovec local = { buf, 256 }, remote;
-		long off = (rnd(s) % 16) * 256;
+		long off = (ksmu_rand(s) % 16) * 256;
 
 		for (int k = 0; k < 256; k++)
-			buf[k] = (char)rnd(s);
+			buf[k] = (char)ksmu_rand(s);
 		remote.iov_base = page + off;
 		remote.iov_len = 256;
 		if (process_vm_writev(getpid(), &local, 1, &remote, 1, 0) == 256)
@@ -209,17 +199,17 @@ static void page_op(struct worker *w, enum op op, long i, uint64_t *s)
 static void builtin_op(struct worker *w, int t, uint64_t *s)
 {
 	long per = w->nbuiltin / opt_threads;
-	long i = t + (long)(rnd(s) % (per ? per : 1)) * opt_threads;
+	long i = t + (long)(ksmu_rand(s) % (per ? per : 1)) * opt_threads;
 	char *page, *sh;
 
 	if (i >= w->nbuiltin)
 		return;
 	page = w->builtin + i * ktest_page;
 	sh = w->builtin_shadow + i * ktest_page;
-	if (rnd(s) % 2) {
-		page[rnd(s) % ktest_page] ^= 1;
+	if (ksmu_rand(s) % 2) {
+		page[ksmu_rand(s) % ktest_page] ^= 1;
 	} else {
-		fill_page(page, TWIN_SEED + 1, i % 8);
+		ksmu_fill_page(page, TWIN_SEED + 1, i % 8);
 	}
 	memcpy(sh, page, ktest_page);
 }
@@ -227,8 +217,8 @@ static void builtin_op(struct worker *w, int t, uint64_t *s)
 /* A random sub-range [first, first + count) of the region: 1 to 64 pages. */
 static void subrange(struct worker *w, uint64_t *s, long *first, long *count)
 {
-	*count = 1 + rnd(s) % 64;
-	*first = rnd(s) % (w->npages - *count);
+	*count = 1 + ksmu_rand(s) % 64;
+	*first = ksmu_rand(s) % (w->npages - *count);
 }
 
 /* A range operation (the layout lock is write-held: no other thread touches the region). */
@@ -301,7 +291,7 @@ static void range_op(struct worker *w, enum op op, uint64_t *s)
 	}
 	case OP_COLLAPSE:
 		/* Collapse a 2 MiB block into a huge page (MADV_COLLAPSE, 6.1+); may fail. */
-		madvise(w->mem + (rnd(s) % (w->npages / 512)) * 2 * MiB, 2 * MiB, 25 /* MADV_COLLAPSE */);
+		madvise(w->mem + (ksmu_rand(s) % (w->npages / 512)) * 2 * MiB, 2 * MiB, 25 /* MADV_COLLAPSE */);
 		break;
 	case OP_UNMERGE: {
 		struct ksm_unmerge u = { 0 };
@@ -336,7 +326,7 @@ static void *worker_thread(void *arg)
 		} else if (op == OP_BUILTIN) {
 			builtin_op(w, ta->t, &s);
 		} else {
-			long i = ta->t + (long)(rnd(&s) % mine) * opt_threads;
+			long i = ta->t + (long)(ksmu_rand(&s) % mine) * opt_threads;
 
 			pthread_rwlock_rdlock(&w->layout);
 			page_op(w, op, i, &s);
@@ -366,8 +356,7 @@ static int worker_main(int id, int dev, int report)
 		memcpy(w.mem + i * ktest_page, buf, ktest_page);
 		memcpy(w.shadow + i * ktest_page, buf, ktest_page);
 	}
-	for (long i = 0; i < w.nbuiltin; i++)
-		fill_page(w.builtin + i * ktest_page, TWIN_SEED + 1, i % 8);
+	ksmu_fill_pages(w.builtin, w.nbuiltin, TWIN_SEED + 1, 8);
 	memcpy(w.builtin_shadow, w.builtin, w.nbuiltin * ktest_page);
 	madvise(w.builtin, w.nbuiltin * ktest_page, MADV_MERGEABLE);
 	if (sma_register(&w))
@@ -403,26 +392,6 @@ static int worker_main(int id, int dev, int report)
 	return (w.mismatches || bad_builtin) ? 1 : 0;
 }
 
-struct scanner {
-	int fd;
-	volatile bool stop;
-	long calls;
-};
-
-/* The controller's own scanner: KSM_SCAN in a loop, concurrently with kksmd. */
-static void *scan_loop(void *arg)
-{
-	struct scanner *sc = arg;
-
-	while (!sc->stop) {
-		struct ksm_scan_ext e = { .pages_to_scan = 300 };
-
-		if (ioctl(sc->fd, KSM_SCAN_EXT, &e) == 0)
-			sc->calls++;
-	}
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
 	int c;
@@ -436,7 +405,7 @@ int main(int argc, char **argv)
 			char buf[4096];
 
 			for (long i = 0; fd >= 0 && i < FILE_PAGES; i++) {
-				fill_page(buf, FILE_SEED, i);
+				ksmu_fill_page(buf, FILE_SEED, i);
 				if (write(fd, buf, ktest_page) != ktest_page)
 					return 1;
 			}
@@ -465,17 +434,17 @@ int main(int argc, char **argv)
 	struct ksm_stats s0, s1;
 	struct ksm_kthread_info on = { .sleep = 0, .pages_to_scan = 512, .max_pages_to_merge = 512,
 				       .running = 1 }, off = { .running = 0 };
-	struct scanner sc = { .fd = ksm_scanfd(dev) };
-	pthread_t sth;
+	struct ktest_scanner sc;	/* the controller's own scanner, concurrently with kksmd */
+	int scan = ksm_scanfd(dev);
 
-	long items0 = slab_objects("ksmdev_item"), kpages0 = slab_objects("ksmdev_kpage");
+	long items0 = ksmu_slab_objects("ksmdev_item"), kpages0 = ksmu_slab_objects("ksmdev_kpage");
 
-	ksm_stats(dev, &s0);
-	write_str("/sys/kernel/mm/ksm/pages_to_scan", "1000");
-	write_str("/sys/kernel/mm/ksm/sleep_millisecs", "0");
-	write_str("/sys/kernel/mm/ksm/run", "1");
+	ksmu_stats(dev, &s0);
+	ksmu_write_str(KSMU_BUILTIN_DIR "pages_to_scan", "1000");
+	ksmu_write_str(KSMU_BUILTIN_DIR "sleep_millisecs", "0");
+	ksmu_write_str(KSMU_BUILTIN_DIR "run", "1");
 	ktest_ok(ioctl(dev, KSM_START_STOP_KTHREAD, &on) == 0, "kksmd unthrottled");
-	pthread_create(&sth, NULL, scan_loop, &sc);
+	ktest_scanner_start(&sc, scan, 300);
 
 	int report[2];
 	pid_t pids[64];
@@ -505,24 +474,23 @@ int main(int argc, char **argv)
 		line[n] = '\0';
 		fputs(line, stdout);
 	}
-	sc.stop = true;
-	pthread_join(sth, NULL);
+	ktest_scanner_stop(&sc);
 	ioctl(dev, KSM_START_STOP_KTHREAD, &off);
-	write_str("/sys/kernel/mm/ksm/run", "2");
-	ksm_stats(dev, &s1);
+	ksmu_write_str(KSMU_BUILTIN_DIR "run", "2");
+	ksmu_stats(dev, &s1);
 	ktest_diag("merges %llu, COW breaks seen %llu, unmerged %llu, THP splits %llu, %ld KSM_SCAN calls",
 		   (unsigned long long)(s1.merges - s0.merges),
 		   (unsigned long long)(s1.cow_breaks - s0.cow_breaks),
 		   (unsigned long long)(s1.unmerged - s0.unmerged),
-		   (unsigned long long)(s1.thp_split - s0.thp_split), sc.calls);
+		   (unsigned long long)(s1.thp_split - s0.thp_split), sc.scans);
 	ktest_ok(s1.merges - s0.merges > 0 && s1.cow_breaks - s0.cow_breaks > 0,
 		 "the run merged pages and broke merges (it tested something)");
-	ktest_ok(KTEST_WAIT(ksm_stats(dev, &s1) == 0 && s1.regions == 0 && s1.kpages_held == 0 &&
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &s1) == 0 && s1.regions == 0 && s1.kpages_held == 0 &&
 			    s1.unstable_pages == 0, 10000),
 		 "after the workers exit: no region, kernel page or table entry left");
-	ktest_ok(slab_objects("ksmdev_item") <= items0 && slab_objects("ksmdev_kpage") <= kpages0,
+	ktest_ok(ksmu_slab_objects("ksmdev_item") <= items0 && ksmu_slab_objects("ksmdev_kpage") <= kpages0,
 		 "the module's slab caches are back to their size at the start (%ld items, %ld kpages)",
-		 slab_objects("ksmdev_item"), slab_objects("ksmdev_kpage"));
-	write_str("/sys/kernel/mm/ksm/run", "0");
+		 ksmu_slab_objects("ksmdev_item"), ksmu_slab_objects("ksmdev_kpage"));
+	ksmu_write_str(KSMU_BUILTIN_DIR "run", "0");
 	return ktest_done();
 }

@@ -7,7 +7,7 @@
  * against the module's counters and against /proc/self/pagemap.
  */
 #include "ktest.h"
-#include "helpers/qemu.h"	/* ksmctl_run(), qemu_find_ksmctl() */
+#include "helpers/qemu.h"	/* ksmctl_run(), qemu_oneline() */
 
 #define SAME 64
 #define DISTINCT 16
@@ -28,17 +28,15 @@ int main(void)
 	uint64_t first;
 	int dev, sma, rc, same_pfn = 0, distinct_merged = 0;
 
-	qemu_find_ksmctl();
+	ktest_find_ksmctl();
 	dev = ksm_open();
 	sma = ksm_sma(dev);
 	mem = anon_map((SAME + DISTINCT) * ktest_page, 0);
-	for (int i = 0; i < SAME; i++)
-		fill_page(mem + i * ktest_page, 41, 0);
-	for (int i = 0; i < DISTINCT; i++)
-		fill_page(mem + (SAME + i) * ktest_page, 42, i);
-	if (ksm_register(sma, mem, SAME + DISTINCT))
+	ksmu_fill_pages(mem, SAME, 41, 1);
+	ksmu_fill_pages(mem + SAME * ktest_page, DISTINCT, 42, DISTINCT);
+	if (ksmu_register(sma, mem, SAME + DISTINCT))
 		ktest_fatal("KSM_REGISTER_MEMORY_REGION");
-	if (ksm_stats(dev, &st0))
+	if (ksmu_stats(dev, &st0))
 		ktest_fatal("KSM_GET_STATS");
 
 	/* A new cursor starts at the first region: 10 pages are 10 pages. */
@@ -47,10 +45,10 @@ int main(void)
 		 "ksmctl scan 10 scans 10 pages (%d: %s)", rc, qemu_oneline(out));
 
 	/* A whole pass: every registered page, and the identical ones merge. */
-	if (ksm_stats(dev, &st0))
+	if (ksmu_stats(dev, &st0))
 		ktest_fatal("KSM_GET_STATS");
 	rc = ksmctl_run(out, sizeof(out), "scan --pass 1000000");
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		ktest_fatal("KSM_GET_STATS");
 	ktest_ok(rc == 0 && parse_scan(out, &scanned, &merged, &full) &&
 		 scanned == st0.region_pages && full == 1,
@@ -60,18 +58,18 @@ int main(void)
 		 "it reports the merges it did (%llu after %llu, the module counted %llu)", merged,
 		 first_merged, (unsigned long long)(st.merges - st0.merges));
 
-	first = pagemap_pfn(0, mem);
+	first = ksmu_pagemap_pfn(0, mem);
 	for (int i = 0; i < SAME; i++)
-		same_pfn += first && pagemap_pfn(0, mem + i * ktest_page) == first;
+		same_pfn += first && ksmu_pagemap_pfn(0, mem + i * ktest_page) == first;
 	for (int i = 0; i < DISTINCT; i++)
-		distinct_merged += pagemap_pfn(0, mem + (SAME + i) * ktest_page) == first;
+		distinct_merged += ksmu_pagemap_pfn(0, mem + (SAME + i) * ktest_page) == first;
 	ktest_ok(same_pfn == SAME && !distinct_merged,
 		 "the %d identical pages now share one pfn (%d), the others do not (%d)", SAME,
 		 same_pfn, distinct_merged);
-	for (int i = 0; i < SAME; i++) {
-		if (!check_page(mem + i * ktest_page, 41, 0))
-			ktest_fatal("page %d changed", i);
-	}
+	long changed = ksmu_check_pages(mem, SAME, 41, 1);
+
+	if (changed >= 0)
+		ktest_fatal("page %ld changed", changed);
 
 	/* --max-merge stops early: nothing is left to merge, so a pass merges nothing. */
 	rc = ksmctl_run(out, sizeof(out), "scan --pass --max-merge 1 1000000");

@@ -13,8 +13,6 @@
  */
 #include "ktest.h"
 
-#include <dirent.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,53 +23,13 @@
 /* The agent: runs under the preload library, obeys one command per line.  */
 /* ======================================================================= */
 
-/* Fill @npages pages at @p: all like page 0 of @seed when @same, else page i of @seed. */
-static void agent_fill(char *p, unsigned long npages, uint64_t seed, int same)
+/*
+ * Page i of @npages pages of the agent's memory holds ksmu_fill_page(seed, i),
+ * or page 0's content when "same": a period of 1.
+ */
+static long agent_period(unsigned long npages, unsigned long same)
 {
-	for (unsigned long i = 0; i < npages; i++)
-		fill_page(p + i * PAGE, seed, same ? 0 : i);
-}
-
-/* Index of the first page that does not hold what agent_fill() wrote, or -1. */
-static long agent_check(const char *p, unsigned long npages, uint64_t seed, int same)
-{
-	for (unsigned long i = 0; i < npages; i++) {
-		if (!check_page(p + i * PAGE, seed, same ? 0 : i))
-			return (long)i;
-	}
-	return -1;
-}
-
-/* Number of SMA fds of process @pid (0: self): its registered ranges. */
-static int count_sma_fds(pid_t pid)
-{
-	char dir[64], path[PATH_MAX], target[64];
-	struct dirent *d;
-	int n = 0;
-	DIR *dp;
-
-	if (pid)
-		snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
-	else
-		snprintf(dir, sizeof(dir), "/proc/self/fd");
-	dp = opendir(dir);
-	if (!dp)
-		return -1;
-	while ((d = readdir(dp))) {
-		ssize_t len;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		len = readlink(path, target, sizeof(target) - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (!strcmp(target, "anon_inode:ksm-sma"))
-			n++;
-	}
-	closedir(dp);
-	return n;
+	return same ? 1 : (long)npages;
 }
 
 /* ---- forktest: fork while other threads malloc and madvise ---- */
@@ -112,13 +70,13 @@ static void *forktest_madvise(void *arg)
 /* In a fork child: scan every registered page until a pass merges nothing; false on error. */
 static bool child_settle(void)
 {
-	int d = open("/dev/ksm", O_RDWR | O_CLOEXEC), sfd;
+	int d = ksmu_dev_open(), sfd;
 	bool ok;
 
 	if (d < 0)
 		return false;
-	sfd = ioctl(d, KSM_CREATE_SCAN);
-	ok = sfd >= 0 && ksm_scan_settle(sfd, 8) >= 0;
+	sfd = ksmu_scan_create(d);
+	ok = sfd >= 0 && ksmu_scan_settle(sfd, 8) >= 0;
 	if (sfd >= 0)
 		close(sfd);
 	close(d);
@@ -128,10 +86,10 @@ static bool child_settle(void)
 /* In a fork child: do the @npages identical pages at @p share one pfn (are they merged)? */
 static bool child_merged(const char *p, unsigned long npages)
 {
-	uint64_t first = pagemap_pfn(0, p);
+	uint64_t first = ksmu_pagemap_pfn(0, p);
 
 	for (unsigned long i = 1; i < npages; i++) {
-		if (!first || pagemap_pfn(0, p + i * PAGE) != first)
+		if (!first || ksmu_pagemap_pfn(0, p + i * PAGE) != first)
 			return false;
 	}
 	return first != 0;
@@ -250,11 +208,11 @@ static int agent_main(void)
 			printf("addr %lx\n", p == MAP_FAILED ? 0UL : (unsigned long)p);
 		} else if (!strcmp(cmd, "fill")) {
 			sscanf(line, "%*s %lx %lu %lu %lu", &a, &n, &seed, &same);
-			agent_fill((char *)a, n, seed, (int)same);
+			ksmu_fill_pages((char *)a, (long)n, seed, agent_period(n, same));
 			printf("ok\n");
 		} else if (!strcmp(cmd, "check")) {
 			sscanf(line, "%*s %lx %lu %lu %lu", &a, &n, &seed, &same);
-			long bad = agent_check((char *)a, n, seed, (int)same);
+			long bad = ksmu_check_pages((char *)a, (long)n, seed, agent_period(n, same));
 
 			if (bad < 0)
 				printf("ok\n");
@@ -277,7 +235,7 @@ static int agent_main(void)
 			unsigned long pages = p ? ((uintptr_t)p + n - first) / PAGE : 0;
 
 			last_malloc = p;
-			agent_fill((char *)first, pages, seed, 1);
+			ksmu_fill_pages((char *)first, (long)pages, seed, 1);
 			printf("addr %lx npages %lu\n", (unsigned long)first, pages);
 		} else if (!strcmp(cmd, "free")) {
 			free(last_malloc);
@@ -299,8 +257,6 @@ static int agent_main(void)
 /* The test.                                                               */
 /* ======================================================================= */
 
-static char self_exe[PATH_MAX];
-static char ksmctl[PATH_MAX];
 static int dev;
 static int scan_fd;
 static struct ksm_features features;
@@ -311,28 +267,6 @@ struct agent {
 	FILE *out;	/* its stdout */
 	char log[64];	/* its stderr */
 };
-
-/* Find ksmctl: on PATH (tests/guest-run puts build/tools there), else next to the build tree. */
-static void find_ksmctl(void)
-{
-	char *dir, *path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
-
-	for (dir = path ? strtok(path, ":") : NULL; dir; dir = strtok(NULL, ":")) {
-		snprintf(ksmctl, sizeof(ksmctl), "%s/ksmctl", dir);
-		if (!access(ksmctl, X_OK)) {
-			free(path);
-			return;
-		}
-	}
-	free(path);
-	/* build/tests/tools/preload -> build/tools/ksmctl */
-	snprintf(ksmctl, sizeof(ksmctl), "%s", self_exe);
-	for (int i = 0; i < 3; i++)
-		*strrchr(ksmctl, '/') = '\0';
-	strcat(ksmctl, "/tools/ksmctl");
-	if (access(ksmctl, X_OK))
-		ktest_fatal("cannot find ksmctl (on PATH or at %s)", ksmctl);
-}
 
 /*
  * Start an agent: `ksmctl run OPTS... -- self --agent', with the environment
@@ -350,12 +284,12 @@ static struct agent agent_start(const char *const *opts, const char *const *env)
 	snprintf(ag.log, sizeof(ag.log), "/tmp/ksm-preload-agent.%d.%d.log", getpid(), ++nr);
 	if (pipe(in) || pipe(out))
 		ktest_fatal("pipe");
-	argv[argc++] = ksmctl;
+	argv[argc++] = ktest_ksmctl;
 	argv[argc++] = "run";
 	for (; opts && *opts; opts++)
 		argv[argc++] = *opts;
 	argv[argc++] = "--";
-	argv[argc++] = self_exe;
+	argv[argc++] = ktest_self_exe;
 	argv[argc++] = "--agent";
 	argv[argc] = NULL;
 
@@ -373,7 +307,7 @@ static struct agent agent_start(const char *const *opts, const char *const *env)
 		close(out[0]);
 		for (; env && *env; env++)
 			putenv((char *)*env);
-		execv(ksmctl, (char **)argv);
+		execv(ktest_ksmctl, (char **)argv);
 		_exit(127);
 	}
 	close(in[0]);
@@ -458,7 +392,7 @@ static struct ksm_stats stats_now(void)
 {
 	struct ksm_stats st;
 
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		ktest_fatal("KSM_GET_STATS");
 	return st;
 }
@@ -502,7 +436,7 @@ static long distinct_pfns(pid_t pid, uintptr_t a, unsigned long npages, long *ab
 
 	*absent = 0;
 	for (unsigned long i = 0; i < npages && i < 512; i++) {
-		uint64_t pfn = pagemap_pfn(pid, (void *)(a + i * PAGE));
+		uint64_t pfn = ksmu_pagemap_pfn(pid, (void *)(a + i * PAGE));
 		bool dup = false;
 
 		if (!pfn) {
@@ -520,7 +454,7 @@ static long distinct_pfns(pid_t pid, uintptr_t a, unsigned long npages, long *ab
 /* Scan until a pass merges nothing. */
 static void settle(void)
 {
-	if (ksm_scan_settle(scan_fd, 8) < 0)
+	if (ksmu_scan_settle(scan_fd, 8) < 0)
 		ktest_fatal("KSM_SCAN_EXT");
 }
 
@@ -576,7 +510,7 @@ static void test_basic(void)
 		 "it registered one region of 64 pages (regions +%lld, region_pages +%lld)",
 		 (long long)(st.regions - st0.regions),
 		 (long long)(st.region_pages - st0.region_pages));
-	fd_count = count_sma_fds(ag.pid);
+	fd_count = ksmu_sma_fds(ag.pid);
 	ktest_ok(fd_count == 1, "the process holds one SMA fd (%d)", fd_count);
 	ktest_ok(!vma_has_flag(ag.pid, a, "mg"),
 		 "the advice was not passed to built-in KSM (no 'mg' in VmFlags)");
@@ -596,7 +530,7 @@ static void test_basic(void)
 	}
 
 	/* Unregister the middle: the two ends stay registered. */
-	merged_pfn = pagemap_pfn(ag.pid, (void *)a);
+	merged_pfn = ksmu_pagemap_pfn(ag.pid, (void *)a);
 	st0 = stats_now();
 	ktest_ok(agent_madvise(&ag, a + 16 * PAGE, 16 * PAGE, 'u', &err) == 0,
 		 "madvise(MADV_UNMERGEABLE) of pages 16-31 returns 0");
@@ -605,7 +539,7 @@ static void test_basic(void)
 		distinct = distinct_pfns(ag.pid, a + 16 * PAGE, 16, &absent);
 		ok = distinct == 16 && !absent;
 		for (int i = 16; i < 32; i++)
-			ok &= pagemap_pfn(ag.pid, (void *)(a + i * PAGE)) != merged_pfn;
+			ok &= ksmu_pagemap_pfn(ag.pid, (void *)(a + i * PAGE)) != merged_pfn;
 		ktest_ok(ok && st.unmerged >= st0.unmerged + 16,
 			 "... and gives them private copies (KSM_UNMERGE): %ld distinct pfns, "
 			 "unmerged %+lld", distinct, (long long)(st.unmerged - st0.unmerged));
@@ -616,8 +550,8 @@ static void test_basic(void)
 		 "the region became two (pages 0-15 and 32-63): regions %+lld, region_pages %+lld",
 		 (long long)(st.regions - st0.regions),
 		 (long long)(st.region_pages - st0.region_pages));
-	ktest_ok(count_sma_fds(ag.pid) == 2, "the process holds two SMA fds (%d)",
-		 count_sma_fds(ag.pid));
+	ktest_ok(ksmu_sma_fds(ag.pid) == 2, "the process holds two SMA fds (%d)",
+		 ksmu_sma_fds(ag.pid));
 
 	st0 = st;
 	ret = agent_madvise(&ag, a, 64 * PAGE, 'm', &err);
@@ -656,7 +590,7 @@ static void test_basic(void)
 		 (long long)(st.region_pages - st0.region_pages));
 
 	st0 = stats_now();
-	fd_count = count_sma_fds(ag.pid);
+	fd_count = ksmu_sma_fds(ag.pid);
 	ktest_ok(agent_stop(&ag) == 0, "the agent exits normally");
 	st = stats_now();
 	ktest_ok(st.regions == st0.regions - (uint64_t)fd_count,
@@ -679,18 +613,18 @@ static void test_two_processes(void)
 	agent_madvise(&a2, p2, 40 * PAGE, 'm', NULL);
 	settle();
 	for (int i = 0; i < 32; i++) {
-		uint64_t f1 = pagemap_pfn(a1.pid, (void *)(p1 + i * PAGE));
-		uint64_t f2 = pagemap_pfn(a2.pid, (void *)(p2 + i * PAGE));
+		uint64_t f1 = ksmu_pagemap_pfn(a1.pid, (void *)(p1 + i * PAGE));
+		uint64_t f2 = ksmu_pagemap_pfn(a2.pid, (void *)(p2 + i * PAGE));
 
 		same += f1 && f1 == f2;
-		if (i && f1 == pagemap_pfn(a1.pid, (void *)(p1 + (i - 1) * PAGE)))
+		if (i && f1 == ksmu_pagemap_pfn(a1.pid, (void *)(p1 + (i - 1) * PAGE)))
 			distinct_ok = 0;
 	}
 	for (int i = 32; i < 40; i++) {
-		uint64_t f2 = pagemap_pfn(a2.pid, (void *)(p2 + i * PAGE));
+		uint64_t f2 = ksmu_pagemap_pfn(a2.pid, (void *)(p2 + i * PAGE));
 
 		for (int k = 0; k < 32; k++)
-			unique_shared += f2 == pagemap_pfn(a1.pid, (void *)(p1 + k * PAGE));
+			unique_shared += f2 == ksmu_pagemap_pfn(a1.pid, (void *)(p1 + k * PAGE));
 	}
 	ktest_ok(same == 32 && distinct_ok,
 		 "two processes' 32 identical pages share pfns pairwise (%d of 32)", same);
@@ -713,9 +647,9 @@ static void test_split(void)
 	agent_madvise(&ag, a, 64 * PAGE, 'm', NULL);
 	st = stats_now();
 	ktest_ok(st.regions == st0.regions + 4 && st.region_pages == st0.region_pages + 64 &&
-		 count_sma_fds(ag.pid) == 4,
+		 ksmu_sma_fds(ag.pid) == 4,
 		 "64 pages with at most 16 per region: 4 regions, 4 SMA fds (%lld, %d)",
-		 (long long)(st.regions - st0.regions), count_sma_fds(ag.pid));
+		 (long long)(st.regions - st0.regions), ksmu_sma_fds(ag.pid));
 	agent_madvise(&ag, a + 8 * PAGE, 32 * PAGE, 'u', NULL);
 	st = stats_now();
 	ktest_ok(st.regions == st0.regions + 3 && st.region_pages == st0.region_pages + 32,
@@ -838,14 +772,7 @@ static void test_fork(bool all)
 /* How many of @npages pages at @pa of @a and @pb of @b map the same pfn. */
 static int shared_pages(struct agent *a, uintptr_t pa, struct agent *b, uintptr_t pb, int npages)
 {
-	int same = 0;
-
-	for (int i = 0; i < npages; i++) {
-		uint64_t x = pagemap_pfn(a->pid, (void *)(pa + i * PAGE));
-
-		same += x && x == pagemap_pfn(b->pid, (void *)(pb + i * PAGE));
-	}
-	return same;
+	return (int)ktest_same_pfns(a->pid, pa, b->pid, pb, npages);
 }
 
 /* KSM_GET_PROCESS_STATS of @pid; false if it fails. */
@@ -929,10 +856,10 @@ static void test_domains(void)
 		 "for the whole process (%d of 32)", shared_pages(&ag[3], p[3], &ag[3], second, 32));
 	if (!process_stats(ag[3].pid, &ps))
 		ktest_fatal("KSM_GET_PROCESS_STATS %d", ag[3].pid);
-	ktest_ok(count_sma_fds(ag[3].pid) == 1 &&
+	ktest_ok(ksmu_sma_fds(ag[3].pid) == 1 &&
 		 ps.regions == 2 && ps.region_pages == 64 && ps.merged_pages == 64,
 		 "... registered as two regions on one SMA fd (%d fds, regions %llu, region_pages "
-		 "%llu, merged_pages %llu)", count_sma_fds(ag[3].pid), (unsigned long long)ps.regions,
+		 "%llu, merged_pages %llu)", ksmu_sma_fds(ag[3].pid), (unsigned long long)ps.regions,
 		 (unsigned long long)ps.region_pages, (unsigned long long)ps.merged_pages);
 
 	/*
@@ -942,10 +869,10 @@ static void test_domains(void)
 	agent_madvise(&ag[3], second + 8 * PAGE, 8 * PAGE, 'u', NULL);
 	if (!process_stats(ag[3].pid, &ps))
 		ktest_fatal("KSM_GET_PROCESS_STATS %d", ag[3].pid);
-	ktest_ok(ps.regions == 3 && ps.region_pages == 56 && count_sma_fds(ag[3].pid) == 1,
+	ktest_ok(ps.regions == 3 && ps.region_pages == 56 && ksmu_sma_fds(ag[3].pid) == 1,
 		 "MADV_UNMERGEABLE of 8 of its pages: the rest stays registered on the same SMA "
 		 "(regions %llu, region_pages %llu, %d fds)", (unsigned long long)ps.regions,
-		 (unsigned long long)ps.region_pages, count_sma_fds(ag[3].pid));
+		 (unsigned long long)ps.region_pages, ksmu_sma_fds(ag[3].pid));
 	settle();
 	{
 		int out = shared_pages(&ag[3], p[3] + 8 * PAGE, &ag[3], second + 8 * PAGE, 8);
@@ -985,16 +912,10 @@ static void test_domains(void)
 
 int main(int argc, char **argv)
 {
-	ssize_t n;
-
 	if (argc == 2 && !strcmp(argv[1], "--agent"))
 		return agent_main();
 
-	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
-	if (n <= 0)
-		ktest_fatal("readlink /proc/self/exe");
-	self_exe[n] = '\0';
-	find_ksmctl();
+	ktest_find_ksmctl();
 	signal(SIGPIPE, SIG_IGN);
 	dev = ksm_open();
 	scan_fd = ksm_scanfd(dev);

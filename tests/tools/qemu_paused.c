@@ -34,7 +34,7 @@ int main(void)
 	pid_t pid[2];
 	int dev, rc;
 
-	qemu_find_ksmctl();
+	ktest_find_ksmctl();
 	dev = ksm_open();
 	snprintf(dir, sizeof(dir), "/tmp/ksm-qemu-paused.%d", getpid());
 	if (mkdir(dir, 0755))
@@ -43,7 +43,7 @@ int main(void)
 	qemu_make_blob(common_path, common, COMMON_LEN);
 	snprintf(loader_common, sizeof(loader_common), "loader,file=%s,addr=0x%lx", common_path,
 		 COMMON_GPA);
-	if (ksm_stats(dev, &st0))
+	if (ksmu_stats(dev, &st0))
 		ktest_fatal("KSM_GET_STATS");
 
 	for (int q = 0; q < 2; q++) {
@@ -62,17 +62,18 @@ int main(void)
 		pid[q] = qemu_start(args, log[q]);
 	}
 	for (int q = 0; q < 2; q++) {
-		ram[q] = qemu_wait_ready(pid[q], ram_size, COMMON_GPA, common, COMMON_LEN, 90);
+		ram[q] = ksmu_qemu_wait_ready(pid[q], ram_size, COMMON_GPA, common, COMMON_LEN, true,
+					      90);
 		if (!ktest_ok(ram[q] != 0,
 			      "QEMU %d (pid %d): guest RAM mapped at 0x%lx, registered, holding the "
 			      "blob", q, pid[q], (unsigned long)ram[q])) {
 			qemu_show_log(log[q]);
 			for (int k = 0; k < 2; k++)
-				qemu_stop(pid[k]);
+				ksmu_terminate(pid[k]);
 			return ktest_done();
 		}
 	}
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		ktest_fatal("KSM_GET_STATS");
 	ktest_ok(st.region_pages - st0.region_pages >= 2 * ram_size / QPAGE,
 		 "both guest RAMs are registered: region_pages %+lld (>= 2 x %llu)",
@@ -85,25 +86,27 @@ int main(void)
 
 	for (int i = 0; i < 450 && shared < npages; i++) {	/* 90 s at most */
 		usleep(200000);
-		shared = qemu_shared_pages(pid[0], ram[0] + COMMON_GPA, pid[1], ram[1] + COMMON_GPA,
-					   npages);
+		shared = ktest_same_pfns(pid[0], ram[0] + COMMON_GPA, pid[1], ram[1] + COMMON_GPA,
+					 npages);
 	}
 	ktest_ok(shared == npages,
 		 "every page of the common blob maps one pfn in both QEMUs (%lu of %lu)", shared,
 		 npages);
 	for (unsigned long i = 0; i < own_pages; i++) {
-		uint64_t f0 = pagemap_pfn(pid[0], (void *)(ram[0] + OWN_GPA + i * QPAGE));
+		uint64_t f0 = ksmu_pagemap_pfn(pid[0], (void *)(ram[0] + OWN_GPA + i * QPAGE));
 
-		for (unsigned long k = 0; k < own_pages; k++)
-			own_shared += f0 && f0 == pagemap_pfn(pid[1],
-							     (void *)(ram[1] + OWN_GPA + k * QPAGE));
+		for (unsigned long k = 0; k < own_pages; k++) {
+			uint64_t f1 = ksmu_pagemap_pfn(pid[1], (void *)(ram[1] + OWN_GPA + k * QPAGE));
+
+			own_shared += f0 && f0 == f1;
+		}
 	}
 	ktest_ok(own_shared == 0, "the blobs of their own were not merged (%lu pages)",
 		 own_shared);
-	ktest_ok(qemu_holds(pid[0], ram[0] + COMMON_GPA, common, COMMON_LEN) &&
-		 qemu_holds(pid[1], ram[1] + COMMON_GPA, common, COMMON_LEN) &&
-		 qemu_holds(pid[0], ram[0] + OWN_GPA, own[0], OWN_LEN) &&
-		 qemu_holds(pid[1], ram[1] + OWN_GPA, own[1], OWN_LEN),
+	ktest_ok(ksmu_holds(pid[0], ram[0] + COMMON_GPA, common, COMMON_LEN) &&
+		 ksmu_holds(pid[1], ram[1] + COMMON_GPA, common, COMMON_LEN) &&
+		 ksmu_holds(pid[0], ram[0] + OWN_GPA, own[0], OWN_LEN) &&
+		 ksmu_holds(pid[1], ram[1] + OWN_GPA, own[1], OWN_LEN),
 		 "both guest RAMs still hold what was loaded");
 	ktest_diag("saved in the blob alone: %lu pages, %lu KiB", shared,
 		   shared * (unsigned long)QPAGE / 1024);
@@ -112,14 +115,14 @@ int main(void)
 	rc = ksmctl_run(out, sizeof(out), "stop");
 	ktest_ok(rc == 0 && !strcmp(out, "stopped scanner\n"), "ksmctl stop (%d: %s)", rc, qemu_oneline(out));
 	for (int q = 0; q < 2; q++) {
-		int status = qemu_stop(pid[q]);
+		int status = ksmu_terminate(pid[q]);
 
-		if (!ktest_ok(qemu_find_ram(pid[q], ram_size) == 0 &&
+		if (!ktest_ok(ksmu_qemu_find_ram(pid[q], ram_size) == 0 &&
 			      (!WIFSIGNALED(status) || WTERMSIG(status) == SIGTERM),
 			      "QEMU %d ends on SIGTERM (status 0x%x)", q, status))
 			qemu_show_log(log[q]);
 	}
-	if (ksm_stats(dev, &st))
+	if (ksmu_stats(dev, &st))
 		ktest_fatal("KSM_GET_STATS");
 	ktest_ok(st.regions == st0.regions,
 		 "their regions went away with them (regions %llu, before %llu)",

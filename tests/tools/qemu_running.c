@@ -88,7 +88,7 @@ int main(void)
 	bool ok;
 	int rc;
 
-	qemu_find_ksmctl();
+	ktest_find_ksmctl();
 	qemu_helper_path(fw, sizeof(fw), "serial-counter.bin");
 	if (access(fw, R_OK))
 		ktest_fatal("the firmware %s is missing (make tests)", fw);
@@ -119,12 +119,13 @@ int main(void)
 		pid[q] = qemu_start(args, log[q]);
 	}
 	for (int q = 0; q < 2; q++) {
-		ram[q] = qemu_wait_ready(pid[q], ram_size, BLOB_GPA, blob, BLOB_LEN - QPAGE, 90);
+		ram[q] = ksmu_qemu_wait_ready(pid[q], ram_size, BLOB_GPA, blob, BLOB_LEN - QPAGE,
+					      true, 90);
 		if (!ktest_ok(ram[q] != 0, "QEMU %d (pid %d): guest RAM at 0x%lx, registered, "
 			      "holding the blob", q, pid[q], (unsigned long)ram[q])) {
 			qemu_show_log(log[q]);
 			for (int k = 0; k < 2; k++)
-				qemu_stop(pid[k]);
+				ksmu_terminate(pid[k]);
 			return ktest_done();
 		}
 	}
@@ -137,8 +138,8 @@ int main(void)
 		 rc, qemu_oneline(out));
 	for (int i = 0; i < 450 && shared < npages; i++) {	/* 90 s at most */
 		usleep(200000);
-		shared = qemu_shared_pages(pid[0], ram[0] + BLOB_GPA, pid[1], ram[1] + BLOB_GPA,
-					   npages);
+		shared = ktest_same_pfns(pid[0], ram[0] + BLOB_GPA, pid[1], ram[1] + BLOB_GPA,
+					 npages);
 	}
 	ktest_ok(shared == npages,
 		 "the blob's pages (but the scratch page) map one pfn in both QEMUs (%lu of %lu)",
@@ -153,14 +154,14 @@ int main(void)
 	ok = wait_progress(serial, sum, after_merge, later, 60);
 	ktest_ok(ok, "with kksmd still running they keep making progress (counters %ld -> %ld, "
 		 "%ld -> %ld)", after_merge[0], later[0], after_merge[1], later[1]);
-	shared = qemu_shared_pages(pid[0], ram[0] + BLOB_GPA, pid[1], ram[1] + BLOB_GPA, npages);
+	shared = ktest_same_pfns(pid[0], ram[0] + BLOB_GPA, pid[1], ram[1] + BLOB_GPA, npages);
 	ktest_ok(shared == npages, "the blob is still merged (%lu of %lu pages)", shared, npages);
 
 	rc = ksmctl_run(out, sizeof(out), "stop");
 	ktest_ok(rc == 0 && !strcmp(out, "stopped scanner\n"), "ksmctl stop (%d: %s)", rc, qemu_oneline(out));
 	for (int q = 0; q < 2; q++) {
 		long last, lines, bad;
-		int status = qemu_stop(pid[q]);
+		int status = ksmu_terminate(pid[q]);
 
 		bad = check_serial(serial[q], sum, &last, &lines);
 		ktest_ok(bad == 0 && lines > 0,

@@ -6,7 +6,7 @@
  *
  *   mergeable NPAGES SEED [same]
  *
- * Maps NPAGES private anonymous pages, fills page i with fill_page(SEED, i)
+ * Maps NPAGES private anonymous pages, fills page i with ksmu_fill_page(SEED, i)
  * (every page like page 0 with "same"), madvise(MADV_MERGEABLE)s them, prints
  * "ready ADDR" and waits for the end of its standard input. Then it checks
  * that its memory still holds what it wrote: exit 0 if so, 3 if not, 2 on a
@@ -19,7 +19,7 @@ int main(int argc, char **argv)
 	char buf[64], *end, *p;
 	unsigned long npages;
 	unsigned long long seed;
-	bool same;
+	long period, bad;
 
 	if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "same"))) {
 		fprintf(stderr, "usage: mergeable NPAGES SEED [same]\n");
@@ -35,16 +35,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mergeable: bad SEED '%s'\n", argv[2]);
 		return 2;
 	}
-	same = argc == 4;
+	period = argc == 4 ? 1 : (long)npages;	/* "same": every page like page 0 */
 
-	p = mmap(NULL, npages * ktest_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		 -1, 0);
-	if (p == MAP_FAILED) {
+	p = ksmu_map_anon(npages * ktest_page, 0, 0);
+	if (!p) {
 		perror("mergeable: mmap");
 		return 1;
 	}
-	for (unsigned long i = 0; i < npages; i++)
-		fill_page(p + i * ktest_page, seed, same ? 0 : i);
+	ksmu_fill_pages(p, (long)npages, seed, period);
 	if (madvise(p, npages * ktest_page, MADV_MERGEABLE)) {
 		perror("mergeable: madvise");
 		return 1;
@@ -54,11 +52,10 @@ int main(int argc, char **argv)
 
 	while (fgets(buf, sizeof(buf), stdin))
 		;
-	for (unsigned long i = 0; i < npages; i++) {
-		if (!check_page(p + i * ktest_page, seed, same ? 0 : i)) {
-			fprintf(stderr, "mergeable: page %lu does not hold what was written\n", i);
-			return 3;
-		}
+	bad = ksmu_check_pages(p, (long)npages, seed, period);
+	if (bad >= 0) {
+		fprintf(stderr, "mergeable: page %ld does not hold what was written\n", bad);
+		return 3;
 	}
 	return 0;
 }
