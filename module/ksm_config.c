@@ -62,7 +62,7 @@ int ksmdev_config_set(const struct ksm_config *cfg)
 		return -EINVAL;
 
 	mutex_lock(&ksmdev_config_lock);
-	if (cfg->merge_across_nodes != ksmdev_cfg.merge_across_nodes && ksmdev_kpages_held()) {
+	if (cfg->merge_across_nodes != ksmdev_cfg.merge_across_nodes && ksmdev_level(KSMDEV_LV_KPAGES)) {
 		ret = -EBUSY;
 		goto unlock;
 	}

@@ -10,7 +10,7 @@
  *   ksm_config.c    the engine's settings
  *   ksm_page.c      page contents: hash, SHA-1, compare, zero test
  *   ksm_kpage.c     a kernel page's life: allocation, copy, references, pfn table
- *   ksm_region.c    a region object: lifetime, per-page busy bits and state
+ *   ksm_region.c    a region object: lifetime, lock, items (what is known of its pages)
  *   ksm_table.c     the content table (stable and unstable), the sweep
  *   ksm_merge.c     page-table work: look up, switch, split, unmerge one page
  *   ksm_registry.c  registering and removing regions, unmerging them
@@ -28,21 +28,23 @@
  *   ksmdev_registry_lock (mutex)   regions, SMAs and per-mm lists
  *   ksmdev_config_lock (mutex)     the settings, written only under it
  *   scanner->lock (mutex)          one scan at a time per cursor
- *   region busy bit (bit lock)     one scanner per page; a second page's bit
- *                                  is only ever *tried* (never waited for)
- *                                  while one is held, also under a bucket
- *                                  lock (ksmdev_unstable_candidates())
+ *   region->lock (mutex)           a region's items; a second region's lock
+ *                                  is only ever *tried* while one is held,
+ *                                  also under a bucket lock
+ *                                  (ksmdev_unstable_candidates())
  *   mm->mmap_lock (read)           one mm at a time, never nested
+ *   ksmdev_table_sem (percpu rwsem) the content table's size: read by every
+ *                                  table access, written by a resize
  *   page lock (trylock only)       to split a THP
  *   PTE / PMD lock (spinlock)
  *   bucket->lock (spinlock)        a content-table bucket
- *   pfn bucket lock (spinlock)     taken inside a bucket lock when a kernel
- *                                  page enters or leaves the tables
  *   ksmdev_regions_lock (spinlock) the all-regions list, for cursors; taken
  *                                  with no other spinlock held
  *
- * Nothing sleeps under a spinlock. Removing a region waits for the busy bits
- * of its pages; nobody waits for ksmdev_registry_lock while holding a busy bit.
+ * The pfn table of kernel pages is an rhashtable: looked up under RCU (also
+ * under a PTE lock), changed with its own internal locks. Nothing sleeps
+ * under a spinlock. Removing a region waits for its lock; nobody waits for
+ * ksmdev_registry_lock while holding a region lock.
  */
 #ifndef KSMDEV_INTERNAL_H
 #define KSMDEV_INTERNAL_H
@@ -53,6 +55,7 @@
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/rhashtable-types.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 
@@ -86,11 +89,22 @@ struct ksmdev_sma {
 /*
  * A registered range of one process's memory. Lifetime: a kref, held by the
  * registry while registered, by scanner cursors and by in-flight merges.
- * Unstable items in the hash table point to their region without a reference:
- * removal unhashes them (under the bucket locks) before dropping its own.
+ * Unstable items in the content table point to their region without a
+ * reference: removal unfiles them (under the bucket locks) before dropping
+ * its own.
+ *
+ * Its metadata grows with the pages present in it, not with its size: one
+ * item per page the scanner found present and is worth remembering (filed in
+ * the table, or merged), in a list by page index.
  */
 struct ksmdev_region {
 	struct kref ref;
+	/*
+	 * The region's items and their state: held by the scanner working on
+	 * the region (a batch of pages at a time), by unmerging and removal. A
+	 * second region's lock is only ever tried while one is held.
+	 */
+	struct mutex lock;
 	struct list_head all_link;	/* ksmdev_regions, ksmdev_regions_lock */
 	struct list_head sma_link;	/* registry lock */
 	struct list_head mm_link;	/* registry lock */
@@ -102,63 +116,63 @@ struct ksmdev_region {
 	u64 id;				/* constant: registration order */
 	u32 domain;			/* constant: the SMA's merge domain */
 	bool dead;			/* set once under registry lock, then read locklessly */
-	/*
-	 * Per page: the unstable item of that page, or NULL. Only the holder of
-	 * the page's busy bit reads or changes an entry.
-	 */
-	struct ksmdev_item **items;
-	unsigned long *busy;		/* per page bit lock: see the top of this file */
-	/* Per page: what the scanner last did there; busy-bit holder only. */
-	struct ksmdev_pstate *state;
+	struct ksmdev_item *items;	/* by increasing index; lock */
+	unsigned long nr_items;		/* lock */
+	unsigned long items_gen;	/* changes with every item added or removed; lock */
 	/* Counters of this region (KSM_SMA_GET_STATS, KSM_GET_PROCESS_STATS). */
-	atomic_long_t merged_pages;	/* pages whose state says MERGED */
-	atomic_long_t zero_pages;	/* pages whose state says ZERO */
+	atomic_long_t merged_pages;	/* items that say MERGED */
+	atomic_long_t zero_pages;	/* items that say ZERO */
 	atomic_long_t merges;		/* merges done here */
 	atomic_long_t cow_breaks;	/* merged pages later found private again */
 	atomic_long_t unmerged;		/* merged pages given back by an unmerge */
 };
 
-/* What the scanner knows of one page of a region. */
-struct ksmdev_pstate {
-	u8 flags;			/* KSMDEV_PS_* */
+/*
+ * What the module remembers of one present page of a region: whether it
+ * waits in the content table for a twin ("unstable": its content may change
+ * at any time; it is re-checked before any use), whether the module merged
+ * it, and the smart-scan history. Pages without such state have no item.
+ * Everything but @node is the region lock holder's; while KSMDEV_IT_FILED,
+ * @hash and @nid do not change and @flags is written with WRITE_ONCE(), as
+ * candidate lookups read them under the bucket lock alone.
+ */
+struct ksmdev_item {
+	struct ksmdev_item *next;	/* region->items */
+	struct ksmdev_region *region;	/* constant */
+	unsigned long index;		/* constant: page index in region */
+	struct hlist_node node;		/* bucket->unstable while FILED, bucket lock */
+	u32 hash;			/* content hash (ksmdev_checksum()) when filed */
+	s16 nid;			/* node to match when filed, or -1 for any */
+	u8 flags;			/* KSMDEV_IT_* */
 	u8 smart;			/* smart scan: failed passes (high nibble), passes to skip (low) */
 };
 
-#define KSMDEV_PS_MERGED	0x01	/* the module mapped a kernel page here */
-#define KSMDEV_PS_ZERO		0x02	/* the module mapped the zero page here */
-
-/*
- * A page waiting in the content hash table for a twin ("unstable": its
- * content may change at any time; it is re-checked before any use).
- */
-struct ksmdev_item {
-	struct hlist_node node;		/* bucket->unstable, bucket->lock */
-	struct ksmdev_region *region;	/* constant */
-	unsigned long index;		/* constant: page index in region */
-	u32 hash;			/* constant: content hash (ksmdev_checksum()) when inserted */
-	u32 bucket;			/* constant: its bucket (hash, and node if per node) */
-	int nid;			/* constant: node to match, or -1 for any */
-	bool settled;			/* the same hash was seen on two passes in a row */
-};
+#define KSMDEV_IT_MERGED	0x01	/* the module mapped a kernel page here */
+#define KSMDEV_IT_ZERO		0x02	/* the module mapped the zero page here */
+#define KSMDEV_IT_FILED		0x04	/* in the content table (unstable) */
+#define KSMDEV_IT_SETTLED	0x08	/* filed with the same hash on two passes in a row */
 
 /*
  * A kernel-owned page that processes map read-only in place of their own
  * identical pages ("stable": its content never changes). The entry holds one
  * page reference for its whole life, so the page pointer is never stale; the
  * page is given back once no process maps it any more (ksmdev_kpage_sweep()).
+ * The entry itself is freed after an RCU grace period: the pfn table is
+ * looked up without locks.
  */
 struct ksmdev_kpage {
-	struct hlist_node node;		/* bucket->stable, bucket->lock */
-	struct hlist_node pfn_node;	/* pfn table, its bucket lock */
+	struct hlist_node node;		/* bucket->stable, bucket lock */
+	struct rhash_head pfn_node;	/* the pfn table */
+	unsigned long pfn;		/* constant: page_to_pfn(page), the pfn table's key */
 	struct kref ref;		/* one for the tables, one per user */
 	struct page *page;		/* constant, referenced */
 	u32 hash;			/* constant: content hash (ksmdev_checksum()) */
-	u32 bucket;			/* its bucket, set when it enters the table */
 	u32 domain;			/* constant */
 	int nid;			/* constant: node to match, or -1 for any */
-	bool hashed;			/* in the tables; bucket->lock */
+	bool hashed;			/* in the content table; bucket lock */
 	int sha1_state;			/* KSMDEV_SHA1_*: cmpxchg, then release */
 	u8 sha1[SHA1_DIGEST_SIZE];	/* the SHA-1 cache entry, once SHA1_VALID */
+	struct rcu_head rcu;
 };
 
 /*
@@ -171,14 +185,22 @@ enum {
 	KSMDEV_SHA1_VALID,
 };
 
-/* A scan cursor: one per scan fd, and one for kksmd. */
+/* A scan cursor: one per scan fd, and one for kksmd. All under @lock. */
 struct ksmdev_scanner {
 	struct mutex lock;		/* one scan at a time on this cursor */
 	struct ksmdev_region *region;	/* current region (referenced) or NULL */
-	unsigned long index;		/* next page of region */
+	unsigned long index;		/* next page of region to look at */
+	/*
+	 * The last item before @index, valid while region->items_gen is
+	 * @seek_gen (no item was added or removed since): where to go on in the
+	 * region's list without walking it from its head.
+	 */
+	struct ksmdev_item *seek;
+	unsigned long seek_gen;
 	u64 region_id;			/* id of region, to resume if it is removed */
 	u64 pass_start;			/* ktime (ns) when the current pass began, or 0 */
-	bool pass_fresh;		/* no page of the current pass scanned yet */
+	bool pass_fresh;		/* no batch of the current pass scanned yet */
+	unsigned long pass_scanned;	/* pages looked at in the current pass */
 	u64 last_pass_ms;		/* duration of the last complete pass */
 };
 
@@ -193,7 +215,7 @@ struct ksmdev_scan_ctl {
 	unsigned long full_scans;	/* out */
 };
 
-/* ---- ksm_stats.c: event counters ---- */
+/* ---- ksm_stats.c: event counters and levels ---- */
 
 /* One index per counter of the list, events and levels alike. */
 #define KSM_STAT(name, ...) KSMDEV_STAT_##name,
@@ -212,9 +234,17 @@ DECLARE_PER_CPU(struct ksmdev_pcpu_stats, ksmdev_pcpu_stats);
 #define ksmdev_count(name) this_cpu_inc(ksmdev_pcpu_stats.count[KSMDEV_STAT_##name])
 #define ksmdev_count_skip(reason) this_cpu_inc(ksmdev_pcpu_stats.skipped[reason])
 
+/* Levels the module keeps as things happen, so that reading them costs nothing. */
+enum ksmdev_level {
+	KSMDEV_LV_KPAGES,		/* kernel page entries alive */
+	KSMDEV_LV_ITEMS,		/* items of all regions */
+	KSMDEV_LV_ZERO,			/* items that say ZERO: zero pages the module mapped */
+	KSMDEV_NR_LEVELS
+};
+
 void ksmdev_stats_events(struct ksm_stats *st);
-void ksmdev_kpages_add(long n);
-unsigned long ksmdev_kpages_held(void);
+void ksmdev_level_add(enum ksmdev_level lv, long n);
+unsigned long ksmdev_level(enum ksmdev_level lv);
 
 /* ---- ksm_config.c ---- */
 extern struct ksm_config ksmdev_cfg;
@@ -237,30 +267,39 @@ void ksmdev_kpage_exit(void);
 struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, u32 domain);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);
 const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp);
-void ksmdev_kpage_pfn_add(struct ksmdev_kpage *kp);
-void ksmdev_kpage_pfn_del(struct ksmdev_kpage *kp);
 bool ksmdev_kpage_is_ours(struct page *page);
 size_t ksmdev_kpage_metadata_bytes(void);
 
 /* ---- ksm_region.c ---- */
+int ksmdev_region_init(void);
+void ksmdev_region_exit(void);
 void ksmdev_region_get(struct ksmdev_region *r);
 void ksmdev_region_put(struct ksmdev_region *r);
-bool ksmdev_page_trylock(struct ksmdev_region *r, unsigned long index);
-void ksmdev_page_unlock(struct ksmdev_region *r, unsigned long index);
-void ksmdev_page_state_set(struct ksmdev_region *r, unsigned long index, u8 flags);
+struct ksmdev_item **ksmdev_items_seek(struct ksmdev_region *r, unsigned long index,
+				       struct ksmdev_item *hint, unsigned long hint_gen);
+struct ksmdev_item *ksmdev_item_add(struct ksmdev_region *r, struct ksmdev_item **link,
+				    unsigned long index);
+void ksmdev_item_del(struct ksmdev_region *r, struct ksmdev_item **link);
+void ksmdev_item_set_state(struct ksmdev_item *it, u8 state);
+size_t ksmdev_item_metadata_bytes(void);
 
 /* ---- ksm_table.c ---- */
+
+/* An unstable candidate: its item, and whether its region lock was taken for it. */
+struct ksmdev_cand {
+	struct ksmdev_item *it;
+	bool locked;
+};
+
 int ksmdev_table_init(void);
 void ksmdev_table_exit(void);
 void ksmdev_table_add_kpage(struct ksmdev_kpage *kp);
 int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			     struct ksmdev_kpage **out, int max);
-int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_index,
-			       u32 hash, u32 domain, int nid, bool settled_only,
-			       struct ksmdev_region **regions, unsigned long *indexes,
-			       int max);
-bool ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid);
-void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index);
+int ksmdev_unstable_candidates(struct ksmdev_item *self, u32 hash, int nid, bool settled_only,
+			       struct ksmdev_cand *out, int max);
+bool ksmdev_item_file(struct ksmdev_item *it, u32 hash, int nid);
+void ksmdev_item_unfile(struct ksmdev_item *it);
 void ksmdev_kpage_sweep(void);
 void ksmdev_kpage_sweep_soon(void);
 void ksmdev_table_fill(struct ksm_stats *st);
@@ -298,6 +337,8 @@ bool ksmdev_mm_lock(struct mm_struct *mm);
 void ksmdev_mm_unlock(struct mm_struct *mm);
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 			  unsigned long addr, bool zero_too);
+int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned long *found,
+			int max, unsigned long *next);
 
 /* ---- ksm_registry.c ---- */
 extern spinlock_t ksmdev_regions_lock;
@@ -308,7 +349,6 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain);
 int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res);
 void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st);
 void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st);
-u64 ksmdev_regions_zero_pages(void);
 void ksmdev_region_totals(u64 *regions, u64 *pages);
 void ksmdev_registry_exit(void);
 

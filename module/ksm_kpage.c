@@ -7,80 +7,74 @@
  * (ksm_table.c) holds the entry while processes may still be mapped to it.
  *
  * Also the table of kernel pages by pfn, which tells the page-table code
- * whether a page it finds mapped is one of ours.
+ * whether a page it finds mapped is one of ours: an rhashtable, which grows
+ * and shrinks with the kernel pages, looked up under RCU.
  */
 #include "ksm_internal.h"
 
 #include <linux/highmem.h>
-#include <linux/log2.h>
 #include <linux/moduleparam.h>
+#include <linux/rhashtable.h>
 #include <linux/slab.h>
-#include <linux/vmalloc.h>
 
+/* The 2008 driver's size of its SHA-1 cache table: the pfn table sizes itself now. */
 static unsigned long ksmdev_sha1_hash_size;
 module_param_named(sha1_hash_size, ksmdev_sha1_hash_size, ulong, 0444);
 MODULE_PARM_DESC(sha1_hash_size,
-		 "Buckets of the kernel-page table by pfn, the SHA-1 cache (0: RAM pages / 16; rounded up to a power of two)");
+		 "Accepted for compatibility with the 2008 driver and unused: the kernel-page table grows with the kernel pages");
 
 unsigned long ksmdev_max_kernel_pages;
 module_param_named(max_kernel_pages, ksmdev_max_kernel_pages, ulong, 0444);
 MODULE_PARM_DESC(max_kernel_pages,
 		 "Most kernel pages (unswappable) the module may hold (0: half of the RAM pages)");
 
-/* A bucket of the pfn table: kernel pages by page frame number. */
-struct ksmdev_pfn_bucket {
-	spinlock_t lock;
-	struct hlist_head head;		/* ksmdev_kpage.pfn_node */
-};
+/* The pfn table: every kernel page entry alive, from ksmdev_kpage_copy() to its release. */
+static struct rhashtable ksmdev_pfn_table;
 
-/* The pfn table: ksmdev_npfn_buckets (a power of two) buckets. Set at init. */
-static struct ksmdev_pfn_bucket *ksmdev_pfn_buckets;
-static unsigned long ksmdev_npfn_buckets;
+static const struct rhashtable_params ksmdev_pfn_params = {
+	.key_len = sizeof(unsigned long),
+	.key_offset = offsetof(struct ksmdev_kpage, pfn),
+	.head_offset = offsetof(struct ksmdev_kpage, pfn_node),
+	.automatic_shrinking = true,
+};
 
 static struct kmem_cache *ksmdev_kpage_cache;
 
 /**
  * ksmdev_kpage_init - the pfn table and the entries' slab cache
  *
- * The table's size comes from the sha1_hash_size parameter or, when it is
- * zero, from the amount of RAM; max_kernel_pages defaults to half of RAM.
- * Returns 0 or -ENOMEM, with nothing left allocated.
+ * max_kernel_pages defaults to half of RAM. Returns 0 or -ENOMEM, with
+ * nothing left allocated.
  */
 int ksmdev_kpage_init(void)
 {
-	unsigned long i, n;
+	int ret;
 
 	if (!ksmdev_max_kernel_pages)
 		ksmdev_max_kernel_pages = totalram_pages() / 2;
-	n = ksmdev_sha1_hash_size ? ksmdev_sha1_hash_size : totalram_pages() / 16;
-	ksmdev_npfn_buckets = roundup_pow_of_two(clamp(n, 256UL, 1UL << 24));
-	ksmdev_sha1_hash_size = ksmdev_npfn_buckets;
-
-	ksmdev_pfn_buckets = vmalloc_array(ksmdev_npfn_buckets, sizeof(*ksmdev_pfn_buckets));
+	if (ksmdev_sha1_hash_size)
+		pr_info("sha1_hash_size is accepted for compatibility and unused\n");
 	ksmdev_kpage_cache = KMEM_CACHE(ksmdev_kpage, 0);
-	if (!ksmdev_pfn_buckets || !ksmdev_kpage_cache) {
-		ksmdev_kpage_exit();
+	if (!ksmdev_kpage_cache)
 		return -ENOMEM;
+	ret = rhashtable_init(&ksmdev_pfn_table, &ksmdev_pfn_params);
+	if (ret) {
+		kmem_cache_destroy(ksmdev_kpage_cache);
+		ksmdev_kpage_cache = NULL;
 	}
-	for (i = 0; i < ksmdev_npfn_buckets; i++) {
-		spin_lock_init(&ksmdev_pfn_buckets[i].lock);
-		INIT_HLIST_HEAD(&ksmdev_pfn_buckets[i].head);
-	}
-	return 0;
+	return ret;
 }
 
-/* Free what ksmdev_kpage_init() set up; every entry is gone (ksmdev_table_exit()). */
+/*
+ * Free what ksmdev_kpage_init() set up, once every entry is released
+ * (ksmdev_table_exit()): wait for the RCU callbacks that free them.
+ */
 void ksmdev_kpage_exit(void)
 {
+	rcu_barrier();
+	rhashtable_destroy(&ksmdev_pfn_table);
 	kmem_cache_destroy(ksmdev_kpage_cache);
 	ksmdev_kpage_cache = NULL;
-	vfree(ksmdev_pfn_buckets);
-	ksmdev_pfn_buckets = NULL;
-}
-
-static struct ksmdev_pfn_bucket *ksmdev_pfn_bucket_of(unsigned long pfn)
-{
-	return &ksmdev_pfn_buckets[hash_long(pfn, ilog2(ksmdev_npfn_buckets))];
 }
 
 /**
@@ -92,15 +86,17 @@ static struct ksmdev_pfn_bucket *ksmdev_pfn_bucket_of(unsigned long pfn)
  * meanwhile: every merge compares again, under write protection, so a torn
  * copy is never mapped. Computes the copy's content hash once, for the life
  * of the page (its SHA-1 is made on first use, ksmdev_kpage_sha1()). The
- * caller holds the entry's one reference; it is in no table yet. Returns
- * NULL when out of memory or when the max_kernel_pages limit is reached.
+ * entry is in the pfn table at once (ksmdev_kpage_is_ours() knows it before
+ * it is mapped) and in no content table yet; the caller holds its one
+ * reference. Returns NULL when out of memory or when the max_kernel_pages
+ * limit is reached.
  */
 struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, u32 domain)
 {
 	struct ksmdev_kpage *kp;
 	struct page *kpage;
 
-	if (ksmdev_kpages_held() >= ksmdev_max_kernel_pages)
+	if (ksmdev_level(KSMDEV_LV_KPAGES) >= ksmdev_max_kernel_pages)
 		return NULL;
 	/*
 	 * Not __GFP_MOVABLE: nothing can migrate this page. __GFP_NORETRY: a
@@ -112,30 +108,48 @@ struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, u32 domain)
 	copy_highpage(kpage, page);
 
 	kp = kmem_cache_zalloc(ksmdev_kpage_cache, GFP_KERNEL);
-	if (!kp) {
-		put_page(kpage);
-		return NULL;
-	}
+	if (!kp)
+		goto put_page;
 	kref_init(&kp->ref);
 	kp->page = kpage;
+	kp->pfn = page_to_pfn(kpage);
 	kp->hash = ksmdev_hash_page(kpage);
 	kp->domain = domain;
 	kp->nid = ksmdev_merge_nid(page);
-	ksmdev_kpages_add(1);
+	if (rhashtable_insert_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params)) {
+		kmem_cache_free(ksmdev_kpage_cache, kp);
+		goto put_page;
+	}
+	ksmdev_level_add(KSMDEV_LV_KPAGES, 1);
 	ksmdev_count(kpages_created);
 	return kp;
+
+put_page:
+	put_page(kpage);
+	return NULL;
 }
 
+static void ksmdev_kpage_free_rcu(struct rcu_head *rcu)
+{
+	kmem_cache_free(ksmdev_kpage_cache, container_of(rcu, struct ksmdev_kpage, rcu));
+}
+
+/*
+ * The last reference: out of the pfn table, the page reference given back;
+ * the entry is freed after a grace period (pfn table lookups may still read
+ * it).
+ */
 static void ksmdev_kpage_release(struct kref *ref)
 {
 	struct ksmdev_kpage *kp = container_of(ref, struct ksmdev_kpage, ref);
 
+	rhashtable_remove_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params);
 	put_page(kp->page);
-	kmem_cache_free(ksmdev_kpage_cache, kp);
-	ksmdev_kpages_add(-1);
+	ksmdev_level_add(KSMDEV_LV_KPAGES, -1);
+	call_rcu(&kp->rcu, ksmdev_kpage_free_rcu);
 }
 
-/* Drop a reference to @kp; the last one gives the page reference back. */
+/* Drop a reference to @kp; the last one gives the page reference back. Process context. */
 void ksmdev_kpage_put(struct ksmdev_kpage *kp)
 {
 	kref_put(&kp->ref, ksmdev_kpage_release);
@@ -166,51 +180,26 @@ const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp)
 	return kp->sha1;
 }
 
-/* Make @kp findable by pfn. Takes its pfn bucket lock (under a content-table bucket lock). */
-void ksmdev_kpage_pfn_add(struct ksmdev_kpage *kp)
-{
-	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(kp->page));
-
-	spin_lock(&pb->lock);
-	hlist_add_head(&kp->pfn_node, &pb->head);
-	spin_unlock(&pb->lock);
-}
-
-/* Undo ksmdev_kpage_pfn_add(). */
-void ksmdev_kpage_pfn_del(struct ksmdev_kpage *kp)
-{
-	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(kp->page));
-
-	spin_lock(&pb->lock);
-	hlist_del(&kp->pfn_node);
-	spin_unlock(&pb->lock);
-}
-
 /**
  * ksmdev_kpage_is_ours - is @page one of the module's kernel pages?
  *
- * Any context (takes a pfn bucket spinlock; callers hold a PTE lock).
+ * Any context (an RCU lookup; callers hold a PTE lock).
  */
 bool ksmdev_kpage_is_ours(struct page *page)
 {
-	struct ksmdev_pfn_bucket *pb = ksmdev_pfn_bucket_of(page_to_pfn(page));
-	struct ksmdev_kpage *kp;
-	bool found = false;
+	unsigned long pfn = page_to_pfn(page);
+	bool found;
 
-	spin_lock(&pb->lock);
-	hlist_for_each_entry(kp, &pb->head, pfn_node) {
-		if (kp->page == page) {
-			found = true;
-			break;
-		}
-	}
-	spin_unlock(&pb->lock);
+	rcu_read_lock();
+	found = rhashtable_lookup(&ksmdev_pfn_table, &pfn, ksmdev_pfn_params);
+	rcu_read_unlock();
 	return found;
 }
 
-/* Memory the pfn table and the kernel page entries take (for general_profit). */
+/* Memory the kernel page entries and the pfn table take (for general_profit). */
 size_t ksmdev_kpage_metadata_bytes(void)
 {
-	return ksmdev_npfn_buckets * sizeof(struct ksmdev_pfn_bucket) +
-	       ksmdev_kpages_held() * sizeof(struct ksmdev_kpage);
+	/* The pfn table's buckets: one pointer per entry or so, as it resizes to fit. */
+	return ksmdev_level(KSMDEV_LV_KPAGES) *
+	       (kmem_cache_size(ksmdev_kpage_cache) + sizeof(void *));
 }

@@ -16,7 +16,7 @@
 static unsigned long ksmdev_rmap_hash_size;
 module_param_named(rmap_hash_size, ksmdev_rmap_hash_size, ulong, 0444);
 MODULE_PARM_DESC(rmap_hash_size,
-		 "Accepted for compatibility with the 2008 driver and unused: the reverse map is a per-region array");
+		 "Accepted for compatibility with the 2008 driver and unused: the reverse map is a per-region list");
 
 static char *ksmdev_test_require_symbol;
 module_param_named(test_require_symbol, ksmdev_test_require_symbol, charp, 0);
@@ -25,8 +25,8 @@ MODULE_PARM_DESC(test_require_symbol,
 
 /*
  * Load: resolve the kernel functions, then set up the layers bottom-up
- * (page contents, kernel pages, the content table, kksmd's cursor) and open
- * /dev/ksm last.
+ * (page contents, kernel pages, items, the content table, kksmd's cursor)
+ * and open /dev/ksm last.
  */
 static int __init ksmdev_init(void)
 {
@@ -44,20 +44,25 @@ static int __init ksmdev_init(void)
 	ret = ksmdev_kpage_init();
 	if (ret)
 		goto page_exit;
-	ret = ksmdev_table_init();
+	ret = ksmdev_region_init();
 	if (ret)
 		goto kpage_exit;
+	ret = ksmdev_table_init();
+	if (ret)
+		goto region_exit;
 	ksmdev_kthread_init();
 	ret = ksmdev_dev_init();
 	if (ret) {
 		pr_err("cannot register /dev/%s: %d\n", KSMDEV_NAME, ret);
 		ksmdev_kthread_exit();
 		ksmdev_table_exit();
-		goto kpage_exit;
+		goto region_exit;
 	}
 	pr_info("loaded: at most %lu kernel pages\n", ksmdev_max_kernel_pages);
 	return 0;
 
+region_exit:
+	ksmdev_region_exit();
 kpage_exit:
 	ksmdev_kpage_exit();
 page_exit:
@@ -72,6 +77,7 @@ static void __exit ksmdev_exit(void)
 	ksmdev_kthread_exit();
 	ksmdev_registry_exit();
 	ksmdev_table_exit();
+	ksmdev_region_exit();
 	ksmdev_kpage_exit();
 	ksmdev_page_exit();
 	pr_info("unloaded\n");

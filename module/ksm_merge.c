@@ -228,6 +228,146 @@ int ksmdev_lookup(struct ksmdev_target *t)
 	return ret;
 }
 
+/* Where ksmdev_find_present() writes what it finds, and how far it got. */
+struct ksmdev_present {
+	unsigned long start;		/* the region's first address */
+	unsigned long *found;		/* page indexes */
+	int n, max;
+	unsigned long next;		/* the first address not looked at */
+};
+
+/*
+ * Record page @addr; returns false (and sets where to go on) when @p is
+ * full.
+ */
+static bool ksmdev_present_add(struct ksmdev_present *p, unsigned long addr)
+{
+	if (p->n == p->max) {
+		p->next = addr;
+		return false;
+	}
+	p->found[p->n++] = (addr - p->start) >> PAGE_SHIFT;
+	return true;
+}
+
+/* The entries under one PMD, [addr, end). Returns false when @p is full. mmap lock held. */
+static bool ksmdev_present_pmd(struct mm_struct *mm, pmd_t *pmdp, unsigned long addr,
+			       unsigned long end, struct ksmdev_present *p)
+{
+	pmd_t pmd = ksmdev_pmdp_get(pmdp);
+	spinlock_t *ptl;
+	pte_t *ptep, *pte;
+	bool more = true;
+
+	if (pmd_none(pmd) || (pmd_present(pmd) && pmd_bad(pmd) && !pmd_trans_huge(pmd)))
+		return true;
+	if (!pmd_present(pmd) || pmd_trans_huge(pmd) || ksmdev_pmd_devmap(pmd)) {
+		/* A huge page (or one being migrated): each of its small pages. */
+		for (; addr < end; addr += PAGE_SIZE)
+			if (!ksmdev_present_add(p, addr))
+				return false;
+		return true;
+	}
+	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	if (!ptep)
+		return true;	/* the table just went away: nothing there now */
+	for (pte = ptep; addr < end; addr += PAGE_SIZE, pte++) {
+		if (pte_none(ptep_get(pte)))
+			continue;
+		more = ksmdev_present_add(p, addr);
+		if (!more)
+			break;
+	}
+	pte_unmap_unlock(ptep, ptl);
+	return more;
+}
+
+/*
+ * The entries of [addr, end) of one VMA, skipping whatever has no page table.
+ * Returns false when @p is full. mmap lock held.
+ */
+static bool ksmdev_present_range(struct mm_struct *mm, unsigned long addr, unsigned long end,
+				 struct ksmdev_present *p)
+{
+	unsigned long next;
+
+	while (addr < end) {
+		pgd_t *pgd = pgd_offset(mm, addr);
+		p4d_t *p4d;
+		pud_t *pud;
+		pud_t pudval;
+		pmd_t *pmd;
+
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd) || pgd_bad(*pgd))
+			goto skip;
+		p4d = p4d_offset(pgd, addr);
+		next = p4d_addr_end(addr, next);
+		if (p4d_none(*p4d) || p4d_bad(*p4d))
+			goto skip;
+		pud = pud_offset(p4d, addr);
+		next = pud_addr_end(addr, next);
+		pudval = READ_ONCE(*pud);
+		if (pud_none(pudval) || !pud_present(pudval) || pud_leaf(pudval) || pud_bad(pudval))
+			goto skip;
+		pmd = pmd_offset(pud, addr);
+		do {
+			unsigned long pmd_next = pmd_addr_end(addr, next);
+
+			if (!ksmdev_present_pmd(mm, pmd, addr, pmd_next, p))
+				return false;
+			addr = pmd_next;
+			cond_resched();
+		} while (pmd++, addr < next);
+		continue;
+skip:
+		addr = next;
+	}
+	return true;
+}
+
+/**
+ * ksmdev_find_present - the pages of @r that have a page table entry
+ * @from: the first page index to look at
+ * @found: gets the indexes of up to @max such pages, in increasing order
+ * @next: set to the page index to go on from (@r->npages at the end)
+ *
+ * Walks the page tables of @r's process over the registrable VMAs of the
+ * region, from @from on, skipping every range with no page table or no
+ * entry: a pass costs in proportion to the pages present, not to the
+ * region's size. An entry may be a present page or not (swapped, being
+ * migrated): the caller looks at each. Takes and drops the mmap lock.
+ * Returns how many were found, or KSMDEV_SKIP(KSM_SKIP_EXITING) when the
+ * process is exiting.
+ */
+int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned long *found,
+			int max, unsigned long *next)
+{
+	unsigned long end = r->start + (r->npages << PAGE_SHIFT);
+	struct ksmdev_present p = {
+		.start = r->start, .found = found, .max = max, .next = end,
+	};
+	unsigned long addr = r->start + (from << PAGE_SHIFT);
+	struct mm_struct *mm = r->mm;
+
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	while (addr < end) {
+		struct vm_area_struct *vma = find_vma(mm, addr);
+
+		if (!vma || vma->vm_start >= end)
+			break;
+		addr = max(addr, vma->vm_start);
+		if (ksmdev_vma_registrable(vma) &&
+		    !ksmdev_present_range(mm, addr, min(end, vma->vm_end), &p))
+			break;
+		addr = vma->vm_end;
+	}
+	ksmdev_mm_unlock(mm);
+	*next = (p.next - r->start) >> PAGE_SHIFT;
+	return p.n;
+}
+
 /*
  * ksmdev_replace_pte - map @kpage read-only at @addr in place of @page
  * @page: the small anonymous page mapped there, referenced once by the caller

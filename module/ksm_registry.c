@@ -32,7 +32,7 @@ static DEFINE_MUTEX(ksmdev_registry_lock);
 DEFINE_SPINLOCK(ksmdev_regions_lock);
 LIST_HEAD(ksmdev_regions);
 
-/* Registry lock: next region id, number of regions and of their pages. */
+/* Registry lock (read locklessly for the stats): next region id, regions, their pages. */
 static u64 ksmdev_next_region_id = 1;
 static unsigned int ksmdev_nr_regions;
 static unsigned long ksmdev_nr_region_pages;
@@ -121,51 +121,60 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain)
 	return ret;
 }
 
-/* Pages handled under one hold of the mmap lock by ksmdev_unmerge_region(). */
+/* Pages handled under one hold of the region and mmap locks by ksmdev_unmerge_region(). */
 #define KSMDEV_UNMERGE_BATCH 64
 
 /**
  * ksmdev_unmerge_region - give every page of @r the module merged a private copy
- * @bits_held: the caller holds every busy bit of @r (a region being removed);
- *	otherwise each page's bit is taken, waiting for scanners
+ * @held: the caller holds @r's lock (a region being removed); otherwise it is
+ *	taken for each batch, waiting for scanners
  * @res: counts the pages unmerged and those that failed
  *
- * Pages whose state says merged, or that map one of our kernel pages (a scan
- * may not have seen them yet), get a private anonymous copy through the
- * kernel's write-fault path; zero pages the module mapped likewise. Works in
- * batches under one hold of the mmap lock. Returns 0 or -EINTR on a fatal
- * signal.
+ * Pages that map one of our kernel pages (a scan may not have seen them yet:
+ * mremap, fork) get a private anonymous copy through the kernel's
+ * write-fault path; zero pages the module mapped (their items say so)
+ * likewise. Only the pages present are visited (ksmdev_find_present()), a
+ * batch at a time under one hold of the region and mmap locks. Returns 0,
+ * or -EINTR on a fatal signal.
  */
-static int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held,
-				 struct ksm_unmerge *res)
+static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_unmerge *res)
 {
+	unsigned long found[KSMDEV_UNMERGE_BATCH], i = 0, next, gen = 0;
+	struct ksmdev_item *hint = NULL;
 	struct mm_struct *mm = r->mm;
-	unsigned long i, j, end;
 
-	for (i = 0; i < r->npages; i = end) {
+	while (i < r->npages) {
 		struct vm_area_struct *vma = NULL;
-		bool locked;
+		struct ksmdev_item **link;
+		int n, j;
 
-		end = min(i + KSMDEV_UNMERGE_BATCH, r->npages);
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		for (j = i; !bits_held && j < end; j++) {
-			while (!ksmdev_page_trylock(r, j)) {
-				/* Being removed: its remover keeps the bits, never wait for them. */
-				if (READ_ONCE(r->dead)) {
-					while (j-- > i)
-						ksmdev_page_unlock(r, j);
-					return 0;
-				}
-				schedule_timeout_uninterruptible(1);
+		if (!held) {
+			mutex_lock(&r->lock);
+			/* Being removed: its remover unmerges it if asked to. */
+			if (READ_ONCE(r->dead)) {
+				mutex_unlock(&r->lock);
+				return 0;
 			}
 		}
-		locked = ksmdev_mm_lock(mm);
-		for (j = i; locked && j < end; j++) {
-			u8 flags = r->state[j].flags;
-			int ret = ksmdev_unmerge_locked(mm, &vma, r->start + (j << PAGE_SHIFT),
-							flags & KSMDEV_PS_ZERO);
+		n = ksmdev_find_present(r, i, found, ARRAY_SIZE(found), &next);
+		if (n <= 0 || !ksmdev_mm_lock(mm)) {
+			/* Nothing more there, or the process is exiting (its pages go anyway). */
+			if (!held)
+				mutex_unlock(&r->lock);
+			return 0;
+		}
+		link = ksmdev_items_seek(r, i, hint, gen);
+		for (j = 0; j < n; j++) {
+			struct ksmdev_item *it;
+			int ret;
 
+			while (*link && (*link)->index < found[j])
+				link = &(*link)->next;
+			it = *link && (*link)->index == found[j] ? *link : NULL;
+			ret = ksmdev_unmerge_locked(mm, &vma, r->start + (found[j] << PAGE_SHIFT),
+						    it && (it->flags & KSMDEV_IT_ZERO));
 			if (ret > 0) {
 				res->pages_unmerged++;
 				atomic_long_inc(&r->unmerged);
@@ -174,13 +183,15 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool bits_held,
 				res->pages_failed++;
 				continue;
 			}
-			if (flags)
-				ksmdev_page_state_set(r, j, 0);
+			if (it)
+				ksmdev_item_set_state(it, 0);
 		}
-		if (locked)
-			ksmdev_mm_unlock(mm);
-		for (j = i; !bits_held && j < end; j++)
-			ksmdev_page_unlock(r, j);
+		ksmdev_mm_unlock(mm);
+		hint = link == &r->items ? NULL : container_of(link, struct ksmdev_item, next);
+		gen = r->items_gen;
+		if (!held)
+			mutex_unlock(&r->lock);
+		i = next;
 		cond_resched();
 	}
 	return 0;
@@ -205,35 +216,34 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 	spin_lock(&ksmdev_regions_lock);
 	list_del_init(&r->all_link);
 	spin_unlock(&ksmdev_regions_lock);
-	ksmdev_nr_regions--;
-	ksmdev_nr_region_pages -= r->npages;
+	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions - 1);
+	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages - r->npages);
 	list_add_tail(&r->sma_link, dead);
 }
 
 /*
- * ksmdev_region_finish - second half: without the registry lock, take every
- * page of each region on @dead out of the hash table, waiting for its busy
- * bit (scanners hold one only while they work on that page and never wait for
- * the registry lock meanwhile). The bits stay set, so no scanner that still
- * has the region in hand can put a page back. With @unmerge, merged pages get
- * private copies first (@res counts them). Drops the registry's references.
+ * ksmdev_region_finish - second half: without the registry lock, for each
+ * region on @dead, take its lock (waiting for the scanner working on it:
+ * scanners never wait for the registry lock while they hold a region lock),
+ * unmerge its pages if @unmerge (@res counts them), and drop its items. Once
+ * dead, no scanner puts an item back. Drops the registry's references.
  */
 static void ksmdev_region_finish(struct list_head *dead, bool unmerge, struct ksm_unmerge *res)
 {
 	struct ksmdev_region *r, *tmp;
-	unsigned long i;
 
 	list_for_each_entry_safe(r, tmp, dead, sma_link) {
 		list_del_init(&r->sma_link);
-		for (i = 0; i < r->npages; i++) {
-			while (!ksmdev_page_trylock(r, i))
-				schedule_timeout_uninterruptible(1);
-			ksmdev_item_clear(r, i);
-			if (!(i % 1024))
-				cond_resched();
-		}
+		mutex_lock(&r->lock);
 		if (unmerge)
 			ksmdev_unmerge_region(r, true, res);
+		while (r->items) {
+			ksmdev_item_unfile(r->items);
+			ksmdev_item_del(r, &r->items);
+			if (!(r->nr_items % 1024))
+				cond_resched();
+		}
+		mutex_unlock(&r->lock);
 		ksmdev_region_put(r);
 	}
 	ksmdev_kpage_sweep_soon();
@@ -304,16 +314,11 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	if (ret)
 		return ret;
 
+	/* Its metadata comes with the pages present in it, as the scanner finds them. */
 	r = kzalloc(sizeof(*r), GFP_KERNEL_ACCOUNT);
 	if (!r)
 		return -ENOMEM;
-	r->items = kvcalloc(npages, sizeof(*r->items), GFP_KERNEL_ACCOUNT);
-	r->busy = kvcalloc(BITS_TO_LONGS(npages), sizeof(long), GFP_KERNEL_ACCOUNT);
-	r->state = kvcalloc(npages, sizeof(*r->state), GFP_KERNEL_ACCOUNT);
-	if (!r->items || !r->busy || !r->state) {
-		ret = -ENOMEM;
-		goto free;
-	}
+	mutex_init(&r->lock);
 
 	mn = mmu_notifier_get(&ksmdev_mmu_ops, mm);
 	if (IS_ERR(mn)) {
@@ -348,8 +353,8 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	spin_lock(&ksmdev_regions_lock);
 	list_add_tail(&r->all_link, &ksmdev_regions);
 	spin_unlock(&ksmdev_regions_lock);
-	ksmdev_nr_regions++;
-	ksmdev_nr_region_pages += npages;
+	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions + 1);
+	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages + npages);
 	mutex_unlock(&ksmdev_registry_lock);
 	return 0;
 
@@ -357,9 +362,7 @@ unlock:
 	mutex_unlock(&ksmdev_registry_lock);
 	mmu_notifier_put(&kmm->mn);
 free:
-	kvfree(r->items);
-	kvfree(r->busy);
-	kvfree(r->state);
+	mutex_destroy(&r->lock);
 	kfree(r);
 	return ret;
 }
@@ -483,26 +486,11 @@ void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st)
 	spin_unlock(&ksmdev_regions_lock);
 }
 
-/* Zero pages the module mapped, over all regions (for general_profit). */
-u64 ksmdev_regions_zero_pages(void)
-{
-	struct ksmdev_region *r;
-	u64 n = 0;
-
-	spin_lock(&ksmdev_regions_lock);
-	list_for_each_entry(r, &ksmdev_regions, all_link)
-		n += atomic_long_read(&r->zero_pages);
-	spin_unlock(&ksmdev_regions_lock);
-	return n;
-}
-
-/* Number of registered regions and of their pages (a snapshot); per-page metadata bytes. */
+/* Number of registered regions and of their pages: a lockless snapshot. */
 void ksmdev_region_totals(u64 *regions, u64 *pages)
 {
-	mutex_lock(&ksmdev_registry_lock);
-	*regions = ksmdev_nr_regions;
-	*pages = ksmdev_nr_region_pages;
-	mutex_unlock(&ksmdev_registry_lock);
+	*regions = READ_ONCE(ksmdev_nr_regions);
+	*pages = READ_ONCE(ksmdev_nr_region_pages);
 }
 
 /*

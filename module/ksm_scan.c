@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The scanner: walks the registered regions of every process page by page
- * from a cursor, and for each page looks for a twin - first among the kernel
- * pages (stable), then among the pages waiting in the hash table (unstable) -
- * merging on first sight, as the 2008 driver did. No global lock is held
- * across pages; each page is handled under its own busy bit.
+ * The scanner: walks the registered regions of every process from a cursor,
+ * visiting only the pages that are there (ksmdev_find_present() skips what
+ * has no page table entry), and for each page looks for a twin - first among
+ * the kernel pages (stable), then among the pages waiting in the content
+ * table (unstable) - merging on first sight, as the 2008 driver did. No
+ * global lock is held across pages; a batch of a region's pages is handled
+ * under the region's lock, whose items follow the pages found.
  */
 #include "ksm_internal.h"
 
@@ -40,32 +42,20 @@ static void ksmdev_count_failure(int ret)
 /* Duration of the last complete pass of any scanner; written by scanners. */
 u64 ksmdev_last_full_scan_ms;
 
-/* When the per-CPU LRU batches were last drained (jiffies). */
-static unsigned long ksmdev_last_drain;
-
-/*
- * Pages still in a per-CPU LRU batch hold an extra reference, so they cannot
- * be merged yet. Drain the batches at each pass start, and otherwise at most
- * ten times a second: lru_add_drain_all() waits for work on every CPU.
- */
-static void ksmdev_drain_lru(bool force)
-{
-	unsigned long last = READ_ONCE(ksmdev_last_drain);
-
-	if (!force && time_before(jiffies, last + HZ / 10))
-		return;
-	WRITE_ONCE(ksmdev_last_drain, jiffies);
-	ksmdev_call(lru_add_drain_all)();
-}
+/* Pages looked at under one hold of a region's lock. */
+#define KSMDEV_BATCH 64
 
 void ksmdev_scanner_init(struct ksmdev_scanner *s)
 {
 	mutex_init(&s->lock);
 	s->region = NULL;
 	s->index = 0;
+	s->seek = NULL;
+	s->seek_gen = 0;
 	s->region_id = 0;
 	s->pass_start = 0;
 	s->pass_fresh = true;
+	s->pass_scanned = 0;
 	s->last_pass_ms = 0;
 }
 
@@ -118,6 +108,7 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 	s->region = next;
 	s->region_id = next ? next->id : 0;
 	s->index = 0;
+	s->seek = NULL;
 
 	if (wrapped && s->pass_start) {
 		s->last_pass_ms = div_u64(ktime_get_ns() - s->pass_start, NSEC_PER_MSEC);
@@ -131,14 +122,14 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 }
 
 /*
- * A page the scanner just merged (@flags: KSMDEV_PS_MERGED or _ZERO): record
- * it in its state and its region's counters. Busy bit held.
+ * A page the scanner just merged (@state: KSMDEV_IT_MERGED or _ZERO): record
+ * it in its item and its region's counters. Region lock held.
  */
-static void ksmdev_page_merged(struct ksmdev_region *r, unsigned long index, u8 flags)
+static void ksmdev_item_merged(struct ksmdev_item *it, u8 state)
 {
-	ksmdev_page_state_set(r, index, flags);
-	r->state[index].smart = 0;
-	atomic_long_inc(&r->merges);
+	ksmdev_item_set_state(it, state);
+	it->smart = 0;
+	atomic_long_inc(&it->region->merges);
 }
 
 /*
@@ -201,6 +192,7 @@ put:
 
 /*
  * ksmdev_try_pair - merge @t and the unstable page @u into one kernel page
+ * @u_it: @u's item (its region locked by the caller)
  * @kpp: the kernel page made by an earlier pair for this same @t, or NULL;
  *	set to the new one when this call makes it
  * @t_failed: set when @t itself could not be switched (no point in trying
@@ -212,7 +204,7 @@ put:
  * under write protection. Returns the number of merges done (0, 1 or 2).
  */
 static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
-			   struct ksmdev_kpage **kpp, bool *t_failed)
+			   struct ksmdev_item *u_it, struct ksmdev_kpage **kpp, bool *t_failed)
 {
 	struct ksmdev_kpage *kp = *kpp;
 	int merged = 0;
@@ -226,8 +218,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 	if (!ksmdev_pages_identical(kp ? kp->page : t->page, u->page)) {
 		/* A hash collision, or @u changed since it was filed. */
 		ksmdev_count(memcmp_mismatch);
-		ksmdev_item_set(u->region, u->index, ksmdev_hash_page(u->page),
-				ksmdev_merge_nid(u->page));
+		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page));
 		return 0;
 	}
 	if (!kp) {
@@ -251,8 +242,8 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 	ret = ksmdev_merge_into(u, kp);
 	if (ret == KSMDEV_MERGED) {
 		ksmdev_count(merges);
-		ksmdev_item_clear(u->region, u->index);
-		ksmdev_page_merged(u->region, u->index, KSMDEV_PS_MERGED);
+		ksmdev_item_unfile(u_it);
+		ksmdev_item_merged(u_it, KSMDEV_IT_MERGED);
 		return merged + 1;
 	}
 	ksmdev_count_failure(ret);
@@ -267,19 +258,19 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 }
 
 /*
- * Look for @t's twins among the pages waiting in the hash table and merge
- * with as many as found. Returns the number of merges done.
+ * Look for the twins of @t (item @t_it) among the pages waiting in the
+ * content table and merge with as many as found. Region lock of @t held.
+ * Returns the number of merges done.
  */
-static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool settled_only)
+static int ksmdev_try_unstable(struct ksmdev_target *t, struct ksmdev_item *t_it, u32 hash,
+			       int nid, bool settled_only)
 {
-	struct ksmdev_region *regions[KSMDEV_MAX_CANDIDATES];
-	unsigned long indexes[KSMDEV_MAX_CANDIDATES];
+	struct ksmdev_cand cands[KSMDEV_MAX_CANDIDATES];
 	struct ksmdev_kpage *kp = NULL;
 	bool t_failed = false;
 	int n, i, merged = 0;
 
-	n = ksmdev_unstable_candidates(t->region, t->index, hash, t->region->domain, nid,
-				       settled_only, regions, indexes, ARRAY_SIZE(regions));
+	n = ksmdev_unstable_candidates(t_it, hash, nid, settled_only, cands, ARRAY_SIZE(cands));
 	/* Split a huge @t before taking references to twins that may share its folio. */
 	if (n && PageCompound(t->page)) {
 		int ret = ksmdev_split_target(t);
@@ -290,19 +281,27 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool 
 		}
 	}
 	for (i = 0; i < n; i++) {
-		struct ksmdev_target u = { .region = regions[i], .index = indexes[i] };
-		int ret = ksmdev_lookup(&u);
+		struct ksmdev_item *u_it = cands[i].it;
+		struct ksmdev_region *u_r = u_it->region;
+		struct ksmdev_target u = { .region = u_r, .index = u_it->index };
+		int ret;
 
+		/* Removed since: its remover waits for the lock, then drops the items. */
+		if (READ_ONCE(u_r->dead))
+			goto next;
+		ret = ksmdev_lookup(&u);
 		if (ret == KSMDEV_FOUND_ANON) {
 			if (!t_failed)
-				merged += ksmdev_try_pair(t, &u, &kp, &t_failed);
+				merged += ksmdev_try_pair(t, &u, u_it, &kp, &t_failed);
 			put_page(u.page);
 		} else {
 			/* Gone, merged meanwhile, or no longer mergeable. */
-			ksmdev_item_clear(u.region, u.index);
+			ksmdev_item_unfile(u_it);
 		}
-		ksmdev_page_unlock(u.region, u.index);
-		ksmdev_region_put(u.region);
+next:
+		if (cands[i].locked)
+			mutex_unlock(&u_r->lock);
+		ksmdev_region_put(u_r);
 	}
 	if (kp)
 		ksmdev_kpage_put(kp);
@@ -313,76 +312,71 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, u32 hash, int nid, bool 
  * Smart scanning: a page that stayed unmerged with unchanged content on
  * several passes in a row is skipped for 1, 2, 4, then 8 passes.
  */
-static void ksmdev_smart_fail(struct ksmdev_pstate *ps, bool unchanged)
+static void ksmdev_smart_fail(struct ksmdev_item *it, bool unchanged)
 {
-	unsigned int fails = unchanged ? min(ps->smart >> 4, 14) + 1 : 0;
+	unsigned int fails = unchanged ? min(it->smart >> 4, 14) + 1 : 0;
 	unsigned int skip = fails >= 3 ? 1U << min(fails - 3, 3U) : 0;
 
-	ps->smart = fails << 4 | skip;
+	it->smart = fails << 4 | skip;
 }
 
 /*
- * ksmdev_scan_page - look at page @index of @r and merge it if it has a twin
+ * ksmdev_scan_page - look at the page of item @it and merge it if it has a
+ * twin
  *
- * Also keeps the page's state: notices when a page it merged was copied on
+ * Also keeps the item's state: notices when a page it merged was copied on
  * write since (cow_breaks) or unmapped, maps all-zero pages to the zero page
  * (use_zero_pages), leaves pages that changed since the last pass alone
- * (volatility_filter) and skips pages that keep failing (smart_scan).
- * Returns the number of merges done. Pages another scanner is working on are
- * left to it.
+ * (volatility_filter) and skips pages that keep failing (smart_scan). Region
+ * lock held. Returns the number of merges done.
  */
-static int ksmdev_scan_page(struct ksmdev_region *r, unsigned long index)
+static int ksmdev_scan_page(struct ksmdev_item *it)
 {
-	struct ksmdev_target t = { .region = r, .index = index };
+	struct ksmdev_region *r = it->region;
+	struct ksmdev_target t = { .region = r, .index = it->index };
 	struct ksmdev_digest digest = { .valid = false };
 	bool volatility = READ_ONCE(ksmdev_cfg.volatility_filter);
-	struct ksmdev_pstate *ps = &r->state[index];
+	u8 state = it->flags & (KSMDEV_IT_MERGED | KSMDEV_IT_ZERO);
 	bool settled;
 	int merged = 0;
 	u32 hash;
 	int ret, nid;
 
-	if (!ksmdev_page_trylock(r, index)) {
-		ksmdev_count_skip(KSM_SKIP_BUSY);
-		return 0;
-	}
-	if (READ_ONCE(r->dead))
-		goto unlock;
-	if ((ps->smart & 0x0f) && READ_ONCE(ksmdev_cfg.smart_scan)) {
-		ps->smart--;
+	if ((it->smart & 0x0f) && READ_ONCE(ksmdev_cfg.smart_scan)) {
+		it->smart--;
 		ksmdev_count(smart_skipped);
-		goto unlock;
+		return 0;
 	}
 
 	ret = ksmdev_lookup(&t);
 	if (ret == KSMDEV_FOUND_KPAGE ||
-	    (ret == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE) && (ps->flags & KSMDEV_PS_ZERO))) {
+	    (ret == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE) && (state & KSMDEV_IT_ZERO))) {
 		/* Still merged (or moved here merged, by mremap). */
-		ksmdev_item_clear(r, index);
-		if (ret == KSMDEV_FOUND_KPAGE && !(ps->flags & KSMDEV_PS_MERGED))
-			ksmdev_page_state_set(r, index, KSMDEV_PS_MERGED);
-		goto unlock;
+		ksmdev_item_unfile(it);
+		if (ret == KSMDEV_FOUND_KPAGE && !(state & KSMDEV_IT_MERGED))
+			ksmdev_item_set_state(it, KSMDEV_IT_MERGED);
+		return 0;
 	}
 	if (ret != KSMDEV_FOUND_ANON) {
 		ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));
-		ksmdev_item_clear(r, index);
-		if (ps->flags)
-			ksmdev_page_state_set(r, index, 0);	/* unmapped since */
-		goto unlock;
+		ksmdev_item_unfile(it);
+		if (state)
+			ksmdev_item_set_state(it, 0);	/* unmapped since */
+		return 0;
 	}
-	if (ps->flags) {
+	if (state) {
 		/* It was merged, and now holds a private page: a write copied it. */
-		ksmdev_page_state_set(r, index, 0);
+		ksmdev_item_set_state(it, 0);
 		atomic_long_inc(&r->cow_breaks);
 		ksmdev_count(cow_breaks);
 	}
 
 	if (READ_ONCE(ksmdev_cfg.use_zero_pages) && ksmdev_page_is_zero(t.page)) {
-		ksmdev_item_clear(r, index);
+		ksmdev_item_unfile(it);
 		ret = ksmdev_merge_zero(&t);
 		if (ret == KSMDEV_MERGED) {
 			ksmdev_count(zero_pages);
-			ksmdev_page_merged(r, index, KSMDEV_PS_ZERO);
+			ksmdev_item_merged(it, KSMDEV_IT_ZERO);
 			merged = 1;
 		} else {
 			ksmdev_count_failure(ret);
@@ -393,69 +387,152 @@ static int ksmdev_scan_page(struct ksmdev_region *r, unsigned long index)
 	hash = ksmdev_hash_page(t.page);
 	nid = ksmdev_merge_nid(t.page);
 	/* In the table first: a twin scanned meanwhile finds it. */
-	settled = ksmdev_item_set(r, index, hash, nid);
+	settled = ksmdev_item_file(it, hash, nid);
 	if (volatility && !settled) {
 		ksmdev_count(volatile_skipped);
 		goto put;
 	}
 	merged = ksmdev_try_stable(&t, hash, nid, &digest);
 	if (!merged)
-		merged = ksmdev_try_unstable(&t, hash, nid, volatility);
+		merged = ksmdev_try_unstable(&t, it, hash, nid, volatility);
 	if (merged) {
-		ksmdev_item_clear(r, index);
-		ksmdev_page_merged(r, index, KSMDEV_PS_MERGED);
+		ksmdev_item_unfile(it);
+		ksmdev_item_merged(it, KSMDEV_IT_MERGED);
 	} else {
-		ksmdev_smart_fail(ps, settled);
+		ksmdev_smart_fail(it, settled);
 	}
 put:
 	put_page(t.page);
-unlock:
-	ksmdev_page_unlock(r, index);
 	return merged;
+}
+
+/* Does @it hold nothing worth keeping (not filed, not merged, no smart-scan history)? */
+static bool ksmdev_item_empty(struct ksmdev_item *it)
+{
+	return !(it->flags & (KSMDEV_IT_MERGED | KSMDEV_IT_ZERO | KSMDEV_IT_FILED)) && !it->smart;
+}
+
+/* Drop the item at *@link: its page is no longer there. Region lock held. */
+static void ksmdev_item_drop(struct ksmdev_region *r, struct ksmdev_item **link)
+{
+	ksmdev_item_unfile(*link);
+	ksmdev_item_del(r, link);
+}
+
+/* Should the scan stop before the next page? */
+static bool ksmdev_scan_done(struct ksmdev_scan_ctl *ctl)
+{
+	return ctl->scanned >= ctl->to_scan || (ctl->should_stop && ctl->should_stop()) ||
+	       (ctl->max_merge && ctl->merged >= ctl->max_merge);
+}
+
+/*
+ * ksmdev_scan_batch - look at the next pages of the cursor's region
+ *
+ * Under the region's lock: finds up to KSMDEV_BATCH pages present from the
+ * cursor on, walks the region's items alongside (adding an item for a page
+ * that has none, dropping the items of pages no longer there) and scans each
+ * page; moves the cursor past them. Caller holds @s->lock.
+ */
+static void ksmdev_scan_batch(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
+{
+	struct ksmdev_region *r = s->region;
+	unsigned long found[KSMDEV_BATCH], next;
+	struct ksmdev_item **link;
+	int n, i;
+
+	/*
+	 * A pass begins: drain the per-CPU LRU batches, where a page holds an
+	 * extra reference and cannot be merged. lru_add_drain_all() waits for
+	 * work on every CPU: once per pass, as mainline KSM does.
+	 */
+	if (s->pass_fresh) {
+		ksmdev_call(lru_add_drain_all)();
+		s->pass_fresh = false;
+	}
+	mutex_lock(&r->lock);
+	if (READ_ONCE(r->dead)) {
+		s->index = r->npages;
+		goto unlock;
+	}
+	n = ksmdev_find_present(r, s->index,  found,
+				min_t(unsigned long, KSMDEV_BATCH, ctl->to_scan - ctl->scanned),
+				&next);
+	if (n < 0) {
+		/* Exiting: its regions go soon, and their items with them. */
+		s->index = r->npages;
+		goto unlock;
+	}
+	link = ksmdev_items_seek(r, s->index, s->seek, s->seek_gen);
+	for (i = 0; i < n; i++) {
+		struct ksmdev_item *it;
+
+		if (ksmdev_scan_done(ctl)) {
+			next = found[i];
+			break;
+		}
+		while (*link && (*link)->index < found[i])
+			ksmdev_item_drop(r, link);
+		it = *link;
+		if (!it || it->index != found[i])
+			it = ksmdev_item_add(r, link, found[i]);
+		if (it) {
+			ctl->merged += ksmdev_scan_page(it);
+			if (ksmdev_item_empty(it))
+				ksmdev_item_del(r, link);
+			else
+				link = &it->next;
+		}
+		ctl->scanned++;
+		s->pass_scanned++;
+		ksmdev_count(pages_scanned);
+		cond_resched();
+	}
+	while (*link && (*link)->index < next)
+		ksmdev_item_drop(r, link);
+	s->index = next;
+	s->seek = link == &r->items ? NULL : container_of(link, struct ksmdev_item, next);
+	s->seek_gen = r->items_gen;
+unlock:
+	mutex_unlock(&r->lock);
 }
 
 /**
  * ksmdev_scan - scan up to @ctl->to_scan pages from cursor @s
  *
- * Stops early after @ctl->max_merge merges (when non-zero), when
- * @ctl->should_stop() says so (checked between pages), at the end of a pass
- * over all regions if @ctl->pass_end, or when no region is registered. Fills the out fields of @ctl. Each completed pass over all
- * regions gives back kernel pages nobody maps any more. Takes @s->lock;
- * returns 0 or -EINTR if a signal arrived while waiting for it.
+ * Counts the pages looked at (present ones; ranges with nothing there cost
+ * a page-table walk and are not counted). Stops early after @ctl->max_merge
+ * merges (when non-zero), when @ctl->should_stop() says so (checked between
+ * pages), at the end of a pass over all regions if @ctl->pass_end or if the
+ * pass found no page at all, or when no region is registered. Fills the out
+ * fields of @ctl. Each completed pass over all regions gives back kernel
+ * pages nobody maps any more. Takes @s->lock; returns 0 or -EINTR if a
+ * signal arrived while waiting for it.
  */
 int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 {
 	if (mutex_lock_interruptible(&s->lock))
 		return -EINTR;
 
-	ksmdev_drain_lru(!s->region || s->pass_fresh);
-
-	while (ctl->scanned < ctl->to_scan) {
+	while (!ksmdev_scan_done(ctl)) {
 		struct ksmdev_region *r = s->region;
 
-		if (ctl->should_stop && ctl->should_stop())
-			break;
-		if (ctl->max_merge && ctl->merged >= ctl->max_merge)
-			break;
 		if (!r || READ_ONCE(r->dead) || s->index >= r->npages) {
+			unsigned long pass_scanned = s->pass_scanned;
+
 			if (ksmdev_cursor_advance(s)) {
+				s->pass_scanned = 0;
 				ctl->full_scans++;
 				ksmdev_count(full_scans);
 				ksmdev_kpage_sweep();
-				if (ctl->pass_end)
+				if (ctl->pass_end || !pass_scanned)
 					break;
-				ksmdev_drain_lru(true);
 			}
 			if (!s->region)
 				break;
 			continue;
 		}
-		s->pass_fresh = false;
-		ctl->merged += ksmdev_scan_page(r, s->index);
-		s->index++;
-		ctl->scanned++;
-		ksmdev_count(pages_scanned);
-		cond_resched();
+		ksmdev_scan_batch(s, ctl);
 	}
 	mutex_unlock(&s->lock);
 	return 0;

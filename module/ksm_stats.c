@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Event counters: per CPU (no shared cache line on the scan path), summed on
- * demand; and the number of kernel pages held, which the max_kernel_pages
- * limit and the settings read. The counters are those of the list in
- * uapi/linux/ksm_stat_list.h whose kind is KSM_STAT_EVENT; ksm_sysfs.c fills
- * in the levels.
+ * demand; they are the counters of the list in uapi/linux/ksm_stat_list.h
+ * whose kind is KSM_STAT_EVENT. And the levels the module keeps as things
+ * happen (kernel pages held, items, zero pages mapped), so that reading the
+ * statistics never walks a table.
  */
 #include "ksm_internal.h"
 
@@ -13,8 +13,8 @@
 
 DEFINE_PER_CPU(struct ksmdev_pcpu_stats, ksmdev_pcpu_stats);
 
-/* Kernel pages the module holds a reference to (alive entries). */
-static atomic_long_t ksmdev_nr_kpages = ATOMIC_LONG_INIT(0);
+/* The levels of enum ksmdev_level. */
+static atomic_long_t ksmdev_levels[KSMDEV_NR_LEVELS];
 
 /*
  * The list names every field of struct ksm_stats before reserved0, once
@@ -60,14 +60,14 @@ void ksmdev_stats_events(struct ksm_stats *st)
 	}
 }
 
-/* A kernel page entry was made (@n = 1) or freed (@n = -1). */
-void ksmdev_kpages_add(long n)
+/* Add @n (which may be negative) to level @lv. Any context. */
+void ksmdev_level_add(enum ksmdev_level lv, long n)
 {
-	atomic_long_add(n, &ksmdev_nr_kpages);
+	atomic_long_add(n, &ksmdev_levels[lv]);
 }
 
-/* Number of kernel pages the module holds a reference to. Any context. */
-unsigned long ksmdev_kpages_held(void)
+/* The current value of level @lv. Any context. */
+unsigned long ksmdev_level(enum ksmdev_level lv)
 {
-	return atomic_long_read(&ksmdev_nr_kpages);
+	return atomic_long_read(&ksmdev_levels[lv]);
 }

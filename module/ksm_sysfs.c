@@ -12,8 +12,9 @@
 /**
  * ksmdev_stats_read - every counter, system wide, into @st
  *
- * The event counters, then the levels from the content table, the registry
- * and the kernel pages. May sleep.
+ * The event counters, then the levels the module keeps as things happen:
+ * constant time (per CPU for the events), whatever the size of the tables,
+ * so that reading the world-readable sysfs files costs the kernel nothing.
  */
 void ksmdev_stats_read(struct ksm_stats *st)
 {
@@ -21,14 +22,11 @@ void ksmdev_stats_read(struct ksm_stats *st)
 	ksmdev_stats_events(st);
 	ksmdev_region_totals(&st->regions, &st->region_pages);
 	ksmdev_table_fill(st);
-	st->kpages_held = ksmdev_kpages_held();
+	st->kpages_held = ksmdev_level(KSMDEV_LV_KPAGES);
 	st->last_full_scan_ms = READ_ONCE(ksmdev_last_full_scan_ms);
-	/* Per page of a region: its item pointer, its state, its busy bit. */
 	st->metadata_bytes = ksmdev_table_metadata_bytes() + ksmdev_kpage_metadata_bytes() +
-			     st->region_pages * (sizeof(struct ksmdev_item *) +
-						 sizeof(struct ksmdev_pstate)) +
-			     st->region_pages / BITS_PER_BYTE;
-	st->general_profit = (s64)((st->pages_sharing + ksmdev_regions_zero_pages()) * PAGE_SIZE) -
+			     ksmdev_item_metadata_bytes();
+	st->general_profit = (s64)((st->pages_sharing + ksmdev_level(KSMDEV_LV_ZERO)) * PAGE_SIZE) -
 			     (s64)st->metadata_bytes;
 }
 

@@ -1,21 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The content table: by content hash (ksmdev_checksum() of a page, and its
- * node when merging per node), the kernel pages already shared ("stable")
- * and the pages waiting for a twin ("unstable"). Also the sweep that takes
- * kernel pages nobody maps any more out of the table and gives them back.
+ * The content table: by content hash (ksmdev_checksum() of a page), merge
+ * domain and node (when merging per node), the kernel pages already shared
+ * ("stable") and the pages waiting for a twin ("unstable" items). Also the
+ * sweep that takes kernel pages nobody maps any more out of the table and
+ * gives them back, and the table's statistics.
+ *
+ * The table grows and shrinks with what is in it: it starts at its smallest
+ * (256 buckets, or page_hash_size), and a work item resizes it to about two
+ * entries per bucket (rehashing everything under ksmdev_table_sem held for
+ * writing) when the entries per bucket leave [1/4, 4]: a bucket costs 12
+ * bytes per entry, which with the 48 bytes of an item keeps a tracked page
+ * within the 64 bytes of mainline's rmap_item. Every access holds the
+ * semaphore for reading, which costs a per-CPU increment.
  */
 #include "ksm_internal.h"
 
+#include <linux/jhash.h>
+#include <linux/log2.h>
 #include <linux/moduleparam.h>
+#include <linux/percpu-rwsem.h>
 #include <linux/slab.h>
-#include <linux/vmalloc.h>
 #include <linux/workqueue.h>
 
+/* The table's size limits, as powers of two: 256 buckets (6 KiB) up to 2^24. */
+#define KSMDEV_TABLE_MIN_BITS	8
+#define KSMDEV_TABLE_MAX_BITS	24
+
+/*
+ * The 2008 driver's page_hash_size fixed the table's size; here it is the
+ * smallest size the table shrinks to (default and least: 256 buckets).
+ */
 static unsigned long ksmdev_page_hash_size;
 module_param_named(page_hash_size, ksmdev_page_hash_size, ulong, 0444);
 MODULE_PARM_DESC(page_hash_size,
-		 "Buckets of the page content hash table (0: a quarter of the RAM pages; rounded up to a power of two)");
+		 "Smallest size of the content table, which grows with what it holds (default 256 buckets; rounded up to a power of two)");
+
+/* The least number of bits: from page_hash_size, set at init. */
+static unsigned int ksmdev_table_min_bits = KSMDEV_TABLE_MIN_BITS;
 
 /* A bucket of the content table. */
 struct ksmdev_bucket {
@@ -24,70 +46,108 @@ struct ksmdev_bucket {
 	struct hlist_head unstable;	/* ksmdev_item.node */
 };
 
-/* The content table: ksmdev_nbuckets (a power of two) buckets. Set at init. */
+/* Read for any access to the buckets, written to resize them. */
+static struct percpu_rw_semaphore ksmdev_table_sem;
+
+/* The buckets: 1 << ksmdev_table_bits of them. ksmdev_table_sem. */
 static struct ksmdev_bucket *ksmdev_buckets;
-static unsigned long ksmdev_nbuckets;
+static unsigned int ksmdev_table_bits;
 
-static struct kmem_cache *ksmdev_item_cache;
+/* Entries (kernel pages and filed items) in the table, and filed items alone. */
+static atomic_long_t ksmdev_table_entries = ATOMIC_LONG_INIT(0);
+static atomic_long_t ksmdev_nr_filed = ATOMIC_LONG_INIT(0);
 
-/* Unstable items in the table: for the stats. */
-static atomic_long_t ksmdev_nr_items = ATOMIC_LONG_INIT(0);
+static void ksmdev_table_resize_workfn(struct work_struct *work);
+static DECLARE_WORK(ksmdev_table_resize_work, ksmdev_table_resize_workfn);
+
+/*
+ * What the last sweep counted (a full pass ends with one), for the
+ * statistics: reading them must not walk the table. Written by the sweep
+ * under ksmdev_snap_lock, read under it.
+ */
+static DEFINE_SPINLOCK(ksmdev_snap_lock);
+static struct {
+	u64 pages_shared;
+	u64 pages_sharing;
+	u64 hash_used;
+	u64 hash_max_chain;
+} ksmdev_snap;
 
 static void ksmdev_kpage_sweep_cancel(void);
 
 /*
- * The bucket of content @hash for pages of node @nid (-1: any node). With
- * merge_across_nodes off, each node's pages chain in buckets of their own: in
- * effect one table per node.
+ * The bucket of content @hash in @domain for pages of node @nid (-1: any
+ * node): each domain, and with merge_across_nodes off each node, chains in
+ * buckets of its own. ksmdev_table_sem held.
  */
-static u32 ksmdev_bucket_index(u32 hash, int nid)
+static struct ksmdev_bucket *ksmdev_bucket_of(u32 hash, u32 domain, int nid)
 {
-	if (nid >= 0)
-		hash ^= hash_32(nid + 1, 32);
-	return hash & (ksmdev_nbuckets - 1);
+	return &ksmdev_buckets[jhash_3words(hash, domain, (u32)nid, 0) >>
+			       (32 - ksmdev_table_bits)];
+}
+
+static struct ksmdev_bucket *ksmdev_kpage_bucket(struct ksmdev_kpage *kp)
+{
+	return ksmdev_bucket_of(kp->hash, kp->domain, kp->nid);
+}
+
+static struct ksmdev_bucket *ksmdev_item_bucket(struct ksmdev_item *it)
+{
+	return ksmdev_bucket_of(it->hash, it->region->domain, it->nid);
+}
+
+/* A bucket array of 1 << @bits empty buckets, or NULL. */
+static struct ksmdev_bucket *ksmdev_buckets_alloc(unsigned int bits)
+{
+	struct ksmdev_bucket *b;
+	unsigned long i;
+
+	b = kvmalloc_array(1UL << bits, sizeof(*b), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
+	if (!b)
+		return NULL;
+	for (i = 0; i < (1UL << bits); i++) {
+		spin_lock_init(&b[i].lock);
+		INIT_HLIST_HEAD(&b[i].stable);
+		INIT_HLIST_HEAD(&b[i].unstable);
+	}
+	return b;
 }
 
 /**
- * ksmdev_table_init - allocate the content table and the items' slab cache
+ * ksmdev_table_init - the content table at its smallest
  *
- * The size comes from the page_hash_size parameter or, when it is zero, from
- * the amount of RAM. Returns 0 or -ENOMEM, with nothing left allocated.
+ * Returns 0 or -ENOMEM, with nothing left allocated.
  */
 int ksmdev_table_init(void)
 {
-	unsigned long i, n;
+	int ret = percpu_init_rwsem(&ksmdev_table_sem);
 
-	n = ksmdev_page_hash_size ? ksmdev_page_hash_size : totalram_pages() / 4;
-	ksmdev_nbuckets = roundup_pow_of_two(clamp(n, 1024UL, 1UL << 26));
-	ksmdev_page_hash_size = ksmdev_nbuckets;
-
-	ksmdev_buckets = vmalloc_array(ksmdev_nbuckets, sizeof(*ksmdev_buckets));
-	ksmdev_item_cache = KMEM_CACHE(ksmdev_item, 0);
-	if (!ksmdev_buckets || !ksmdev_item_cache) {
-		ksmdev_table_exit();
+	if (ret)
+		return ret;
+	ksmdev_table_min_bits = clamp_t(unsigned int, order_base_2(ksmdev_page_hash_size),
+					KSMDEV_TABLE_MIN_BITS, KSMDEV_TABLE_MAX_BITS);
+	ksmdev_page_hash_size = 1UL << ksmdev_table_min_bits;
+	ksmdev_table_bits = ksmdev_table_min_bits;
+	ksmdev_buckets = ksmdev_buckets_alloc(ksmdev_table_bits);
+	if (!ksmdev_buckets) {
+		percpu_free_rwsem(&ksmdev_table_sem);
 		return -ENOMEM;
-	}
-	for (i = 0; i < ksmdev_nbuckets; i++) {
-		spin_lock_init(&ksmdev_buckets[i].lock);
-		INIT_HLIST_HEAD(&ksmdev_buckets[i].stable);
-		INIT_HLIST_HEAD(&ksmdev_buckets[i].unstable);
 	}
 	return 0;
 }
 
-/* Take kernel page @kp out of bucket @b and the pfn table. Bucket lock held. */
+/* Take kernel page @kp out of bucket @b. Bucket lock held. */
 static void ksmdev_kpage_unhash(struct ksmdev_bucket *b, struct ksmdev_kpage *kp)
 {
 	lockdep_assert_held(&b->lock);
 	hlist_del(&kp->node);
-	ksmdev_kpage_pfn_del(kp);
 	kp->hashed = false;
 }
 
 /**
  * ksmdev_table_exit - free everything ksmdev_table_init() set up
  *
- * Called at unload, when no region is left (so no unstable item) and no
+ * Called at unload, when no region is left (so no filed item) and no
  * scanner runs. Kernel pages still mapped by processes live on: dropping the
  * module's reference leaves them to the mappings, and the last unmap frees
  * them like any page.
@@ -97,7 +157,8 @@ void ksmdev_table_exit(void)
 	unsigned long i;
 
 	ksmdev_kpage_sweep_cancel();
-	for (i = 0; ksmdev_buckets && i < ksmdev_nbuckets; i++) {
+	cancel_work_sync(&ksmdev_table_resize_work);
+	for (i = 0; i < (1UL << ksmdev_table_bits); i++) {
 		struct ksmdev_bucket *b = &ksmdev_buckets[i];
 		struct ksmdev_kpage *kp;
 		struct hlist_node *tmp;
@@ -112,14 +173,70 @@ void ksmdev_table_exit(void)
 		if (!(i % 4096))
 			cond_resched();
 	}
-	kmem_cache_destroy(ksmdev_item_cache);
-	ksmdev_item_cache = NULL;
-	vfree(ksmdev_buckets);
+	kvfree(ksmdev_buckets);
 	ksmdev_buckets = NULL;
+	percpu_free_rwsem(&ksmdev_table_sem);
 }
 
 /*
- * ksmdev_table_add_kpage - make @kp findable by content and by pfn
+ * ksmdev_table_resize_workfn - resize the table to about two entries per bucket
+ *
+ * Allocates the new buckets first, then rehashes every entry with
+ * ksmdev_table_sem held for writing (table accesses wait meanwhile).
+ */
+static void ksmdev_table_resize_workfn(struct work_struct *work)
+{
+	unsigned long n = atomic_long_read(&ksmdev_table_entries), i;
+	struct ksmdev_bucket *old, *new;
+	unsigned int bits, old_bits;
+
+	bits = clamp_t(unsigned int, n > 1 ? order_base_2(n / 2) : 0,
+		       ksmdev_table_min_bits, KSMDEV_TABLE_MAX_BITS);
+	if (bits == READ_ONCE(ksmdev_table_bits))
+		return;
+	new = ksmdev_buckets_alloc(bits);
+	if (!new)
+		return;		/* keep the table as it is: longer chains, nothing worse */
+
+	percpu_down_write(&ksmdev_table_sem);
+	old = ksmdev_buckets;
+	old_bits = ksmdev_table_bits;
+	ksmdev_buckets = new;
+	ksmdev_table_bits = bits;
+	for (i = 0; i < (1UL << old_bits); i++) {
+		struct ksmdev_kpage *kp;
+		struct ksmdev_item *it;
+		struct hlist_node *tmp;
+
+		hlist_for_each_entry_safe(kp, tmp, &old[i].stable, node) {
+			hlist_del(&kp->node);
+			hlist_add_head(&kp->node, &ksmdev_kpage_bucket(kp)->stable);
+		}
+		hlist_for_each_entry_safe(it, tmp, &old[i].unstable, node) {
+			hlist_del(&it->node);
+			hlist_add_head(&it->node, &ksmdev_item_bucket(it)->unstable);
+		}
+	}
+	percpu_up_write(&ksmdev_table_sem);
+	kvfree(old);
+}
+
+/*
+ * An entry came in (@n = 1) or went (@n = -1): ask for a resize when the
+ * entries per bucket leave [1/4, 4]. ksmdev_table_sem held for reading.
+ */
+static void ksmdev_table_count(long n)
+{
+	long entries = atomic_long_add_return(n, &ksmdev_table_entries);
+	unsigned long size = 1UL << ksmdev_table_bits;
+
+	if ((entries > 4 * size && ksmdev_table_bits < KSMDEV_TABLE_MAX_BITS) ||
+	    (entries < size / 4 && ksmdev_table_bits > ksmdev_table_min_bits))
+		queue_work(system_unbound_wq, &ksmdev_table_resize_work);
+}
+
+/*
+ * ksmdev_table_add_kpage - make @kp findable by content
  *
  * The table takes a reference, which the sweep drops once no process maps
  * the page any more.
@@ -128,14 +245,15 @@ void ksmdev_table_add_kpage(struct ksmdev_kpage *kp)
 {
 	struct ksmdev_bucket *b;
 
-	kp->bucket = ksmdev_bucket_index(kp->hash, kp->nid);
-	b = &ksmdev_buckets[kp->bucket];
 	kref_get(&kp->ref);
+	percpu_down_read(&ksmdev_table_sem);
+	b = ksmdev_kpage_bucket(kp);
 	spin_lock(&b->lock);
 	hlist_add_head(&kp->node, &b->stable);
-	ksmdev_kpage_pfn_add(kp);
 	kp->hashed = true;
 	spin_unlock(&b->lock);
+	ksmdev_table_count(1);
+	percpu_up_read(&ksmdev_table_sem);
 }
 
 /*
@@ -147,10 +265,12 @@ void ksmdev_table_add_kpage(struct ksmdev_kpage *kp)
 int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			     struct ksmdev_kpage **out, int max)
 {
-	struct ksmdev_bucket *b = &ksmdev_buckets[ksmdev_bucket_index(hash, nid)];
+	struct ksmdev_bucket *b;
 	struct ksmdev_kpage *kp;
 	int n = 0;
 
+	percpu_down_read(&ksmdev_table_sem);
+	b = ksmdev_bucket_of(hash, domain, nid);
 	spin_lock(&b->lock);
 	hlist_for_each_entry(kp, &b->stable, node) {
 		if (kp->hash != hash || kp->domain != domain || kp->nid != nid)
@@ -161,112 +281,110 @@ int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			break;
 	}
 	spin_unlock(&b->lock);
+	percpu_up_read(&ksmdev_table_sem);
 	return n;
 }
 
 /*
  * ksmdev_unstable_candidates - pages waiting in the table with content @hash
- * @self, @self_index: the page being scanned, which is not its own twin
+ * @self: the item of the page being scanned (its region locked by the
+ *	caller), which is not its own twin
  * @nid: the node they must be on, or -1 for any
  * @settled_only: only pages whose content was the same on two passes
  *
- * Each page returned is busy-locked for the caller (ksmdev_page_unlock()) and
- * its region referenced (ksmdev_region_put()); pages another scanner holds
- * are left out. Returns how many were put in @regions / @indexes (at most
+ * Each candidate's region is referenced (ksmdev_region_put()) and locked for
+ * the caller: taken here (@out[i].locked; the caller unlocks it) unless it is
+ * @self's region or one an earlier candidate took. Candidates whose region
+ * another task holds are left out. Returns how many were put in @out (at most
  * @max).
  */
-int ksmdev_unstable_candidates(struct ksmdev_region *self, unsigned long self_index,
-			       u32 hash, u32 domain, int nid, bool settled_only,
-			       struct ksmdev_region **regions, unsigned long *indexes,
-			       int max)
+int ksmdev_unstable_candidates(struct ksmdev_item *self, u32 hash, int nid, bool settled_only,
+			       struct ksmdev_cand *out, int max)
 {
-	struct ksmdev_bucket *b = &ksmdev_buckets[ksmdev_bucket_index(hash, nid)];
+	u32 domain = self->region->domain;
+	struct ksmdev_bucket *b;
 	struct ksmdev_item *it;
-	int n = 0;
+	int n = 0, i;
 
+	percpu_down_read(&ksmdev_table_sem);
+	b = ksmdev_bucket_of(hash, domain, nid);
 	spin_lock(&b->lock);
 	hlist_for_each_entry(it, &b->unstable, node) {
 		struct ksmdev_region *r = it->region;
+		bool held = r == self->region;
 
-		if (it->hash != hash || r->domain != domain || it->nid != nid ||
-		    (settled_only && !it->settled))
+		if (it == self || it->hash != hash || r->domain != domain || it->nid != nid ||
+		    (settled_only && !(READ_ONCE(it->flags) & KSMDEV_IT_SETTLED)) ||
+		    READ_ONCE(r->dead))
 			continue;
-		if ((r == self && it->index == self_index) || READ_ONCE(r->dead))
-			continue;
-		if (!ksmdev_page_trylock(r, it->index))
+		for (i = 0; i < n && !held; i++)
+			held = out[i].it->region == r;
+		if (!held && !mutex_trylock(&r->lock))
 			continue;
 		ksmdev_region_get(r);
-		regions[n] = r;
-		indexes[n] = it->index;
+		out[n].it = it;
+		out[n].locked = !held;
 		if (++n == max)
 			break;
 	}
 	spin_unlock(&b->lock);
+	percpu_up_read(&ksmdev_table_sem);
 	return n;
 }
 
 /*
- * ksmdev_item_clear - take page @index of @r out of the unstable table
+ * ksmdev_item_unfile - take @it out of the content table, if it is there
  *
- * Caller holds the page's busy bit.
+ * Region lock held.
  */
-void ksmdev_item_clear(struct ksmdev_region *r, unsigned long index)
+void ksmdev_item_unfile(struct ksmdev_item *it)
 {
-	struct ksmdev_item *it = r->items[index];
 	struct ksmdev_bucket *b;
 
-	if (!it)
+	lockdep_assert_held(&it->region->lock);
+	if (!(it->flags & KSMDEV_IT_FILED))
 		return;
-	b = &ksmdev_buckets[it->bucket];
+	percpu_down_read(&ksmdev_table_sem);
+	b = ksmdev_item_bucket(it);
 	spin_lock(&b->lock);
 	hlist_del(&it->node);
+	WRITE_ONCE(it->flags, it->flags & ~(KSMDEV_IT_FILED | KSMDEV_IT_SETTLED));
 	spin_unlock(&b->lock);
-	r->items[index] = NULL;
-	kmem_cache_free(ksmdev_item_cache, it);
-	atomic_long_dec(&ksmdev_nr_items);
+	ksmdev_table_count(-1);
+	percpu_up_read(&ksmdev_table_sem);
+	atomic_long_dec(&ksmdev_nr_filed);
 }
 
 /*
- * ksmdev_item_set - record page @index of @r in the unstable table as @hash
+ * ksmdev_item_file - file @it in the content table as @hash
  * @nid: the node its twins must be on, or -1 for any
  *
- * Moves it if it was there under another hash or node. Caller holds the
- * page's busy bit. Returns whether the page was already there with this same
- * content (it is then marked settled: unchanged for two passes).
+ * Moves it if it was there under another hash or node. Region lock held.
+ * Returns whether it was already there with this same content (it is then
+ * marked settled: unchanged for two passes).
  */
-bool ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int nid)
+bool ksmdev_item_file(struct ksmdev_item *it, u32 hash, int nid)
 {
-	struct ksmdev_item *it = r->items[index];
-	u32 bucket = ksmdev_bucket_index(hash, nid);
 	struct ksmdev_bucket *b;
 
-	if (it && it->hash == hash && it->bucket == bucket) {
-		/* Written under the bucket lock: candidate lookups read it there. */
-		if (!it->settled) {
-			b = &ksmdev_buckets[bucket];
-			spin_lock(&b->lock);
-			it->settled = true;
-			spin_unlock(&b->lock);
-		}
+	lockdep_assert_held(&it->region->lock);
+	if ((it->flags & KSMDEV_IT_FILED) && it->hash == hash && it->nid == nid) {
+		if (!(it->flags & KSMDEV_IT_SETTLED))
+			WRITE_ONCE(it->flags, it->flags | KSMDEV_IT_SETTLED);
 		return true;
 	}
-	ksmdev_item_clear(r, index);
-
-	it = kmem_cache_alloc(ksmdev_item_cache, GFP_KERNEL);
-	if (!it)
-		return false;	/* then the page is simply not in the table */
-	it->region = r;
-	it->index = index;
+	ksmdev_item_unfile(it);
 	it->hash = hash;
-	it->bucket = bucket;
 	it->nid = nid;
-	it->settled = false;
-	b = &ksmdev_buckets[bucket];
+	percpu_down_read(&ksmdev_table_sem);
+	b = ksmdev_item_bucket(it);
 	spin_lock(&b->lock);
 	hlist_add_head(&it->node, &b->unstable);
+	WRITE_ONCE(it->flags, it->flags | KSMDEV_IT_FILED);
 	spin_unlock(&b->lock);
-	r->items[index] = it;
-	atomic_long_inc(&ksmdev_nr_items);
+	ksmdev_table_count(1);
+	percpu_up_read(&ksmdev_table_sem);
+	atomic_long_inc(&ksmdev_nr_filed);
 	return false;
 }
 
@@ -275,37 +393,64 @@ bool ksmdev_item_set(struct ksmdev_region *r, unsigned long index, u32 hash, int
  *
  * A kernel page loses mappings without the module hearing of it (a write
  * copies it, munmap or exit drops it). One that has no mapping left and is
- * not in use by a merge is taken out of the tables and its reference dropped,
- * which frees it. Takes each bucket lock in turn; may sleep between buckets.
+ * not in use by a merge is taken out of the table and its reference dropped,
+ * which frees it. Also counts what the statistics show of the table (pages
+ * shared and sharing from the kernel pages' map counts, buckets used,
+ * longest chain). Takes each bucket lock in turn; may sleep between buckets.
  */
 void ksmdev_kpage_sweep(void)
 {
+	u64 shared = 0, sharing = 0, used = 0, max_chain = 0;
 	unsigned long i;
 
-	for (i = 0; i < ksmdev_nbuckets; i++) {
+	percpu_down_read(&ksmdev_table_sem);
+	for (i = 0; i < (1UL << ksmdev_table_bits); i++) {
 		struct ksmdev_bucket *b = &ksmdev_buckets[i];
 		struct ksmdev_kpage *kp;
+		struct ksmdev_item *it;
 		struct hlist_node *tmp;
 		HLIST_HEAD(dead);
+		u64 chain = 0;
 
-		if (hlist_empty(&b->stable))
+		if (hlist_empty(&b->stable) && hlist_empty(&b->unstable))
 			continue;
 		spin_lock(&b->lock);
 		hlist_for_each_entry_safe(kp, tmp, &b->stable, node) {
-			/* Only the tables' reference: no merge can map it now. */
-			if (kref_read(&kp->ref) != 1 || ksmdev_small_mapcount(kp->page))
+			int maps = ksmdev_small_mapcount(kp->page);
+
+			/* Only the table's reference: no merge can map it now. */
+			if (kref_read(&kp->ref) == 1 && !maps) {
+				ksmdev_kpage_unhash(b, kp);
+				hlist_add_head(&kp->node, &dead);
 				continue;
-			ksmdev_kpage_unhash(b, kp);
-			hlist_add_head(&kp->node, &dead);
+			}
+			if (maps > 0) {
+				shared++;
+				sharing += maps - 1;
+			}
+			chain++;
 		}
+		hlist_for_each_entry(it, &b->unstable, node)
+			chain++;
 		spin_unlock(&b->lock);
 		hlist_for_each_entry_safe(kp, tmp, &dead, node) {
 			ksmdev_count(kpages_freed);
+			ksmdev_table_count(-1);
 			ksmdev_kpage_put(kp);
 		}
+		used += chain > 0;
+		max_chain = max(max_chain, chain);
 		if (!(i % 4096))
 			cond_resched();
 	}
+	percpu_up_read(&ksmdev_table_sem);
+
+	spin_lock(&ksmdev_snap_lock);
+	ksmdev_snap.pages_shared = shared;
+	ksmdev_snap.pages_sharing = sharing;
+	ksmdev_snap.hash_used = used;
+	ksmdev_snap.hash_max_chain = max_chain;
+	spin_unlock(&ksmdev_snap_lock);
 }
 
 /*
@@ -342,51 +487,28 @@ static void ksmdev_kpage_sweep_cancel(void)
 	cancel_delayed_work_sync(&ksmdev_sweep_work);
 }
 
-/* Memory the content table and its items take (for general_profit). */
+/* Memory the content table's buckets take (for general_profit). */
 size_t ksmdev_table_metadata_bytes(void)
 {
-	return ksmdev_nbuckets * sizeof(struct ksmdev_bucket) +
-	       atomic_long_read(&ksmdev_nr_items) * sizeof(struct ksmdev_item);
+	return (1UL << READ_ONCE(ksmdev_table_bits)) * sizeof(struct ksmdev_bucket);
 }
 
 /*
- * ksmdev_table_fill - table statistics for KSM_GET_STATS and sysfs
+ * ksmdev_table_fill - the table's statistics for KSM_GET_STATS and sysfs
  *
- * Walks every bucket (under its lock, one at a time): pages_shared and
- * pages_sharing are counted from the kernel pages' current map counts, since
- * mappings go away (COW, unmap) without telling the module.
+ * In constant time: the counts kept as entries come and go, and what the
+ * last sweep found (pages_shared and pages_sharing come from the kernel
+ * pages' map counts, since mappings go away - COW, unmap - without telling
+ * the module; every full pass ends with a sweep).
  */
 void ksmdev_table_fill(struct ksm_stats *st)
 {
-	unsigned long i;
-
-	st->hash_buckets = ksmdev_nbuckets;
-	st->unstable_pages = atomic_long_read(&ksmdev_nr_items);
-	for (i = 0; i < ksmdev_nbuckets; i++) {
-		struct ksmdev_bucket *b = &ksmdev_buckets[i];
-		struct ksmdev_kpage *kp;
-		struct ksmdev_item *it;
-		u64 chain = 0;
-
-		if (hlist_empty(&b->stable) && hlist_empty(&b->unstable))
-			continue;
-		spin_lock(&b->lock);
-		hlist_for_each_entry(kp, &b->stable, node) {
-			int maps = ksmdev_small_mapcount(kp->page);
-
-			if (maps > 0) {
-				st->pages_shared++;
-				st->pages_sharing += maps - 1;
-			}
-			chain++;
-		}
-		hlist_for_each_entry(it, &b->unstable, node)
-			chain++;
-		spin_unlock(&b->lock);
-		if (chain)
-			st->hash_used++;
-		st->hash_max_chain = max(st->hash_max_chain, chain);
-		if (!(i % 4096))
-			cond_resched();
-	}
+	st->hash_buckets = 1UL << READ_ONCE(ksmdev_table_bits);
+	st->unstable_pages = atomic_long_read(&ksmdev_nr_filed);
+	spin_lock(&ksmdev_snap_lock);
+	st->pages_shared = ksmdev_snap.pages_shared;
+	st->pages_sharing = ksmdev_snap.pages_sharing;
+	st->hash_used = ksmdev_snap.hash_used;
+	st->hash_max_chain = ksmdev_snap.hash_max_chain;
+	spin_unlock(&ksmdev_snap_lock);
 }

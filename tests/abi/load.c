@@ -59,10 +59,13 @@ static void test_params(void)
 	ktest_ok(load("page_hash_size=1000 sha1_hash_size=300 rmap_hash_size=77") == 0,
 		 "load with the 2008 table-size parameters");
 	ktest_ok(ksmu_read_long("/sys/class/misc/ksm/hash_buckets") == 1024,
-		 "page_hash_size=1000 gives 1024 buckets (%ld)",
+		 "page_hash_size=1000 gives a table of 1024 buckets to start with (%ld)",
 		 ksmu_read_long("/sys/class/misc/ksm/hash_buckets"));
-	ktest_ok(ksmu_read_long("/sys/module/ksm/parameters/sha1_hash_size") == 512,
-		 "sha1_hash_size=300 gives 512 buckets");
+	ktest_ok(ksmu_read_long("/sys/module/ksm/parameters/page_hash_size") == 1024,
+		 "page_hash_size reads back as the smallest table size, 1024");
+	ktest_ok(dmesg_has("ksmdev: sha1_hash_size is accepted for compatibility and unused") &&
+		 dmesg_has("ksmdev: rmap_hash_size is accepted for compatibility and unused"),
+		 "sha1_hash_size and rmap_hash_size are accepted and said to be unused");
 	ktest_ok(unload() == 0, "unload");
 }
 

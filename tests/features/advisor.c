@@ -15,9 +15,11 @@ static uint32_t pages_to_scan(int dev)
 
 int main(void)
 {
-	const long n = 8192;	/* 32 MiB, untouched: cheap pages to scan */
+	const long n = 8192;	/* 32 MiB of distinct pages: nothing to merge */
 	int dev = ksm_open(), sma = ksm_sma(dev);
 	char *m = anon_map(n * ktest_page, 0);
+
+	ksmu_fill_pages(m, n, 41, n);
 	struct ksm_kthread_info on = { .sleep = 20000, .pages_to_scan = 64, .max_pages_to_merge = 64,
 				       .running = 1 }, off = { .running = 0 };
 	struct ksm_stats st;

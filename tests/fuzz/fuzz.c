@@ -416,7 +416,9 @@ int main(int argc, char **argv)
 		 (unsigned long long)st.unstable_pages);
 	/* Only now: merge_across_nodes cannot change while kernel pages are held. */
 	ktest_ok(ioctl(dev, KSM_SET_CONFIG, &cfg0) == 0, "settings restored");
-	ktest_ok(ksmu_slab_objects("ksmdev_item") == items0 && ksmu_slab_objects("ksmdev_kpage") == kpages0,
+	/* Kernel page entries are freed an RCU grace period after their last reference. */
+	ktest_ok(KTEST_WAIT(ksmu_slab_objects("ksmdev_item") == items0 &&
+			    ksmu_slab_objects("ksmdev_kpage") == kpages0, 10000),
 		 "slab caches back to the baseline");
 	return ktest_done();
 }

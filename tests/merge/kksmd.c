@@ -51,13 +51,16 @@ int main(void)
 	peer_stop(&a);
 	peer_stop(&b);
 
-	/* A batch of 4 billion pages over a huge untouched region: stop must not wait for it. */
-	const long big = 1L << 20;	/* 4 GiB of address space, nothing touched */
+	/* A batch of 4 billion pages over a huge sparse region: stop must not wait for it. */
+	const long big = 1L << 20;	/* 4 GiB of address space, one page in 512 touched */
 	char *mem = mmap(NULL, big * ktest_page, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	int sma = ksm_sma(dev);
 
-	ktest_ok(ksmu_register(sma, mem, big) == 0, "register 4 GiB of untouched memory");
+	for (long i = 0; mem != MAP_FAILED && i < big; i += 512)
+		ksmu_fill_page(mem + i * ktest_page, 9, i);
+
+	ktest_ok(ksmu_register(sma, mem, big) == 0, "register 4 GiB of sparse memory");
 	ktest_ok(kthread(dev, 0, 0xffffffff, 0xffffffff, 1) == 0, "kksmd scans 4 billion pages per batch");
 	usleep(500000);
 	struct ksm_stats s0, s1;
