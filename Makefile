@@ -23,7 +23,7 @@ KSMU_HDRS := $(wildcard lib/*.h)
 KSMU_CFLAGS := -I$(TOP)/lib
 
 MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild module/Makefile \
-	module/conftest.sh uapi/linux/ksm.h uapi/linux/ksm_stat_list.h
+	module/conftest.sh uapi/linux/ksm.h uapi/linux/ksm_stat_list.h dkms.conf
 
 .PHONY: all module modules-all tools tests check stress demo bench deps checkpatch clean install uninstall
 
@@ -46,14 +46,14 @@ all: tools
 # compiler it was built with (tests/vm/in-root).
 build/kmod/%/ksm.ko: $(MODULE_SRCS)
 	@rm -rf $(BUILD)/kmod/$*/src && mkdir -p $(BUILD)/kmod/$*/src
-	@cp -r module uapi $(BUILD)/kmod/$*/src/
+	@cp -r module uapi dkms.conf $(BUILD)/kmod/$*/src/
 	@set -e; root=$$(tests/vm/kver --root $*); \
 	if [ -z "$$root" ]; then \
 		$(MAKE) -C $(BUILD)/kmod/$*/src/module KVER=$* WERROR=$(WERROR); \
 		cp $(BUILD)/kmod/$*/src/module/ksm.ko $@; \
 	else \
 		rm -rf "$$root/ksm-build/$*" && mkdir -p "$$root/ksm-build/$*"; \
-		cp -r module uapi "$$root/ksm-build/$*/"; \
+		cp -r module uapi dkms.conf "$$root/ksm-build/$*/"; \
 		echo "  building for $* in $$root"; \
 		tests/vm/in-root "$$root" make -C /ksm-build/$*/module KVER=$* WERROR=$(WERROR); \
 		cp "$$root/ksm-build/$*/module/ksm.ko" $@; \

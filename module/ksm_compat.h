@@ -26,7 +26,7 @@
 #include <linux/swap.h>
 #include <linux/swapops.h>
 
-#include "compat_probes.h"
+#include <compat_probes.h>	/* the -I of this kernel's probes (Kbuild), never a stale copy here */
 #include "ksm_syms.h"
 
 #ifdef KSMDEV_HAVE_SOFTLEAF

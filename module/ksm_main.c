@@ -89,4 +89,4 @@ module_exit(ksmdev_exit);
 MODULE_LICENSE("GPL");
 MODULE_AUTHOR("ksm developers; after the 2008 driver by Izik Eidus, Andrea Arcangeli, Chris Wright");
 MODULE_DESCRIPTION("Kernel shared memory: merges identical pages of processes registered with /dev/ksm");
-MODULE_VERSION("0.1");
+MODULE_VERSION(KSM_VERSION);	/* dkms.conf's PACKAGE_VERSION (Kbuild) */

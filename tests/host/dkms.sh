@@ -27,13 +27,14 @@ if ! command -v dkms > /dev/null; then
 	exit 1
 fi
 
+# The version is written once, in dkms.conf: make print-version and the module (module/Kbuild) read it
+# there; each built module's modinfo is checked below.
 version=$(sed -n 's/^PACKAGE_VERSION="\{0,1\}\([^"]*\)"\{0,1\}[[:space:]]*$/\1/p' dkms.conf)
-mod_version=$(sed -n 's/^MODULE_VERSION("\(.*\)");/\1/p' module/ksm_main.c)
 if [ -n "$version" ] && [ "$version" = "$(make -s --no-print-directory print-version)" ] &&
-	[ "$version" = "$mod_version" ]; then
-	ok "dkms.conf PACKAGE_VERSION ($version) = make print-version = MODULE_VERSION in module/ksm_main.c"
+	grep -q '^MODULE_VERSION(KSM_VERSION);' module/ksm_main.c; then
+	ok "dkms.conf PACKAGE_VERSION ($version) = make print-version, and the module takes it from there"
 else
-	not_ok "dkms.conf PACKAGE_VERSION (${version:-none}) = make print-version = MODULE_VERSION (${mod_version:-none})"
+	not_ok "dkms.conf PACKAGE_VERSION (${version:-none}) = make print-version, and the module takes it from there"
 	exit 1
 fi
 
@@ -112,10 +113,13 @@ for old in 5.9.0-99-amd64 5.4.0-99-amd64 4.19.0-99-amd64; do
 	fi
 done
 
-# A compat_probes.h generated for some other kernel must not reach a build: dkms.conf's CLEAN deletes it
-# (the build would stop at this #error otherwise).
-echo '#error stale compat_probes.h: the CLEAN command of dkms.conf did not run' \
-	> "/usr/src/ksm-$version/module/compat_probes.h"
+# Probe results left by an earlier build must not reach a build: dkms.conf's CLEAN deletes them (the
+# build would stop at this #error otherwise: the planted file is newer than the kernel's headers).
+for k in "${kvers[@]}"; do
+	stale=/usr/src/ksm-$version/module/probes.out/_lib_modules_${k}_build
+	mkdir -p "$stale"
+	echo '#error stale compat_probes.h: the CLEAN command of dkms.conf did not run' > "$stale/compat_probes.h"
+done
 
 installed=() # kernels DKMS installed the module for
 for i in "${!kvers[@]}"; do
@@ -160,7 +164,7 @@ for i in "${!kvers[@]}"; do
 	if [ "$i" != 0 ] && [ -z "$r" ]; then
 		# make dkms-install replaced the `dkms add .' copy with the module sources alone.
 		if [ ! -e "/usr/src/ksm-$version/build" ] && [ ! -e "/usr/src/ksm-$version/.git" ] &&
-			[ ! -e "/usr/src/ksm-$version/module/compat_probes.h" ] && [ -f "/usr/src/ksm-$version/uapi/linux/ksm.h" ]; then
+			[ ! -e "/usr/src/ksm-$version/module/probes.out" ] && [ -f "/usr/src/ksm-$version/uapi/linux/ksm.h" ]; then
 			ok "make dkms-install's /usr/src/ksm-$version has module/ and uapi/, no build/, .git or generated header"
 		else
 			not_ok "make dkms-install's /usr/src/ksm-$version has module/ and uapi/, no build/, .git or generated header"
