@@ -105,6 +105,8 @@ struct worker_reply {
 
 /* period 0: every page all zeroes (written, so present) */
 struct worker worker_start(long npages, uint64_t seed, long period, bool thp);
+struct worker worker_start_sparse(long npages, long run, long stride, uint64_t seed, long period,
+				  bool thp);
 struct worker_reply worker_cmd(struct worker *w, enum worker_cmd cmd, long arg);
 void worker_stop(struct worker *w);
 
@@ -158,6 +160,10 @@ void mode_cow(struct result *r);
 void mode_full_scan(struct result *r);
 void mode_savings(struct result *r);
 void result_finish(struct result *r);
+
+/* ---- scale.c: costs as memory grows (load, registration, tracked pages, sparse passes) ---- */
+void scale_measure_load(void);
+void mode_scale(struct result *r);
 
 /* ---- features.c: the module's switches, each on and off ---- */
 void mode_features(const char *kernel, const struct sbuf *settings);

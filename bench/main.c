@@ -14,6 +14,10 @@
  *   savings     MiB saved for two paused QEMUs with the same guest image
  *   features    the module's switches (volatility_filter, use_zero_pages,
  *               smart_scan) off and on, each on a workload made for it
+ *   scale       costs as memory grows: kernel memory at load, registering a
+ *               64 GiB region with 64 MiB touched, memory per tracked page, a
+ *               pass over that sparse region, dense passes at S, 4S, 8S MiB,
+ *               reading a statistic while much is tracked
  *
  * Each mode prints one JSON line ({"mode":..,"ours":..,"builtin":..,
  * "ratio":..,...}; ratio is ours/builtin of the headline metric) and a table;
@@ -50,7 +54,8 @@ enum {
 	M_SCAN = 1 << 4,
 	M_SAVINGS = 1 << 5,
 	M_FEATURES = 1 << 6,
-	M_ALL = (1 << 7) - 1,
+	M_SCALE = 1 << 7,
+	M_ALL = (1 << 8) - 1,
 };
 
 static const struct {
@@ -59,7 +64,7 @@ static const struct {
 } mode_names[] = {
 	{ "merge", M_MERGE }, { "merge-dups", M_DUPS }, { "unmerge", M_UNMERGE },
 	{ "cow", M_COW }, { "full-scan", M_SCAN }, { "savings", M_SAVINGS },
-	{ "features", M_FEATURES }, { "all", M_ALL },
+	{ "features", M_FEATURES }, { "scale", M_SCALE }, { "all", M_ALL },
 };
 
 static void usage(FILE *f)
@@ -72,7 +77,7 @@ static void usage(FILE *f)
 		"Compare the /dev/ksm module with the built-in KSM (as root, module loaded).\n"
 		"\n"
 		"  -m MODES   comma-separated: merge, merge-dups, unmerge, cow, full-scan,\n"
-		"             savings, features, all (default all)\n"
+		"             savings, features, scale, all (default all)\n"
 		"  -s MiB     memory of each of the two processes (default 256)\n"
 		"  -S LIST    full-scan sizes in MiB (default S/4,S/2,S,2S,4S)\n"
 		"  -r N       repetitions, the median is reported (default 3); full-scan: N\n"
@@ -196,7 +201,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct result res[8];
+	struct result res[9];
 	struct sbuf settings = { 0 };
 	struct utsname uts;
 	int modes = M_ALL, nres = 0, c;
@@ -244,6 +249,8 @@ int main(int argc, char **argv)
 	}
 	uname(&uts);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (modes & M_SCALE)
+		scale_measure_load();	/* reloads the module: before /dev/ksm is opened */
 	engines_init();
 	engine_describe(&settings);
 	note("kernel %s, %ld CPUs, S = %ld MiB, %d repetitions%s", uts.release,
@@ -279,6 +286,10 @@ int main(int argc, char **argv)
 		report(&res[nres++], uts.release, &settings);
 	}
 
+	if (modes & M_SCALE) {
+		mode_scale(&res[nres]);
+		report(&res[nres++], uts.release, &settings);
+	}
 	if (modes & M_FEATURES)
 		mode_features(uts.release, &settings);
 

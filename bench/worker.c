@@ -32,7 +32,9 @@ struct wmsg {
 /* The worker's own state (in the worker process). */
 struct wstate {
 	char *mem;
-	long npages;
+	long npages;		/* pages it fills: the workload */
+	long span;		/* pages of its mapping (registered, madvised): npages unless sparse */
+	long run, stride;	/* sparse: runs of @run pages, @stride pages apart */
 	uint64_t seed;
 	long period;
 	bool thp;		/* leave transparent huge pages on */
@@ -92,6 +94,12 @@ static void summarize(struct worker_reply *r, double *t, long n)
 	r->median_us -= overhead;
 	r->p90_us -= overhead;
 	r->count = n;
+}
+
+/* The address of workload page @i of @s: in its run, when the memory is sparse. */
+static char *page_at(const struct wstate *s, long i)
+{
+	return s->mem + ((i / s->run) * s->stride + i % s->run) * PAGE_SZ;
 }
 
 /* Store one byte per page of @mem, timing each store (a write fault each). */
@@ -159,7 +167,7 @@ static long verify(struct wstate *s)
 			memset(ref, 0, PAGE_SZ);
 		if (s->byte0_set)
 			ref[0] = (char)(s->byte0 + i);
-		if (memcmp(ref + skip, s->mem + i * PAGE_SZ + skip, PAGE_SZ - skip))
+		if (memcmp(ref + skip, page_at(s, i) + skip, PAGE_SZ - skip))
 			return 0;
 	}
 	return 1;
@@ -180,7 +188,7 @@ static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 			break;
 		}
 		s->sma = ksmu_sma_create(dev);
-		if (s->sma < 0 || ksmu_register(s->sma, s->mem, s->npages))
+		if (s->sma < 0 || ksmu_register(s->sma, s->mem, s->span))
 			r.rc = -errno;
 		close(dev);
 		break;
@@ -204,9 +212,9 @@ static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 		break;
 	}
 	case W_MADVISE:
-		if (madvise(s->mem, s->npages * PAGE_SZ, (int)m->arg))
+		if (madvise(s->mem, s->span * PAGE_SZ, (int)m->arg))
 			r.rc = -errno;
-		r.count = s->npages;
+		r.count = s->span;
 		break;
 	case W_COW_MERGED:
 		timed_stores(s->mem, s->npages, 0, m->arg, s->times);
@@ -264,10 +272,21 @@ static void worker_main(struct wstate *s, int in, int out)
 	for (int fd = 3; fd < 1024; fd++)
 		if (fd != in && fd != out)
 			close(fd);
-	s->mem = ksmu_map_anon(s->npages * PAGE_SZ, 0, s->thp ? 0 : -1);
-	if (!s->mem)
-		die("mmap %ld pages", s->npages);
-	ksmu_fill_pages(s->mem, s->npages, s->seed, s->period);	/* period 0: present, all zero */
+	if (s->span == s->npages) {
+		s->mem = ksmu_map_anon(s->npages * PAGE_SZ, 0, s->thp ? 0 : -1);
+		if (!s->mem)
+			die("mmap %ld pages", s->npages);
+		ksmu_fill_pages(s->mem, s->npages, s->seed, s->period);	/* period 0: present, all zero */
+	} else {
+		/* Sparse: address space only, and the runs touched in small pages. */
+		s->mem = mmap(NULL, s->span * PAGE_SZ, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (s->mem == MAP_FAILED)
+			die("mmap %ld pages of address space", s->span);
+		madvise(s->mem, s->span * PAGE_SZ, MADV_NOHUGEPAGE);
+		for (long i = 0; i < s->npages; i++)
+			ksmu_fill_page(page_at(s, i), s->seed, i % s->period);
+	}
 	s->times = malloc(s->npages * sizeof(double));
 	if (!s->times)
 		_exit(3);
@@ -290,6 +309,18 @@ static void worker_main(struct wstate *s, int in, int out)
  */
 struct worker worker_start(long npages, uint64_t seed, long period, bool thp)
 {
+	return worker_start_sparse(npages, npages, npages, seed, period, thp);
+}
+
+/*
+ * Start a worker whose @npages workload pages lie in runs of @run pages,
+ * @stride pages apart, in a mapping of as many runs of @stride pages (only
+ * the runs are touched; @stride = @run: dense). The mapping is what it
+ * registers and madvises.
+ */
+struct worker worker_start_sparse(long npages, long run, long stride, uint64_t seed, long period,
+				  bool thp)
+{
 	struct worker w = { .npages = npages };
 	int to[2], from[2];
 
@@ -301,7 +332,8 @@ struct worker worker_start(long npages, uint64_t seed, long period, bool thp)
 		die("fork");
 	if (!w.pid) {
 		struct wstate s = { .npages = npages, .seed = seed, .period = period, .thp = thp,
-				    .sma = -1 };
+				    .sma = -1, .run = run, .stride = stride,
+				    .span = (npages + run - 1) / run * stride };
 
 		close(to[1]);
 		close(from[0]);
