@@ -12,6 +12,10 @@
 #   make dkms-install [KVER=<version>]    copy the module sources to /usr/src/ksm-VERSION, dkms add, build,
 #                                         install for KVER (default: the running kernel)
 #   make dkms-remove                      dkms remove ksm/VERSION --all, and delete /usr/src/ksm-VERSION
+#   make install-dkms-source [DESTDIR=...]   the module sources DKMS builds, in DESTDIR/usr/src/ksm-VERSION
+#                                         (without dkms.conf: the Debian build's dh_dkms installs it)
+#   make deb                              the Debian packages ksm-dkms and ksm-tools (debian/), built with
+#                                         dpkg-buildpackage in a copy of the tree, into build/deb/
 #
 # With DESTDIR set nothing outside DESTDIR is touched: no depmod, no systemd or udev reload.
 
@@ -48,12 +52,12 @@ KSM_TOOL_FILES := $(if $(wildcard $(TOP)/tools/ksmctl.c),ksmctl) \
 	$(if $(wildcard $(TOP)/tools/ksmctl.bash-completion),completion)
 
 # What DKMS needs to build the module: no build/ products, no generated header.
-DKMS_FILES = dkms.conf uapi/linux/ksm.h module/Makefile module/Kbuild module/conftest.sh \
+DKMS_FILES = dkms.conf $(sort $(wildcard uapi/linux/*.h)) module/Makefile module/Kbuild module/conftest.sh \
 	$(filter-out module/compat_probes.h module/%.mod.c,$(sort $(wildcard module/*.c module/*.h))) \
 	$(sort $(wildcard module/probes/*.c))
 
 .PHONY: install-module install-tools install-system uninstall-module uninstall-tools uninstall-system \
-	dkms-source dkms-install dkms-remove print-version
+	dkms-source dkms-install dkms-remove print-version install-dkms-source deb deb-src
 
 print-version:
 	@echo $(KSM_VERSION)
@@ -86,12 +90,12 @@ install-tools: tools
 	@set -e; \
 	need() { test -e "$$1" || { echo "make install: $$1 is missing (make tools)" >&2; exit 1; }; }; \
 	for t in $(KSM_TOOL_FILES); do case $$t in \
-	ksmctl) need build/tools/ksmctl; \
-		echo "install build/tools/ksmctl $(DESTDIR)$(SBINDIR)/ksmctl"; \
-		$(INSTALL) -D -m 0755 build/tools/ksmctl $(DESTDIR)$(SBINDIR)/ksmctl ;; \
-	preload) need build/tools/libksm-preload.so; \
-		echo "install build/tools/libksm-preload.so $(DESTDIR)$(KSMLIBDIR)/libksm-preload.so"; \
-		$(INSTALL) -D -m 0644 build/tools/libksm-preload.so $(DESTDIR)$(KSMLIBDIR)/libksm-preload.so ;; \
+	ksmctl) need $(TOOLS_DIR)/ksmctl; \
+		echo "install $(TOOLS_DIR)/ksmctl $(DESTDIR)$(SBINDIR)/ksmctl"; \
+		$(INSTALL) -D -m 0755 $(TOOLS_DIR)/ksmctl $(DESTDIR)$(SBINDIR)/ksmctl ;; \
+	preload) need $(TOOLS_DIR)/libksm-preload.so; \
+		echo "install $(TOOLS_DIR)/libksm-preload.so $(DESTDIR)$(KSMLIBDIR)/libksm-preload.so"; \
+		$(INSTALL) -D -m 0644 $(TOOLS_DIR)/libksm-preload.so $(DESTDIR)$(KSMLIBDIR)/libksm-preload.so ;; \
 	man) echo "install docs/ksmctl.8 $(DESTDIR)$(MANDIR)/man8/ksmctl.8"; \
 		$(INSTALL) -D -m 0644 docs/ksmctl.8 $(DESTDIR)$(MANDIR)/man8/ksmctl.8 ;; \
 	completion) echo "install tools/ksmctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/ksmctl"; \
@@ -105,15 +109,21 @@ uninstall-tools:
 		$(DESTDIR)$(MANDIR)/man8/ksmctl.8 $(DESTDIR)$(BASHCOMPDIR)/ksmctl
 	@-rmdir $(DESTDIR)$(KSMLIBDIR) 2>/dev/null || true
 
-# --- udev rule, systemd unit, configuration ---------------------------------------------------------
-# The unit names ksmctl and ksm.conf by path: rewrite them for SBINDIR and SYSCONFDIR.
+# --- udev rule, systemd units, configuration --------------------------------------------------------
+# The units name ksmctl and ksm.conf by path: rewrite them for SBINDIR and SYSCONFDIR. ksm.service loads
+# the module and starts kksmd; ksm-metrics.timer runs ksm-metrics.service, which writes the counters for
+# node_exporter's textfile collector (docs/monitoring.md).
 KSM_UNIT_SED = -e 's|/usr/local/sbin/ksmctl|$(SBINDIR)/ksmctl|g' -e 's|/etc/ksm\.conf|$(SYSCONFDIR)/ksm.conf|g'
+KSM_UNITS = ksm.service ksm-metrics.service ksm-metrics.timer
 
 install-system:
 	$(INSTALL) -D -m 0644 packaging/60-ksm.rules $(DESTDIR)$(UDEVRULESDIR)/60-ksm.rules
 	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
-	sed $(KSM_UNIT_SED) packaging/ksm.service > $(DESTDIR)$(SYSTEMDUNITDIR)/ksm.service
-	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/ksm.service
+	@set -e; for u in $(KSM_UNITS); do \
+		echo "sed ... packaging/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u"; \
+		sed $(KSM_UNIT_SED) packaging/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+	done
 	@set -e; for pair in ksm.conf:$(SYSCONFDIR)/ksm.conf ksm.modprobe.conf:$(MODPROBEDIR)/ksm.conf; do \
 		src=packaging/$${pair%%:*}; dst=$(DESTDIR)$${pair#*:}; \
 		if [ -e "$$dst" ]; then echo "make install: $$dst exists: kept (the new default is $$src)"; \
@@ -125,7 +135,7 @@ install-system:
 	fi
 
 uninstall-system:
-	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-ksm.rules $(DESTDIR)$(SYSTEMDUNITDIR)/ksm.service
+	rm -f $(DESTDIR)$(UDEVRULESDIR)/60-ksm.rules $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(KSM_UNITS))
 	@set -e; for pair in ksm.conf:$(SYSCONFDIR)/ksm.conf ksm.modprobe.conf:$(MODPROBEDIR)/ksm.conf; do \
 		src=packaging/$${pair%%:*}; dst=$(DESTDIR)$${pair#*:}; \
 		[ -e "$$dst" ] || continue; \
@@ -159,3 +169,40 @@ dkms-remove:
 	@set -e; if [ -e /var/lib/dkms/ksm/$(KSM_VERSION) ]; then \
 		echo "$(DKMS) remove ksm/$(KSM_VERSION) --all"; $(DKMS) remove ksm/$(KSM_VERSION) --all; fi
 	rm -rf $(DKMS_SRC)
+
+# The sources of the ksm-dkms package (debian/rules), without dkms.conf, which dh_dkms installs.
+install-dkms-source:
+	@test -n "$(KSM_VERSION)" || { echo "make $@: no PACKAGE_VERSION in dkms.conf" >&2; exit 2; }
+	$(INSTALL) -d $(DESTDIR)/usr/src/ksm-$(KSM_VERSION)
+	cp --parents $(filter-out dkms.conf,$(DKMS_FILES)) $(DESTDIR)/usr/src/ksm-$(KSM_VERSION)/
+
+# --- Debian packages ---------------------------------------------------------------------------------
+# dpkg-buildpackage in a copy of the tree (the files git tracks or would track, without build/), so the
+# work tree gets no debian/ build products and build/ (tools, kernel build roots) is left alone. The
+# packages, .changes and .buildinfo land in DEB_OUT. Build dependencies: debian/control's Build-Depends
+# (apt-get build-dep ./ installs them). DEB_BUILD_FLAGS: more dpkg-buildpackage options.
+# `make deb-src' makes only that copy, DEB_OUT/src/ksm-VERSION (tests/host/deb.sh builds bullseye's
+# ksm-tools from it in a bullseye root).
+DEB_OUT ?= build/deb
+DEB_BUILD_FLAGS ?=
+deb-src:
+	@set -e; src=$(DEB_OUT)/src/ksm-$(KSM_VERSION); rm -rf $(DEB_OUT)/src; mkdir -p $$src; \
+	if [ -d .git ] && command -v git > /dev/null; then \
+		git ls-files -z --cached --others --exclude-standard | grep -zv '^build/' | \
+			xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+			tar --null -T - -cf - | tar -xf - -C $$src; \
+	else \
+		tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $$src; \
+	fi
+
+deb: deb-src
+	@command -v dpkg-buildpackage > /dev/null || { echo "make deb: dpkg-buildpackage is missing:" \
+		"apt install dpkg-dev debhelper dh-dkms libkmod-dev pkg-config" >&2; exit 2; }
+	@set -e; src=$(DEB_OUT)/src/ksm-$(KSM_VERSION); \
+	rm -f $(DEB_OUT)/*.deb $(DEB_OUT)/*.changes $(DEB_OUT)/*.buildinfo; \
+	echo "dpkg-buildpackage -us -uc -b $(DEB_BUILD_FLAGS) (in $$src)"; \
+	(cd $$src && dpkg-buildpackage -us -uc -b $(DEB_BUILD_FLAGS)) > $(DEB_OUT)/build.log 2>&1 || \
+		{ tail -n 40 $(DEB_OUT)/build.log >&2; echo "make deb: dpkg-buildpackage failed (log: $(DEB_OUT)/build.log)" >&2; exit 1; }; \
+	mv $(DEB_OUT)/src/*.deb $(DEB_OUT)/src/*.changes $(DEB_OUT)/src/*.buildinfo $(DEB_OUT)/; \
+	rm -rf $(DEB_OUT)/src; \
+	ls -1 $(DEB_OUT)/*.deb
