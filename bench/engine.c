@@ -177,10 +177,6 @@ long builtin_pages_sharing(void)
 /* With -v: the module's counters that explain what a scan did. */
 void ours_dump_stats(const char *when)
 {
-	static const char *const skip[] = {
-		"absent", "no_vma", "swapped", "migrating", "device", "zero_page", "pinned",
-		"builtin_ksm", "locked", "busy", "swapcache", "exiting", "thp", "other",
-	};
 	struct ksm_stats st;
 	struct sbuf b = { 0 };
 
@@ -195,7 +191,7 @@ void ours_dump_stats(const char *when)
 		  (unsigned long long)st.merges_undone);
 	for (int i = 0; i < KSM_SKIP_NR; i++)
 		if (st.skipped[i])
-			sb_printf(&b, " %s %llu", skip[i], (unsigned long long)st.skipped[i]);
+			sb_printf(&b, " %s %llu", ksmu_skip_names[i], (unsigned long long)st.skipped[i]);
 	vnote("  ours (%s): %s", when, b.s);
 	sb_free(&b);
 }

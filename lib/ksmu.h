@@ -42,6 +42,22 @@
 #include <linux/kernel-page-flags.h>	/* KPF_ANON, KPF_KSM, KPF_THP, ... */
 #include <linux/ksm.h>
 
+/* The counters of struct ksm_stats and the skip reasons, by name: from the one list. */
+__attribute__((unused))
+static const struct {
+	const char *name;
+	size_t offset;
+} ksmu_stat_fields[] = {
+#define KSM_STAT(field, ...) { #field, offsetof(struct ksm_stats, field) },
+#include <linux/ksm_stat_list.h>
+};
+
+__attribute__((unused))
+static const char *const ksmu_skip_names[KSM_SKIP_NR] = {
+#define KSM_SKIP_REASON(name, reason, ...) [reason] = #name,
+#include <linux/ksm_stat_list.h>
+};
+
 /* The page size the module and everything here work with (x86-64). */
 #define KSMU_PAGE_SIZE 4096L
 

@@ -42,8 +42,9 @@
 #ifndef KSM_PRELOAD_PATH
 #define KSM_PRELOAD_PATH "/usr/local/lib/ksm/libksm-preload.so"
 #endif
+/* The version is dkms.conf's PACKAGE_VERSION, passed by tools/tools.mk: written nowhere else. */
 #ifndef KSMCTL_VERSION
-#define KSMCTL_VERSION "0.1"
+#error "KSMCTL_VERSION is not defined: build ksmctl with make (tools/tools.mk)"
 #endif
 
 #define EXIT_OK 0
@@ -501,55 +502,12 @@ struct stat_field {
 	bool is_signed;		/* an __s64 */
 };
 
-#define STAT(field, unit, counter, memory, help) \
-	{ #field, offsetof(struct ksm_stats, field), unit, counter, memory, help, false }
-#define STAT_SIGNED(field, unit, help) \
-	{ #field, offsetof(struct ksm_stats, field), unit, false, false, help, true }
-
+/* Generated from the one list of counters (uapi/linux/ksm_stat_list.h). */
+#define KSM_STAT(field, kind, unit, help)						\
+	{ #field, offsetof(struct ksm_stats, field), unit, (kind) == KSM_STAT_EVENT,		\
+	  (kind) == KSM_STAT_PAGES, help, (kind) == KSM_STAT_SIGNED },
 static const struct stat_field stat_fields[] = {
-	STAT(pages_shared, "pages", false, true,
-	     "Kernel pages mapped by at least one process."),
-	STAT(pages_sharing, "pages", false, true,
-	     "Mappings saved: mappings of the kernel pages minus pages_shared."),
-	STAT(pages_scanned, "pages", true, false, "Pages the scanners looked at."),
-	STAT(full_scans, "passes", true, false,
-	     "Completed passes over all registered regions."),
-	STAT(merges, "PTEs", true, false, "Page table entries switched to a kernel page."),
-	STAT(kpages_created, "pages", true, false, "Kernel pages allocated."),
-	STAT(kpages_freed, "pages", true, false,
-	     "Kernel pages freed after their last mapping went."),
-	STAT(kpages_held, "pages", false, true,
-	     "Kernel pages the module holds now (unswappable)."),
-	STAT(regions, "regions", false, false, "Registered regions."),
-	STAT(region_pages, "pages", false, true, "Pages in registered regions."),
-	STAT(unstable_pages, "pages", false, false,
-	     "Pages waiting for a twin in the content hash table."),
-	STAT(hash_buckets, "buckets", false, false, "Size of the content hash table."),
-	STAT(hash_used, "buckets", false, false, "Hash buckets holding at least one entry."),
-	STAT(hash_max_chain, "entries", false, false, "Longest hash bucket chain."),
-	STAT(sha1_computed, "digests", true, false, "SHA-1 digests computed."),
-	STAT(sha1_mismatch, "pages", true, false, "Merge candidates rejected by SHA-1."),
-	STAT(memcmp_mismatch, "pages", true, false,
-	     "Merge candidates rejected by the final full compare."),
-	STAT(thp_split, "pages", true, false,
-	     "Transparent huge pages split to merge a subpage."),
-	STAT(merges_undone, "pages", true, false,
-	     "New kernel pages given back because their twin could not be switched."),
-	STAT(zero_pages, "PTEs", true, false,
-	     "Mappings switched to the shared zero page (use_zero_pages)."),
-	STAT(cow_breaks, "PTEs", true, false,
-	     "Merged mappings a scan later found replaced by a private page."),
-	STAT(unmerged, "PTEs", true, false,
-	     "Merged mappings given a private copy by KSM_UNMERGE."),
-	STAT(smart_skipped, "visits", true, false, "Page visits skipped by smart scanning."),
-	STAT(volatile_skipped, "pages", true, false,
-	     "Pages not merged because they changed since the last pass."),
-	STAT(last_full_scan_ms, "ms", false, false,
-	     "Duration of the last pass of any scanner over all regions."),
-	STAT_SIGNED(general_profit, "bytes",
-		    "Bytes saved (pages_sharing and zero pages) minus the module's metadata."),
-	STAT(metadata_bytes, "bytes", false, false,
-	     "Memory the module uses for its tables and per-page state."),
+#include <linux/ksm_stat_list.h>
 };
 
 #define NR_STAT_FIELDS (sizeof(stat_fields) / sizeof(stat_fields[0]))
@@ -559,20 +517,8 @@ static const struct {
 	const char *name;
 	const char *help;
 } skip_reasons[KSM_SKIP_NR] = {
-	[KSM_SKIP_ABSENT] = { "absent", "nothing mapped there" },
-	[KSM_SKIP_NO_VMA] = { "no_vma", "no VMA, or no longer private anonymous" },
-	[KSM_SKIP_SWAPPED] = { "swapped", "swapped out" },
-	[KSM_SKIP_MIGRATING] = { "migrating", "under migration" },
-	[KSM_SKIP_DEVICE] = { "device", "device (ZONE_DEVICE) memory" },
-	[KSM_SKIP_ZERO_PAGE] = { "zero_page", "maps the shared zero page" },
-	[KSM_SKIP_PINNED] = { "pinned", "may be pinned for DMA or O_DIRECT" },
-	[KSM_SKIP_BUILTIN_KSM] = { "builtin_ksm", "a page of the kernel's built-in KSM" },
-	[KSM_SKIP_LOCKED] = { "locked", "in an mlock()ed VMA" },
-	[KSM_SKIP_BUSY] = { "busy", "unexpected references or locked, tried later" },
-	[KSM_SKIP_SWAPCACHE] = { "swapcache", "in the swap cache" },
-	[KSM_SKIP_EXITING] = { "exiting", "the process was exiting" },
-	[KSM_SKIP_THP] = { "thp", "a huge page that could not be split" },
-	[KSM_SKIP_OTHER] = { "other", "some other kind of page" },
+#define KSM_SKIP_REASON(name, reason, help) [reason] = { #name, help },
+#include <linux/ksm_stat_list.h>
 };
 
 /* The name of skip reason @i; unknown (newer) reasons get "reason_<i>". */
@@ -701,6 +647,15 @@ static void stats_prometheus(FILE *f, const struct ksm_stats *st,
 
 		snprintf(name, sizeof(name), "ksm_%s%s", sf->name, sf->counter ? "_total" : "");
 		stat_text(st, sf, value, sizeof(value));
+		/* Prometheus names carry base units (promtool check metrics refuses _ms). */
+		if (!strcmp(sf->unit, "ms")) {
+			size_t len = strlen(sf->name);
+
+			snprintf(name, sizeof(name), "ksm_%.*s_seconds",
+				 (int)(len > 3 && !strcmp(sf->name + len - 3, "_ms") ? len - 3 : len),
+				 sf->name);
+			snprintf(value, sizeof(value), "%.3f", stat_value(st, sf) / 1000.0);
+		}
 		prom_metric(f, name, sf->counter ? "counter" : "gauge", sf->help, value);
 	}
 	fprintf(f, "# HELP ksm_pages_skipped_total Pages passed over by the scanners, by reason.\n"

@@ -210,29 +210,21 @@ static void ktest_find_ksmctl(void)
 __attribute__((unused))
 static void ksm_dump_stats(int dev)
 {
-	static const char *const names[] = {
-		"pages_shared", "pages_sharing", "pages_scanned", "full_scans", "merges",
-		"kpages_created", "kpages_freed", "kpages_held", "regions", "region_pages",
-		"unstable_pages", "hash_buckets", "hash_used", "hash_max_chain", "sha1_computed",
-		"sha1_mismatch", "memcmp_mismatch", "thp_split", "merges_undone", "zero_pages",
-		"cow_breaks", "unmerged", "smart_skipped", "volatile_skipped", "last_full_scan_ms",
-		"general_profit", "metadata_bytes",
-	};
-	static const char *const skips[] = {
-		"absent", "no_vma", "swapped", "migrating", "device", "zero_page", "pinned",
-		"builtin_ksm", "locked", "busy", "swapcache", "exiting", "thp", "other",
-	};
 	struct ksm_stats st;
-	const uint64_t *v = (const uint64_t *)&st;
 
 	if (ksmu_stats(dev, &st))
 		return;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (v[i])
-			ktest_diag("  %s = %lld", names[i], (long long)v[i]);
-	for (size_t i = 0; i < sizeof(skips) / sizeof(skips[0]); i++)
+	for (size_t i = 0; i < sizeof(ksmu_stat_fields) / sizeof(ksmu_stat_fields[0]); i++) {
+		long long v;
+
+		memcpy(&v, (const char *)&st + ksmu_stat_fields[i].offset, sizeof(v));
+		if (v)
+			ktest_diag("  %s = %lld", ksmu_stat_fields[i].name, v);
+	}
+	for (int i = 0; i < KSM_SKIP_NR; i++)
 		if (st.skipped[i])
-			ktest_diag("  skipped %s = %llu", skips[i], (unsigned long long)st.skipped[i]);
+			ktest_diag("  skipped %s = %llu", ksmu_skip_names[i],
+				   (unsigned long long)st.skipped[i]);
 }
 
 /*
