@@ -21,11 +21,16 @@
 
 /* ---- SMA fds ---- */
 
+/*
+ * The last reference to the SMA fd is gone (whoever held it last): its
+ * regions go too.
+ */
 static int ksmdev_sma_release(struct inode *inode, struct file *file)
 {
 	struct ksmdev_sma *sma = file->private_data;
 
 	ksmdev_sma_remove(sma, 0, false, NULL);
+	mmdrop(sma->owner);
 	kfree(sma);
 	return 0;
 }
@@ -50,10 +55,35 @@ static int ksmdev_put_unmerge_result(struct ksm_unmerge *u, void __user *argp, i
 	return ret;
 }
 
+/*
+ * An SMA acts only for the process that created it: another one (a fork
+ * child that inherited the fd, a process it was passed to over SCM_RIGHTS)
+ * may not register, remove, unmerge, change the domain or read the counters
+ * of the creator's regions, nor join its domain (docs/security.md).
+ */
+static bool ksmdev_sma_owner(struct ksmdev_sma *sma)
+{
+	return current->mm == sma->owner;
+}
+
 static long ksmdev_sma_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct ksmdev_sma *sma = file->private_data;
 	void __user *argp = (void __user *)arg;
+
+	switch (cmd) {
+	case KSM_REGISTER_MEMORY_REGION:
+	case KSM_REMOVE_MEMORY_REGION:
+	case KSM_REMOVE_MEMORY_REGION_EXT:
+	case KSM_SMA_SET_DOMAIN:
+	case KSM_SMA_GET_STATS:
+	case KSM_UNMERGE:
+		if (!ksmdev_sma_owner(sma))
+			return -EPERM;
+		break;
+	default:
+		return -ENOTTY;
+	}
 
 	switch (cmd) {
 	case KSM_REGISTER_MEMORY_REGION: {
@@ -118,21 +148,28 @@ static const struct file_operations ksmdev_sma_fops = {
 };
 
 /*
- * KSM_CREATE_SHARED_MEMORY_AREA: a new, empty SMA. Returns its fd, close on
- * exec (the 2008 driver's was not; after exec its regions are gone anyway,
- * and a leaked fd would only keep the module busy).
+ * KSM_CREATE_SHARED_MEMORY_AREA: a new, empty SMA of the calling process.
+ * Returns its fd, close on exec (the 2008 driver's was not; after exec its
+ * regions are gone anyway, and a leaked fd would only keep the module busy).
  */
 static int ksmdev_create_sma(void)
 {
-	struct ksmdev_sma *sma = kzalloc(sizeof(*sma), GFP_KERNEL_ACCOUNT);
+	struct ksmdev_sma *sma;
 	int fd;
 
+	if (!current->mm)
+		return -EINVAL;
+	sma = kzalloc(sizeof(*sma), GFP_KERNEL_ACCOUNT);
 	if (!sma)
 		return -ENOMEM;
 	INIT_LIST_HEAD(&sma->regions);
+	sma->owner = current->mm;
+	mmgrab(sma->owner);
 	fd = anon_inode_getfd("ksm-sma", &ksmdev_sma_fops, sma, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		mmdrop(sma->owner);
 		kfree(sma);
+	}
 	return fd;
 }
 
@@ -221,15 +258,22 @@ static const struct file_operations ksmdev_scan_fops = {
 /* KSM_CREATE_SCAN: a new scan cursor at the start. Returns its fd, close on exec. */
 static int ksmdev_create_scan(void)
 {
-	struct ksmdev_scanner *s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
+	/* Without CAP_SYS_ADMIN, the merge domains the caller has regions in only. */
+	struct mm_struct *owner = capable(CAP_SYS_ADMIN) ? NULL : current->mm;
+	struct ksmdev_scanner *s;
 	int fd;
 
+	if (!owner && !capable(CAP_SYS_ADMIN))
+		return -EINVAL;
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return -ENOMEM;
-	ksmdev_scanner_init(s);
+	ksmdev_scanner_init(s, owner);
 	fd = anon_inode_getfd("ksm-scan", &ksmdev_scan_fops, s, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		ksmdev_scanner_release(s);
 		kfree(s);
+	}
 	return fd;
 }
 
@@ -360,9 +404,13 @@ static long ksmdev_dev_ioctl(struct file *file, unsigned int cmd, unsigned long 
 		return ret;
 	}
 	case KSM_GET_STATS: {
-		struct ksm_stats *st = kmalloc(sizeof(*st), GFP_KERNEL);
+		struct ksm_stats *st;
 		int ret = 0;
 
+		/* System-wide figures tell of every tenant's merges. */
+		if (!ksmdev_public_stats && !capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		st = kmalloc(sizeof(*st), GFP_KERNEL);
 		if (!st)
 			return -ENOMEM;
 		ksmdev_stats_read(st);

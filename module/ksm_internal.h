@@ -77,13 +77,15 @@ struct ksmdev_mm {
 };
 
 /*
- * A shared memory area: what an SMA fd refers to. A set of regions, which may
- * belong to several processes if the fd was passed around.
+ * A shared memory area: what an SMA fd refers to. A set of regions of the
+ * process that created it: an SMA acts for that process (its mm) only, also
+ * when its fd is inherited or passed on (docs/security.md).
  */
 struct ksmdev_sma {
 	struct list_head regions;	/* ksmdev_region.sma_link, registry lock */
 	unsigned int nr_regions;	/* registry lock */
 	u32 domain;			/* merge domain of its regions */
+	struct mm_struct *owner;	/* constant: the creator's mm, mmgrab'ed */
 };
 
 /*
@@ -185,9 +187,22 @@ enum {
 	KSMDEV_SHA1_VALID,
 };
 
+/* The most merge domains a scanner limited to its owner's domains keeps track of. */
+#define KSMDEV_SCAN_DOMAINS 16
+
 /* A scan cursor: one per scan fd, and one for kksmd. All under @lock. */
 struct ksmdev_scanner {
 	struct mutex lock;		/* one scan at a time on this cursor */
+	/*
+	 * NULL: it scans every region (kksmd, or a scan fd made with
+	 * CAP_SYS_ADMIN). Else the mm (mmgrab'ed) of the process that made it,
+	 * and it scans only the domains that process has regions in: @domains,
+	 * as of registry generation @domains_gen.
+	 */
+	struct mm_struct *owner;
+	u32 domains[KSMDEV_SCAN_DOMAINS];
+	unsigned int nr_domains;
+	unsigned long domains_gen;
 	struct ksmdev_region *region;	/* current region (referenced) or NULL */
 	unsigned long index;		/* next page of region to look at */
 	/*
@@ -343,6 +358,7 @@ int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned lo
 /* ---- ksm_registry.c ---- */
 extern spinlock_t ksmdev_regions_lock;
 extern struct list_head ksmdev_regions;
+extern unsigned long ksmdev_regions_gen;
 int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
 int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res);
 int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain);
@@ -354,7 +370,7 @@ void ksmdev_registry_exit(void);
 
 /* ---- ksm_scan.c ---- */
 extern u64 ksmdev_last_full_scan_ms;
-void ksmdev_scanner_init(struct ksmdev_scanner *s);
+void ksmdev_scanner_init(struct ksmdev_scanner *s, struct mm_struct *owner);
 void ksmdev_scanner_release(struct ksmdev_scanner *s);
 int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl);
 
@@ -365,6 +381,7 @@ void ksmdev_kthread_init(void);
 void ksmdev_kthread_exit(void);
 
 /* ---- ksm_sysfs.c ---- */
+extern bool ksmdev_public_stats;
 void ksmdev_stats_read(struct ksm_stats *st);
 extern const struct attribute_group *ksmdev_attr_groups[];
 

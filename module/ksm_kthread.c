@@ -183,7 +183,7 @@ void ksmdev_kthread_get(struct ksm_kthread_info *info)
 /* Set up the thread's cursor at load. */
 void ksmdev_kthread_init(void)
 {
-	ksmdev_scanner_init(&ksmdev_kthread_scanner);
+	ksmdev_scanner_init(&ksmdev_kthread_scanner, NULL);	/* kksmd scans every region */
 }
 
 /* At unload: stop the thread if it runs, and drop its cursor. */

@@ -32,6 +32,9 @@ static DEFINE_MUTEX(ksmdev_registry_lock);
 DEFINE_SPINLOCK(ksmdev_regions_lock);
 LIST_HEAD(ksmdev_regions);
 
+/* Changes whenever the list does (both locks held): scanners' caches of it check it. */
+unsigned long ksmdev_regions_gen;
+
 /* Registry lock (read locklessly for the stats): next region id, regions, their pages. */
 static u64 ksmdev_next_region_id = 1;
 static unsigned int ksmdev_nr_regions;
@@ -215,6 +218,7 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 	r->kmm->nr_regions--;
 	spin_lock(&ksmdev_regions_lock);
 	list_del_init(&r->all_link);
+	ksmdev_regions_gen++;
 	spin_unlock(&ksmdev_regions_lock);
 	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions - 1);
 	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages - r->npages);
@@ -352,6 +356,7 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	kmm->nr_regions++;
 	spin_lock(&ksmdev_regions_lock);
 	list_add_tail(&r->all_link, &ksmdev_regions);
+	ksmdev_regions_gen++;
 	spin_unlock(&ksmdev_regions_lock);
 	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions + 1);
 	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages + npages);

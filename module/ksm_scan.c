@@ -45,9 +45,20 @@ u64 ksmdev_last_full_scan_ms;
 /* Pages looked at under one hold of a region's lock. */
 #define KSMDEV_BATCH 64
 
-void ksmdev_scanner_init(struct ksmdev_scanner *s)
+/**
+ * ksmdev_scanner_init - a cursor at the start
+ * @owner: NULL to scan every region; else the mm of the process the cursor
+ *	works for (held with mmgrab() until ksmdev_scanner_release()): it
+ *	scans only the merge domains that process has regions in
+ */
+void ksmdev_scanner_init(struct ksmdev_scanner *s, struct mm_struct *owner)
 {
 	mutex_init(&s->lock);
+	s->owner = owner;
+	if (owner)
+		mmgrab(owner);
+	s->nr_domains = 0;
+	s->domains_gen = 0;
 	s->region = NULL;
 	s->index = 0;
 	s->seek = NULL;
@@ -59,21 +70,65 @@ void ksmdev_scanner_init(struct ksmdev_scanner *s)
 	s->last_pass_ms = 0;
 }
 
-/* Drop the cursor's region reference. The scanner is no longer used. */
+/* Drop the cursor's region reference and its owner. The scanner is no longer used. */
 void ksmdev_scanner_release(struct ksmdev_scanner *s)
 {
 	if (s->region)
 		ksmdev_region_put(s->region);
 	s->region = NULL;
+	if (s->owner)
+		mmdrop(s->owner);
+	s->owner = NULL;
+}
+
+/*
+ * May @s scan region @r? Every region if it has no owner; else those of a
+ * domain its owner has regions in (the first KSMDEV_SCAN_DOMAINS of them),
+ * recounted when the list of regions changed. ksmdev_regions_lock held.
+ */
+static bool ksmdev_scan_allows(struct ksmdev_scanner *s, struct ksmdev_region *r)
+{
+	struct ksmdev_region *o;
+	unsigned int i;
+
+	lockdep_assert_held(&ksmdev_regions_lock);
+	if (!s->owner)
+		return true;
+	if (s->domains_gen != ksmdev_regions_gen || !s->domains_gen) {
+		s->nr_domains = 0;
+		list_for_each_entry(o, &ksmdev_regions, all_link) {
+			if (o->mm != s->owner)
+				continue;
+			for (i = 0; i < s->nr_domains && s->domains[i] != o->domain; i++)
+				;
+			if (i == s->nr_domains && i < KSMDEV_SCAN_DOMAINS)
+				s->domains[s->nr_domains++] = o->domain;
+		}
+		s->domains_gen = ksmdev_regions_gen;
+	}
+	for (i = 0; i < s->nr_domains; i++)
+		if (s->domains[i] == r->domain)
+			return true;
+	return false;
+}
+
+/* The first region @s may scan, from @r on in the list (NULL: none). ksmdev_regions_lock held. */
+static struct ksmdev_region *ksmdev_next_allowed(struct ksmdev_scanner *s,
+						 struct ksmdev_region *r)
+{
+	list_for_each_entry_from(r, &ksmdev_regions, all_link)
+		if (ksmdev_scan_allows(s, r))
+			return r;
+	return NULL;
 }
 
 /*
  * ksmdev_cursor_advance - move the cursor to the start of the next region
  *
- * From the current region if it is still registered, else from the first
- * region registered after it. Returns true when this passed the end of the
- * list (a full scan is complete). Caller holds @s->lock; takes
- * ksmdev_regions_lock.
+ * The next region @s may scan (ksmdev_scan_allows()): after the current
+ * region if it is still registered, else after the last one registered
+ * before it. Returns true when this passed the end of the list (a full scan
+ * is complete). Caller holds @s->lock; takes ksmdev_regions_lock.
  */
 static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 {
@@ -84,11 +139,11 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 	spin_lock(&ksmdev_regions_lock);
 	if (cur && !list_empty(&cur->all_link)) {
 		if (!list_is_last(&cur->all_link, &ksmdev_regions))
-			next = list_next_entry(cur, all_link);
+			next = ksmdev_next_allowed(s, list_next_entry(cur, all_link));
 	} else {
 		list_for_each_entry(r, &ksmdev_regions, all_link) {
 			if (r->id > s->region_id) {
-				next = r;
+				next = ksmdev_next_allowed(s, r);
 				break;
 			}
 		}
@@ -97,7 +152,9 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 		/* The end of the list: a pass ends, if one had begun. */
 		wrapped = cur || s->region_id;
 		if (!list_empty(&ksmdev_regions))
-			next = list_first_entry(&ksmdev_regions, struct ksmdev_region, all_link);
+			next = ksmdev_next_allowed(s, list_first_entry(&ksmdev_regions,
+								       struct ksmdev_region,
+								       all_link));
 	}
 	if (next)
 		ksmdev_region_get(next);

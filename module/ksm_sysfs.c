@@ -7,7 +7,24 @@
 #include "ksm_internal.h"
 
 #include <linux/device.h>
+#include <linux/moduleparam.h>
 #include <linux/sysfs.h>
+
+/*
+ * Whether everyone may read the system-wide statistics (KSM_GET_STATS, the
+ * counter files): they tell one tenant of another's merges, so by default
+ * only CAP_SYS_ADMIN (the files are 0400). Set at load (modprobe.d).
+ */
+bool ksmdev_public_stats;
+module_param_named(public_stats, ksmdev_public_stats, bool, 0444);
+MODULE_PARM_DESC(public_stats,
+		 "Let every user read the system-wide statistics (default: CAP_SYS_ADMIN only; they tell of other tenants' merges)");
+
+/* The counter files' mode: readable by root only, unless public_stats. */
+static umode_t ksmdev_stat_visible(struct kobject *kobj, struct attribute *attr, int n)
+{
+	return ksmdev_public_stats ? 0444 : 0400;
+}
 
 /**
  * ksmdev_stats_read - every counter, system wide, into @st
@@ -70,6 +87,7 @@ static struct attribute *ksmdev_stat_attrs[] = {
 
 static const struct attribute_group ksmdev_stat_group = {
 	.attrs = ksmdev_stat_attrs,
+	.is_visible = ksmdev_stat_visible,
 };
 
 /* ... and one per skip reason, in skipped/ (in the list's order). */
@@ -95,6 +113,7 @@ static struct attribute *ksmdev_skip_attrs[] = {
 static const struct attribute_group ksmdev_skip_group = {
 	.name = "skipped",
 	.attrs = ksmdev_skip_attrs,
+	.is_visible = ksmdev_stat_visible,
 };
 
 /* A sysfs file showing one field of the kksmd settings. */

@@ -182,11 +182,11 @@ static void test_good_ranges(int dev, int sma)
 		 "stats count 5 regions of 24 pages (%llu, %llu)", (unsigned long long)st.regions,
 		 (unsigned long long)st.region_pages);
 
-	/* Another process may register the same addresses of its own memory. */
+	/* Another process may register the same addresses of its own memory (on its own SMA). */
 	pid_t pid = fork();
 
 	if (!pid)
-		_exit(ksmu_register(sma, a, 4) == 0 ? 0 : 1);
+		_exit(ksmu_register(ksm_sma(dev), a, 4) == 0 ? 0 : 1);
 	int status;
 
 	waitpid(pid, &status, 0);
