@@ -19,12 +19,15 @@
 #include <asm/cpufeature.h>
 #include <linux/huge_mm.h>
 #include <linux/jhash.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
+#include <linux/sched/mm.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
+#include <linux/uaccess.h>
 
 #include <compat_probes.h>	/* the -I of this kernel's probes (Kbuild), never a stale copy here */
 #include "ksm_syms.h"
@@ -116,17 +119,108 @@ static inline void ksmdev_mmu_invalidate_start(struct mmu_notifier_range *range)
 	}
 }
 
-/* mmu_notifier_invalidate_range_end(), through the resolved symbol. May sleep. */
+/*
+ * mmu_notifier_invalidate_range_end(), through the resolved symbol. Before
+ * 6.6 with only_end: the switch flushed the secondary TLBs itself
+ * (ksmdev_flush_secondary_tlb()). May sleep.
+ */
 static inline void ksmdev_mmu_invalidate_end(struct mmu_notifier_range *range)
 {
 	might_sleep();
 	if (mm_has_notifiers(range->mm)) {
 #ifdef KSMDEV_HAVE_MMU_NOTIFIER_END_ONLY_END
-		ksmdev_call(__mmu_notifier_invalidate_range_end)(range, false);
+		ksmdev_call(__mmu_notifier_invalidate_range_end)(range, true);
 #else
 		ksmdev_call(__mmu_notifier_invalidate_range_end)(range);
 #endif
 	}
+}
+
+/*
+ * ksmdev_flush_secondary_tlb - after ptep_clear_flush() at @addr of @mm,
+ * make sure no device can still write the old page through a cached
+ * translation. Until 6.6 secondary TLBs (IOMMU SVA: intel svm,
+ * amd_iommu_v2) are flushed only by ->invalidate_range, which
+ * invalidate_range_end() calls: after the compare, too late. So call it
+ * here, under the PTE lock, as 6.1's ptep_clear_flush_notify() does, and end
+ * the range with only_end (ksmdev_mmu_invalidate_end()). From 6.6 the TLB
+ * flush itself flushes them.
+ */
+static inline void ksmdev_flush_secondary_tlb(struct mm_struct *mm, unsigned long addr)
+{
+#ifdef KSMDEV_HAVE_MMU_NOTIFIER_END_ONLY_END
+	if (mm_has_notifiers(mm))
+		ksmdev_call(__mmu_notifier_invalidate_range)(mm, addr, addr + PAGE_SIZE);
+#endif
+}
+
+/*
+ * Charge the __GFP_ACCOUNT allocations of this task to @memcg from here on
+ * (NULL: its own cgroup again); returns what it was, to put back. Task
+ * context. 5.10 does not export int_active_memcg, which set_active_memcg()
+ * names: set the task's field, as set_active_memcg() does in task context.
+ */
+static inline struct mem_cgroup *ksmdev_set_active_memcg(struct mem_cgroup *memcg)
+{
+#if defined(KSMDEV_HAVE_MEMCG_DATA_KMEM)
+	return set_active_memcg(memcg);
+#elif defined(CONFIG_MEMCG_KMEM)
+	struct mem_cgroup *old = current->active_memcg;
+
+	current->active_memcg = memcg;
+	return old;
+#else
+	return NULL;
+#endif
+}
+
+/* The memory cgroup @page is charged to, referenced (mem_cgroup_put()), or NULL. */
+static inline struct mem_cgroup *ksmdev_page_memcg(struct page *page)
+{
+#ifdef KSMDEV_HAVE_MEMCG_DATA_KMEM
+	struct mem_cgroup *memcg;
+
+	rcu_read_lock();
+	memcg = folio_memcg(page_folio(page));
+	if (memcg && !css_tryget(&memcg->css))
+		memcg = NULL;
+	rcu_read_unlock();
+	return memcg;
+#else
+	return get_mem_cgroup_from_page(page);
+#endif
+}
+
+/*
+ * ksmdev_alloc_kpage_page - a page for a kernel page, on node @nid, charged
+ * to @memcg (the cgroup of the first page it replaces; NULL: none) for its
+ * whole life: as kernel memory (memory.stat "kernel") since 5.11; on 5.10,
+ * where a kmem charge cannot be mapped to user space, as a user page of
+ * @mm's cgroup. Not __GFP_MOVABLE: nothing could migrate it (its mappings
+ * are not in any rmap the kernel walks). Never reclaims and never
+ * OOM-kills: at the cgroup's limit (or
+ * when memory is short) the allocation fails at once and the merge does not
+ * happen. The charge goes when the page is freed, and moves to the parent
+ * cgroup if the cgroup is removed first.
+ */
+static inline struct page *ksmdev_alloc_kpage_page(int nid, struct mem_cgroup *memcg,
+						   struct mm_struct *mm)
+{
+	gfp_t gfp = (GFP_HIGHUSER | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM;
+	struct page *page;
+#ifdef KSMDEV_HAVE_MEMCG_DATA_KMEM
+	struct mem_cgroup *old = set_active_memcg(memcg);
+
+	page = alloc_pages_node(nid, gfp | __GFP_ACCOUNT, 0);
+	set_active_memcg(old);
+#else
+	page = alloc_pages_node(nid, gfp, 0);
+	if (page && memcg && ksmdev_call(mem_cgroup_charge)(page, mm, gfp)) {
+		put_page(page);
+		page = NULL;
+	}
+#endif
+	return page;
 }
 
 /* Account a mapping of the not-anonymous @kpage in @vma. PTE lock held. */
@@ -313,6 +407,23 @@ static inline void ksmdev_kunmap(const void *addr)
 #ifdef KSMDEV_HAVE_KMAP_LOCAL_PAGE
 	kunmap_local(addr);
 #endif
+}
+
+/*
+ * Copy @src to @dst without taking the machine down if @src holds
+ * hardware-poisoned memory nobody has found yet: returns false (the copy is
+ * not to be used) when the copy stopped at a machine check. Both pages are
+ * mapped for the copy.
+ */
+static inline bool ksmdev_copy_page_mc(struct page *dst, struct page *src)
+{
+	void *d = ksmdev_kmap(dst);
+	void *s = ksmdev_kmap(src);
+	unsigned long left = copy_mc_to_kernel(d, s, PAGE_SIZE);
+
+	ksmdev_kunmap(s);
+	ksmdev_kunmap(d);
+	return !left;
 }
 
 /*

@@ -113,6 +113,7 @@ struct ksmdev_region {
 	struct ksmdev_sma *sma;		/* registry lock; NULL once removed */
 	struct ksmdev_mm *kmm;		/* constant; holds an mmu_notifier_get() */
 	struct mm_struct *mm;		/* constant: kmm->mn.mm (mmgrab'ed by it) */
+	struct mem_cgroup *memcg;	/* constant, referenced: its items are charged here */
 	unsigned long start;		/* constant: first address */
 	unsigned long npages;		/* constant */
 	u64 id;				/* constant: registration order */
@@ -279,7 +280,7 @@ int ksmdev_merge_nid(struct page *page);
 extern unsigned long ksmdev_max_kernel_pages;
 int ksmdev_kpage_init(void);
 void ksmdev_kpage_exit(void);
-struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, u32 domain);
+struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, struct mm_struct *mm, u32 domain);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);
 const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp);
 bool ksmdev_kpage_is_ours(struct page *page);
@@ -338,6 +339,7 @@ struct ksmdev_target {
 #define KSMDEV_FOUND_ANON	1	/* an anonymous page: a candidate */
 #define KSMDEV_FOUND_KPAGE	2	/* already one of our kernel pages */
 #define KSMDEV_DIFFERENT	3	/* not merged: the contents differ */
+#define KSMDEV_FOUND_POISONED	4	/* one of our kernel pages, marked hardware-poisoned */
 #define KSMDEV_SKIP(reason)	(-1 - (int)(reason))
 #define KSMDEV_SKIP_REASON(ret)	(-1 - (ret))
 
@@ -348,6 +350,7 @@ int ksmdev_split_target(struct ksmdev_target *t);
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
 int ksmdev_merge_zero(struct ksmdev_target *t);
 int ksmdev_unmerge_target(struct ksmdev_target *t);
+int ksmdev_poison_target(struct ksmdev_target *t);
 bool ksmdev_mm_lock(struct mm_struct *mm);
 void ksmdev_mm_unlock(struct mm_struct *mm);
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,

@@ -79,53 +79,57 @@ void ksmdev_kpage_exit(void)
 
 /**
  * ksmdev_kpage_copy - a new kernel page holding a copy of @page
- * @page: a process's page (referenced by the caller)
+ * @page: a process's page (referenced by the caller), of process @mm
  * @domain: the merge domain the kernel page serves
  *
- * On the node of @page. The copy may be torn if the process writes the page
- * meanwhile: every merge compares again, under write protection, so a torn
- * copy is never mapped. Computes the copy's content hash once, for the life
- * of the page (its SHA-1 is made on first use, ksmdev_kpage_sha1()). The
- * entry is in the pfn table at once (ksmdev_kpage_is_ours() knows it before
- * it is mapped) and in no content table yet; the caller holds its one
- * reference. Returns NULL when out of memory or when the max_kernel_pages
- * limit is reached.
+ * On the node of @page, charged to the memory cgroup of @page (as mainline
+ * KSM's page keeps the charge of the page that became it): when that cgroup
+ * is at its limit, no kernel page and no merge. The copy may be torn if the
+ * process writes the page meanwhile: every merge compares again, under write
+ * protection, so a torn copy is never mapped; the copy stops, rather than
+ * take the machine down, at hardware poison nobody had found. Computes the
+ * copy's content hash once, for the life of the page (its SHA-1 is made on
+ * first use, ksmdev_kpage_sha1()). The entry is in the pfn table at once
+ * (ksmdev_kpage_is_ours() knows it before it is mapped) and in no content
+ * table yet; the caller holds its one reference. Returns NULL when out of
+ * memory, over the cgroup's limit or the max_kernel_pages limit.
  */
-struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, u32 domain)
+struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, struct mm_struct *mm, u32 domain)
 {
-	struct ksmdev_kpage *kp;
+	struct ksmdev_kpage *kp = NULL;
+	struct mem_cgroup *memcg, *old;
 	struct page *kpage;
 
-	if (ksmdev_level(KSMDEV_LV_KPAGES) >= ksmdev_max_kernel_pages)
+	if (ksmdev_level(KSMDEV_LV_KPAGES) >= ksmdev_max_kernel_pages || PageHWPoison(page))
 		return NULL;
-	/*
-	 * Not __GFP_MOVABLE: nothing can migrate this page. __GFP_NORETRY: a
-	 * merge is never worth an OOM kill; under pressure it is skipped.
-	 */
-	kpage = alloc_pages_node(page_to_nid(page), GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, 0);
-	if (!kpage)
-		return NULL;
-	copy_highpage(kpage, page);
-
-	kp = kmem_cache_zalloc(ksmdev_kpage_cache, GFP_KERNEL);
-	if (!kp)
-		goto put_page;
+	/* The entry is charged with the page, and like it never reclaims. */
+	memcg = ksmdev_page_memcg(page);
+	old = ksmdev_set_active_memcg(memcg);
+	kpage = ksmdev_alloc_kpage_page(page_to_nid(page), memcg, mm);
+	if (kpage)
+		kp = kmem_cache_zalloc(ksmdev_kpage_cache,
+				       (GFP_KERNEL_ACCOUNT | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM);
+	ksmdev_set_active_memcg(old);
+	mem_cgroup_put(memcg);
+	if (!kp || !ksmdev_copy_page_mc(kpage, page))
+		goto free;
 	kref_init(&kp->ref);
 	kp->page = kpage;
 	kp->pfn = page_to_pfn(kpage);
 	kp->hash = ksmdev_hash_page(kpage);
 	kp->domain = domain;
 	kp->nid = ksmdev_merge_nid(page);
-	if (rhashtable_insert_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params)) {
-		kmem_cache_free(ksmdev_kpage_cache, kp);
-		goto put_page;
-	}
+	if (rhashtable_insert_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params))
+		goto free;
 	ksmdev_level_add(KSMDEV_LV_KPAGES, 1);
 	ksmdev_count(kpages_created);
 	return kp;
 
-put_page:
-	put_page(kpage);
+free:
+	if (kp)
+		kmem_cache_free(ksmdev_kpage_cache, kp);
+	if (kpage)
+		put_page(kpage);
 	return NULL;
 }
 

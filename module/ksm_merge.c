@@ -109,9 +109,14 @@ static int ksmdev_classify_pte(pte_t pte, struct page **pagep)
 	page = pfn_to_page(pfn);
 	if (is_zone_device_page(page))
 		return KSMDEV_SKIP(KSM_SKIP_DEVICE);
-	if (!PageAnon(page))
-		return ksmdev_kpage_is_ours(page) ? KSMDEV_FOUND_KPAGE :
-						    KSMDEV_SKIP(KSM_SKIP_OTHER);
+	if (!PageAnon(page)) {
+		if (!ksmdev_kpage_is_ours(page))
+			return KSMDEV_SKIP(KSM_SKIP_OTHER);
+		return PageHWPoison(page) ? KSMDEV_FOUND_POISONED : KSMDEV_FOUND_KPAGE;
+	}
+	/* Never read, never merged (a real poison would machine-check on the read). */
+	if (PageHWPoison(page))
+		return KSMDEV_SKIP(KSM_SKIP_HWPOISON);
 	if (ksmdev_is_builtin_ksm(page))
 		return KSMDEV_SKIP(KSM_SKIP_BUILTIN_KSM);
 	if (ksmdev_in_swapcache(page))
@@ -141,6 +146,10 @@ static int ksmdev_walk_huge(struct mm_struct *mm, pmd_t *pmdp, unsigned long add
 		goto unlock;
 	}
 	page = ksmdev_nth_page(page, (addr & ~HPAGE_PMD_MASK) >> PAGE_SHIFT);
+	if (PageHWPoison(page)) {
+		ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
+		goto unlock;
+	}
 	get_page(page);
 	*pagep = page;
 	ret = KSMDEV_FOUND_ANON;
@@ -172,8 +181,8 @@ static pmd_t *ksmdev_find_pmd(struct mm_struct *mm, unsigned long addr)
 /*
  * ksmdev_walk - what is mapped at @addr of @vma's mm; mmap lock held
  *
- * Returns KSMDEV_FOUND_ANON with *pagep referenced, KSMDEV_FOUND_KPAGE, or
- * KSMDEV_SKIP(reason). Never faults anything in.
+ * Returns KSMDEV_FOUND_ANON with *pagep referenced, KSMDEV_FOUND_KPAGE,
+ * KSMDEV_FOUND_POISONED, or KSMDEV_SKIP(reason). Never faults anything in.
  */
 static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct page **pagep)
 {
@@ -209,7 +218,7 @@ static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct pa
  *
  * Takes and drops the mmap lock of the region's process. Sets @t->addr and,
  * on KSMDEV_FOUND_ANON, @t->page (referenced: put_page() it). Otherwise
- * returns KSMDEV_FOUND_KPAGE or KSMDEV_SKIP(reason).
+ * returns KSMDEV_FOUND_KPAGE, KSMDEV_FOUND_POISONED or KSMDEV_SKIP(reason).
  */
 int ksmdev_lookup(struct ksmdev_target *t)
 {
@@ -416,6 +425,14 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 
 	flush_cache_page(vma, addr, pte_pfn(old));
 	old = ksmdev_call(ptep_clear_flush)(vma, addr, ptep);
+	ksmdev_flush_secondary_tlb(mm, addr);
+
+	/* Never compare (read) a page marked poisoned, nor map one. */
+	if (PageHWPoison(page) || (kpage && PageHWPoison(kpage))) {
+		set_pte_at(mm, addr, ptep, old);
+		ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
+		goto out_unlock;
+	}
 
 	/* Mappings + our reference: anything more may be I/O into the page. */
 	if (ksmdev_maybe_pinned(page)) {
@@ -630,4 +647,65 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
 	ret = ksmdev_unmerge_locked(mm, &vma, t->addr, false);
 	ksmdev_mm_unlock(mm);
 	return ret < 0 ? ret : 0;
+}
+
+/**
+ * ksmdev_poison_target - unmap the poisoned kernel page at @t as the kernel
+ * unmaps a poisoned page
+ *
+ * @t's page table entry maps one of our kernel pages that memory_failure()
+ * marked poisoned (ksmdev_lookup() said KSMDEV_FOUND_POISONED), which the
+ * kernel itself cannot unmap: it has no rmap for it. Replace the entry by a
+ * hardware-poison entry, as try_to_unmap() does for a page it can unmap:
+ * the process gets SIGBUS (BUS_MCEERR_AR) when it next touches the address,
+ * as the sharers of a mainline KSM page do since 6.12, instead of reading
+ * the page (a machine check on real poison). Returns KSMDEV_MERGED when the
+ * entry was replaced, else KSMDEV_SKIP(reason).
+ */
+int ksmdev_poison_target(struct ksmdev_target *t)
+{
+	struct mm_struct *mm = t->region->mm;
+	struct mmu_notifier_range range;
+	struct vm_area_struct *vma;
+	struct page *page;
+	pte_t *ptep, old;
+	spinlock_t *ptl;
+	pmd_t *pmdp;
+	int ret;
+
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	if (!vma)
+		goto unlock;
+	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
+	pmdp = ksmdev_find_pmd(mm, t->addr);
+	if (!pmdp)
+		goto unlock;
+	ksmdev_mmu_range_init(&range, vma, t->addr, t->addr + PAGE_SIZE);
+	ksmdev_mmu_invalidate_start(&range);
+	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, t->addr, &ptl);
+	if (!ptep)
+		goto out_mn;
+	old = ptep_get(ptep);
+	page = pte_present(old) && pfn_valid(pte_pfn(old)) ? pte_page(old) : NULL;
+	/* The page locked, as make_hwpoison_entry() wants (a trylock: the PTE lock is held). */
+	if (page && !PageAnon(page) && PageHWPoison(page) && ksmdev_kpage_is_ours(page) &&
+	    trylock_page(page)) {
+		flush_cache_page(vma, t->addr, pte_pfn(old));
+		ksmdev_call(ptep_clear_flush)(vma, t->addr, ptep);
+		ksmdev_flush_secondary_tlb(mm, t->addr);
+		set_pte_at(mm, t->addr, ptep, swp_entry_to_pte(make_hwpoison_entry(page)));
+		ksmdev_rmap_remove(page, vma);
+		ksmdev_mm_counter_add(mm, MM_FILEPAGES, -1);
+		unlock_page(page);
+		put_page(page);		/* the reference of the mapping we removed */
+		ret = KSMDEV_MERGED;
+	}
+	pte_unmap_unlock(ptep, ptl);
+out_mn:
+	ksmdev_mmu_invalidate_end(&range);
+unlock:
+	ksmdev_mm_unlock(mm);
+	return ret;
 }

@@ -250,6 +250,8 @@ static void ksmdev_region_finish(struct list_head *dead, bool unmerge, struct ks
 		mutex_unlock(&r->lock);
 		ksmdev_region_put(r);
 	}
+	if (unmerge)
+		ksmdev_kpage_sweep();	/* the statistics show the unmerge at once */
 	ksmdev_kpage_sweep_soon();
 }
 
@@ -334,6 +336,7 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	kref_init(&r->ref);
 	r->kmm = kmm;
 	r->mm = mm;
+	r->memcg = get_mem_cgroup_from_mm(mm);	/* where its items are charged */
 	r->start = start;
 	r->npages = npages;
 	r->domain = sma->domain;
@@ -365,6 +368,7 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 
 unlock:
 	mutex_unlock(&ksmdev_registry_lock);
+	mem_cgroup_put(r->memcg);
 	mmu_notifier_put(&kmm->mn);
 free:
 	mutex_destroy(&r->lock);
@@ -445,6 +449,8 @@ int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res)
 		ksmdev_region_put(regions[i]);
 	}
 	kvfree(regions);
+	/* The statistics show the unmerge at once; pages unmapped later go at the next sweeps. */
+	ksmdev_kpage_sweep();
 	ksmdev_kpage_sweep_soon();
 	return ret;
 }

@@ -279,7 +279,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return 0;
 	}
 	if (!kp) {
-		kp = ksmdev_kpage_copy(t->page, t->region->domain);
+		kp = ksmdev_kpage_copy(t->page, t->region->mm, t->region->domain);
 		if (!kp) {
 			*t_failed = true;
 			return 0;
@@ -413,6 +413,12 @@ static int ksmdev_scan_page(struct ksmdev_item *it)
 		if (ret == KSMDEV_FOUND_KPAGE && !(state & KSMDEV_IT_MERGED))
 			ksmdev_item_set_state(it, KSMDEV_IT_MERGED);
 		return 0;
+	}
+	if (ret == KSMDEV_FOUND_POISONED) {
+		/* memory_failure() cannot unmap our page: do it (and drop it from the table). */
+		ksmdev_poison_target(&t);
+		ksmdev_kpage_sweep_soon();
+		ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
 	}
 	if (ret != KSMDEV_FOUND_ANON) {
 		ksmdev_count_skip(KSMDEV_SKIP_REASON(ret));

@@ -46,5 +46,19 @@ KSMDEV_SYM(__pte_offset_map_lock, true)
 KSMDEV_SYM(pte_offset_map_lock, true)
 #endif
 
+/*
+ * Until 6.6 secondary TLBs (IOMMU SVA) are flushed by ->invalidate_range,
+ * which ptep_clear_flush() does not call: a switch calls it itself
+ * (ksmdev_flush_secondary_tlb()).
+ */
+#ifdef KSMDEV_HAVE_MMU_NOTIFIER_END_ONLY_END
+KSMDEV_SYM(__mmu_notifier_invalidate_range, true)
+#endif
+
+/* 5.10 charges a kernel page to a memory cgroup as a user page (ksmdev_alloc_kpage_page()). */
+#ifndef KSMDEV_HAVE_MEMCG_DATA_KMEM
+KSMDEV_SYM(mem_cgroup_charge, true)
+#endif
+
 /* A tracepoint hook of the RSS counters: optional. */
 KSMDEV_SYM(mm_trace_rss_stat, false)

@@ -73,6 +73,16 @@ static struct {
 	u64 hash_max_chain;
 } ksmdev_snap;
 
+/*
+ * Kernel pages marked hardware-poisoned, out of the content table (no new
+ * process may map one) but not yet unmapped everywhere: the scanner unmaps
+ * them from the regions it knows (ksmdev_poison_target()), and the sweep
+ * drops each one once nothing maps it. Each holds the table's reference.
+ * ksmdev_poisoned_lock.
+ */
+static DEFINE_SPINLOCK(ksmdev_poisoned_lock);
+static HLIST_HEAD(ksmdev_poisoned);
+
 static void ksmdev_kpage_sweep_cancel(void);
 
 /*
@@ -154,14 +164,14 @@ static void ksmdev_kpage_unhash(struct ksmdev_bucket *b, struct ksmdev_kpage *kp
  */
 void ksmdev_table_exit(void)
 {
+	struct ksmdev_kpage *kp;
+	struct hlist_node *tmp;
 	unsigned long i;
 
 	ksmdev_kpage_sweep_cancel();
 	cancel_work_sync(&ksmdev_table_resize_work);
 	for (i = 0; i < (1UL << ksmdev_table_bits); i++) {
 		struct ksmdev_bucket *b = &ksmdev_buckets[i];
-		struct ksmdev_kpage *kp;
-		struct hlist_node *tmp;
 
 		WARN_ON_ONCE(!hlist_empty(&b->unstable));
 		hlist_for_each_entry_safe(kp, tmp, &b->stable, node) {
@@ -172,6 +182,10 @@ void ksmdev_table_exit(void)
 		}
 		if (!(i % 4096))
 			cond_resched();
+	}
+	hlist_for_each_entry_safe(kp, tmp, &ksmdev_poisoned, node) {
+		hlist_del(&kp->node);
+		ksmdev_kpage_put(kp);
 	}
 	kvfree(ksmdev_buckets);
 	ksmdev_buckets = NULL;
@@ -273,7 +287,8 @@ int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 	b = ksmdev_bucket_of(hash, domain, nid);
 	spin_lock(&b->lock);
 	hlist_for_each_entry(kp, &b->stable, node) {
-		if (kp->hash != hash || kp->domain != domain || kp->nid != nid)
+		if (kp->hash != hash || kp->domain != domain || kp->nid != nid ||
+		    PageHWPoison(kp->page))
 			continue;
 		kref_get(&kp->ref);
 		out[n++] = kp;
@@ -388,13 +403,36 @@ bool ksmdev_item_file(struct ksmdev_item *it, u32 hash, int nid)
 	return false;
 }
 
+/* Drop the poisoned kernel pages nothing maps any more (the allocator keeps them out of use). */
+static void ksmdev_poisoned_sweep(void)
+{
+	struct ksmdev_kpage *kp;
+	struct hlist_node *tmp;
+	HLIST_HEAD(dead);
+
+	spin_lock(&ksmdev_poisoned_lock);
+	hlist_for_each_entry_safe(kp, tmp, &ksmdev_poisoned, node) {
+		if (kref_read(&kp->ref) == 1 && !ksmdev_small_mapcount(kp->page)) {
+			hlist_del(&kp->node);
+			hlist_add_head(&kp->node, &dead);
+		}
+	}
+	spin_unlock(&ksmdev_poisoned_lock);
+	hlist_for_each_entry_safe(kp, tmp, &dead, node) {
+		ksmdev_count(kpages_freed);
+		ksmdev_kpage_put(kp);
+	}
+}
+
 /**
  * ksmdev_kpage_sweep - give back the kernel pages that nobody maps any more
  *
  * A kernel page loses mappings without the module hearing of it (a write
  * copies it, munmap or exit drops it). One that has no mapping left and is
  * not in use by a merge is taken out of the table and its reference dropped,
- * which frees it. Also counts what the statistics show of the table (pages
+ * which frees it. One marked hardware-poisoned leaves the table at once (no
+ * new sharer) and goes once its last mapping does. Also counts what the
+ * statistics show of the table (pages
  * shared and sharing from the kernel pages' map counts, buckets used,
  * longest chain). Takes each bucket lock in turn; may sleep between buckets.
  */
@@ -417,10 +455,22 @@ void ksmdev_kpage_sweep(void)
 		spin_lock(&b->lock);
 		hlist_for_each_entry_safe(kp, tmp, &b->stable, node) {
 			int maps = ksmdev_small_mapcount(kp->page);
-
 			/* Only the table's reference: no merge can map it now. */
-			if (kref_read(&kp->ref) == 1 && !maps) {
+			bool unused = kref_read(&kp->ref) == 1 && !maps;
+
+			if (PageHWPoison(kp->page)) {
+				ksmdev_count(kpages_poisoned);
 				ksmdev_kpage_unhash(b, kp);
+				if (!unused) {
+					spin_lock(&ksmdev_poisoned_lock);
+					hlist_add_head(&kp->node, &ksmdev_poisoned);
+					spin_unlock(&ksmdev_poisoned_lock);
+					continue;
+				}
+			}
+			if (unused) {
+				if (kp->hashed)
+					ksmdev_kpage_unhash(b, kp);
 				hlist_add_head(&kp->node, &dead);
 				continue;
 			}
@@ -444,6 +494,7 @@ void ksmdev_kpage_sweep(void)
 			cond_resched();
 	}
 	percpu_up_read(&ksmdev_table_sem);
+	ksmdev_poisoned_sweep();
 
 	spin_lock(&ksmdev_snap_lock);
 	ksmdev_snap.pages_shared = shared;

@@ -4,3 +4,10 @@
 # found written to (page_poison=1: "pagealloc: memory corruption") and SLUB's reports of a damaged slab
 # object or cache (slub_debug: "BUG ksmdev_item (Tainted: ...): Redzone overwritten"). An extended regex.
 bad='BUG:|WARNING:|Oops|Bad rss-counter|[Bb]ad page|soft lockup|blocked for more than|detected (expedited )?stalls? on|kthread starved|Kernel panic|pagealloc: (single bit error|memory corruption)|BUG [^ :]+ \('
+
+# Hardware memory errors, real or injected. A test that injects none must leave no such line; the
+# ones that inject them (listed in memory_failure_tests) may leave exactly the lines memory_failure(),
+# soft_offline_page() and the fault handler print for what they inject, in those words, and no other.
+memory_failure='Memory failure: |Injecting memory failure|Soft offlining pfn|soft_offline_page: |MCE: Killing|[Hh][Ww][Pp]oison'
+memory_failure_tests='features/poison'
+memory_failure_expected='^\[ *[0-9.]+\] (Injecting memory failure for pfn 0x[0-9a-f]+ at process virtual address 0x[0-9a-f]+|Soft offlining pfn 0x[0-9a-f]+ at process virtual address 0x[0-9a-f]+|soft_offline_page: 0x[0-9a-f]+: unknown page type: [0-9a-f]+ ?\(.*\)|MCE: Killing [^ ]+:[0-9]+ due to hardware memory corruption fault at [0-9a-f]+|Memory failure: 0x[0-9a-f]+: (Unknown page state|unknown page still referenced by [0-9]+ users|unhandlable page\.|Sending SIGBUS to [^ ]+:[0-9]+ due to hardware memory corruption|recovery action for (unknown page|get hwpoison page|dirty LRU page|clean LRU page): (Failed|Ignored|Recovered)))$'

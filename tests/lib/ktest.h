@@ -14,6 +14,8 @@
 #define KTEST_H
 
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -370,6 +372,14 @@ enum peer_cmd {
 	PEER_MPROTECT,		/* page, count, prot */
 	PEER_MREMAP,		/* move the whole range elsewhere; reply the new address */
 	PEER_CLOSE_SMA,		/* close its SMA fd */
+	PEER_MADVISE,		/* page, count, advice: reply 0 or -errno (a SIGBUS meanwhile is caught) */
+	PEER_PROBE,		/* page: read it; reply 1 if that raised SIGBUS (then it is no longer checked) */
+	PEER_MLOCK,		/* page, count, lock (1) or unlock (0): reply 0 or -errno */
+	PEER_PROCMEM,		/* page, offset, byte: pwrite() it through /proc/self/mem; 0 or -errno */
+	PEER_FORK_WRITE,	/* page: fork; both write a byte of it and check all they see; 1 if right */
+	PEER_WIPE_FORK,		/* page, count: MADV_WIPEONFORK them, fork: 1 if the child sees them
+				 * zero and everything else as it was */
+	PEER_REMAP,		/* page, count, seed: munmap them, map fresh memory there, fill it */
 	PEER_EXIT,
 };
 
@@ -378,12 +388,26 @@ struct peer_msg {
 	long a, b, c;
 };
 
+/* A SIGBUS in a peer (a page poisoned under it): where PEER_PROBE goes on. */
+static sigjmp_buf peer_sigbus_jmp;
+static volatile sig_atomic_t peer_sigbus_armed, peer_sigbus_seen;
+
+static void peer_on_sigbus(int sig)
+{
+	(void)sig;
+	peer_sigbus_seen = 1;
+	if (peer_sigbus_armed)
+		siglongjmp(peer_sigbus_jmp, 1);
+}
+
 /* The peer's side: obey commands until PEER_EXIT. @readable: per page, may it be read? */
 static void peer_loop(struct peer *p, char *shadow, int sma, int in, int out)
 {
+	struct sigaction sa = { .sa_handler = peer_on_sigbus };
 	char *readable = malloc(p->npages);
 	struct peer_msg m;
 
+	sigaction(SIGBUS, &sa, NULL);
 	memset(readable, 1, p->npages);
 	while (read(in, &m, sizeof(m)) == sizeof(m)) {
 		long reply = 0;
@@ -435,6 +459,93 @@ static void peer_loop(struct peer *p, char *shadow, int sma, int in, int out)
 		}
 		case PEER_CLOSE_SMA:
 			reply = close(sma);
+			break;
+		case PEER_MADVISE:
+			reply = madvise(p->addr + m.a * ktest_page, m.b * ktest_page, (int)m.c) ? -errno : 0;
+			break;
+		case PEER_MLOCK:
+			reply = (m.c ? mlock(p->addr + m.a * ktest_page, m.b * ktest_page) :
+				       munlock(p->addr + m.a * ktest_page, m.b * ktest_page)) ? -errno : 0;
+			break;
+		case PEER_PROCMEM: {
+			int fd = open("/proc/self/mem", O_RDWR);
+			char c = (char)m.c;
+
+			reply = fd >= 0 && pwrite(fd, &c, 1, (off_t)(uintptr_t)(p->addr + m.a * ktest_page +
+									   m.b)) == 1 ? 0 : -errno;
+			if (fd >= 0)
+				close(fd);
+			if (!reply)
+				shadow[m.a * ktest_page + m.b] = c;
+			break;
+		}
+		case PEER_FORK_WRITE: {
+			pid_t child;
+			int status;
+
+			fflush(NULL);
+			child = fork();
+			if (!child) {
+				char *pg = p->addr + m.a * ktest_page;
+
+				pg[1] ^= 0x55;
+				shadow[m.a * ktest_page + 1] ^= 0x55;
+				_exit(memcmp(p->addr, shadow, p->npages * ktest_page) ? 1 : 0);
+			}
+			p->addr[m.a * ktest_page + 2] ^= 0x33;
+			shadow[m.a * ktest_page + 2] ^= 0x33;
+			reply = child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+				!WEXITSTATUS(status);
+			break;
+		}
+		case PEER_WIPE_FORK: {
+			pid_t child;
+			int status;
+
+			reply = 0;
+			if (madvise(p->addr + m.a * ktest_page, m.b * ktest_page, MADV_WIPEONFORK))
+				break;
+			fflush(NULL);
+			child = fork();
+			if (!child) {
+				for (long i = 0; i < p->npages; i++) {
+					const char *pg = p->addr + i * ktest_page;
+					bool wiped = i >= m.a && i < m.a + m.b;
+
+					/* A wiped page reads all zero. */
+					if (wiped ? pg[0] || memcmp(pg, pg + 1, ktest_page - 1) :
+						    memcmp(pg, shadow + i * ktest_page, ktest_page))
+						_exit(1);
+				}
+				_exit(0);
+			}
+			reply = child > 0 && waitpid(child, &status, 0) == child && WIFEXITED(status) &&
+				!WEXITSTATUS(status);
+			break;
+		}
+		case PEER_REMAP: {
+			char *at = p->addr + m.a * ktest_page;
+
+			reply = -1;
+			if (munmap(at, m.b * ktest_page) ||
+			    mmap(at, m.b * ktest_page, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != at)
+				break;
+			ksmu_fill_pages(at, m.b, (uint64_t)m.c, m.b);
+			memcpy(shadow + m.a * ktest_page, at, m.b * ktest_page);
+			reply = 0;
+			break;
+		}
+		case PEER_PROBE:
+			peer_sigbus_seen = 0;
+			if (!sigsetjmp(peer_sigbus_jmp, 1)) {
+				peer_sigbus_armed = 1;
+				(void)*(volatile char *)(p->addr + m.a * ktest_page);
+			}
+			peer_sigbus_armed = 0;
+			reply = peer_sigbus_seen;
+			if (reply)
+				readable[m.a] = 0;
 			break;
 		case PEER_EXIT:
 			_exit(0);

@@ -116,6 +116,7 @@ enum ksm_skip_reason {
 	KSM_SKIP_EXITING,	/* the process is exiting */
 	KSM_SKIP_THP,		/* a huge page that could not be split */
 	KSM_SKIP_OTHER,		/* some other kind of page (not anonymous) */
+	KSM_SKIP_HWPOISON,	/* marked hardware-poisoned: never read, never merged */
 	KSM_SKIP_NR,
 	KSM_SKIP_MAX = 16	/* size of ksm_stats.skipped[] */
 };
@@ -149,7 +150,8 @@ struct ksm_stats {
 	__u64 last_full_scan_ms; /* duration of the last pass of any scanner over all regions */
 	__s64 general_profit;	/* bytes saved (pages_sharing + zero pages) minus the module's metadata */
 	__u64 metadata_bytes;	/* memory the module uses for its tables and per-page state */
-	__u64 reserved0[5];	/* zero */
+	__u64 kpages_poisoned;	/* kernel pages found marked hardware-poisoned, out of the table */
+	__u64 reserved0[4];	/* zero */
 	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
 	__u64 reserved1[16];	/* zero */
 };

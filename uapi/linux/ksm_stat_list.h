@@ -87,6 +87,8 @@ KSM_STAT(general_profit, KSM_STAT_SIGNED, "bytes",
 	 "Bytes saved (pages_sharing and zero pages) minus the module's metadata.")
 KSM_STAT(metadata_bytes, KSM_STAT_LEVEL, "bytes",
 	 "Memory the module uses for its tables and per-page state.")
+KSM_STAT(kpages_poisoned, KSM_STAT_EVENT, "pages",
+	 "Kernel pages found marked hardware-poisoned, taken out of the table.")
 
 KSM_SKIP_REASON(absent, KSM_SKIP_ABSENT, "nothing mapped there")
 KSM_SKIP_REASON(no_vma, KSM_SKIP_NO_VMA, "no VMA, or no longer private anonymous")
@@ -102,6 +104,7 @@ KSM_SKIP_REASON(swapcache, KSM_SKIP_SWAPCACHE, "in the swap cache")
 KSM_SKIP_REASON(exiting, KSM_SKIP_EXITING, "the process was exiting")
 KSM_SKIP_REASON(thp, KSM_SKIP_THP, "a huge page that could not be split")
 KSM_SKIP_REASON(other, KSM_SKIP_OTHER, "some other kind of page")
+KSM_SKIP_REASON(hwpoison, KSM_SKIP_HWPOISON, "marked hardware-poisoned: never read, never merged")
 
 #undef KSM_STAT
 #undef KSM_SKIP_REASON

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel pages are charged to a memory cgroup, as mainline KSM keeps the
+ * charge of the page that became its KSM page: a process in a cgroup v2 with
+ * memory.max = 64 MiB (and no swap) that keeps making pairs of distinct pages,
+ * registering them while kksmd merges each pair into one kernel page, cannot
+ * hold more than its limit of distinct data: it is OOM-killed by its cgroup,
+ * or its merges stop, like any process over its limit (before kernel pages
+ * were charged, such a process held six times its limit). A process in no
+ * limited cgroup merges as before.
+ */
+#include "ktest.h"
+
+#include <sys/mount.h>
+
+#define CG_ROOT "/sys/fs/cgroup"
+#define CG CG_ROOT "/ksm-memcg-test"
+#define LIMIT_MIB 64L
+#define CHUNK_PAGES 512L		/* 2 MiB: 256 pairs, 1 MiB of distinct data */
+#define STOP_MIB (4 * LIMIT_MIB)	/* distinct data at which the child gives up */
+
+/* Write @v to file @name of cgroup directory @dir. */
+static int cg_write(const char *dir, const char *name, const char *v)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return ksmu_write_str(path, v);
+}
+
+/* A cgroup v2 hierarchy with the memory controller for children, and our cgroup in it. */
+static bool cgroup_setup(void)
+{
+	char buf[64];
+
+	if (access(CG_ROOT "/cgroup.controllers", F_OK) &&
+	    mount("none", CG_ROOT, "cgroup2", 0, NULL))
+		return false;
+	cg_write(CG_ROOT, "cgroup.subtree_control", "+memory");
+	rmdir(CG);
+	if (mkdir(CG, 0755))
+		return false;
+	snprintf(buf, sizeof(buf), "%ldM", LIMIT_MIB);
+	if (cg_write(CG, "memory.max", buf))
+		return false;
+	cg_write(CG, "memory.swap.max", "0");	/* the guests have no swap anyway */
+	return true;
+}
+
+/* A line "key value" of a cgroup file, or -1. */
+static long cg_read(const char *file, const char *key)
+{
+	char path[256], k[64];
+	long v, found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), CG "/%s", file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", k, &v) == 2)
+		if (!strcmp(k, key))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The child: join the cgroup, then chunk after chunk of pairs (pages 2j and
+ * 2j + 1 alike, every pair distinct), registered, waiting for kksmd to merge
+ * each chunk; after each merged chunk it reports the MiB of distinct data it
+ * holds. Exits 3 when a chunk is not merged within 5 s (its merges stopped),
+ * 0 if it got to STOP_MIB (never stopped).
+ */
+static void hog(int dev, int out)
+{
+	char pid[32];
+	int sma;
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	if (cg_write(CG, "cgroup.procs", pid))
+		_exit(9);
+	sma = ksm_sma(dev);
+	for (long k = 0; k < STOP_MIB; k++) {
+		char *m = ksmu_map_anon(CHUNK_PAGES * ktest_page, 0, -1);
+		struct ksm_process_stats ps;
+		double t0 = ksmu_now_s();
+		long mib = k + 1;
+
+		if (!m)
+			_exit(8);
+		for (long j = 0; j < CHUNK_PAGES; j++)
+			ksmu_fill_page(m + j * ktest_page, 1000 + k, j / 2);
+		if (ksmu_register(sma, m, CHUNK_PAGES))
+			_exit(7);
+		do {
+			memset(&ps, 0, sizeof(ps));
+			if (ioctl(sma, KSM_SMA_GET_STATS, &ps))
+				_exit(6);
+			if (ps.merged_pages >= (uint64_t)(k + 1) * CHUNK_PAGES)
+				break;
+			usleep(20000);
+		} while (ksmu_now_s() - t0 < 5);
+		if (ps.merged_pages < (uint64_t)(k + 1) * CHUNK_PAGES)
+			_exit(3);
+		if (write(out, &mib, sizeof(mib)) != sizeof(mib))
+			_exit(5);
+	}
+	_exit(0);
+}
+
+static void test_limited(int dev)
+{
+	struct ksm_kthread_info on = { .sleep = 1000, .pages_to_scan = 4096,
+				       .max_pages_to_merge = 4096, .running = 1 };
+	struct ksm_kthread_info off = { .running = 0 };
+	long mib, held = 0, kernel_bytes = -1;
+	int pipefd[2], status;
+	pid_t pid;
+
+	if (!cgroup_setup()) {
+		ktest_skip("no cgroup v2 memory controller");
+		return;
+	}
+	if (pipe(pipefd))
+		ktest_fatal("pipe");
+	ktest_ok(ioctl(dev, KSM_START_STOP_KTHREAD, &on) == 0, "kksmd started");
+	pid = fork();
+	if (!pid)
+		hog(dev, pipefd[1]);
+	close(pipefd[1]);
+	while (read(pipefd[0], &mib, sizeof(mib)) == sizeof(mib)) {
+		held = mib;
+		if (mib == 32)
+			kernel_bytes = cg_read("memory.stat", "kernel");
+	}
+	waitpid(pid, &status, 0);
+	ioctl(dev, KSM_START_STOP_KTHREAD, &off);
+	ktest_ok((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ||
+		 (WIFEXITED(status) && WEXITSTATUS(status) == 3),
+		 "the process in a %ld MiB cgroup was OOM-killed or its merges stopped (%s %ld; "
+		 "oom_kill events %ld)", LIMIT_MIB, WIFSIGNALED(status) ? "signal" : "exit",
+		 WIFSIGNALED(status) ? (long)WTERMSIG(status) : (long)WEXITSTATUS(status),
+		 cg_read("memory.events", "oom_kill"));
+	ktest_ok(held > 0 && held <= LIMIT_MIB,
+		 "it held at most its limit of distinct merged data (%ld MiB, limit %ld MiB)", held,
+		 LIMIT_MIB);
+	/* Kernel memory shows in memory.stat's kernel line since 5.11 (5.10: a user-page charge). */
+	if (kernel_bytes >= 0)
+		ktest_ok(kernel_bytes >= (32L << 20) * 9 / 10,
+			 "at 32 MiB merged, memory.stat's kernel line had its kernel pages (%ld KiB)",
+			 kernel_bytes >> 10);
+	else
+		ktest_skip("no kernel line in memory.stat (5.10 charges kernel pages as user pages)");
+	close(pipefd[0]);
+	ktest_ok(KTEST_WAIT(rmdir(CG) == 0, 10000), "the cgroup goes away once its process has");
+}
+
+/* Outside any limit, pairs merge as before. */
+static void test_unlimited(int dev)
+{
+	int scan = ksm_scanfd(dev);
+	struct peer p = peer_start(dev, 512, 81, 256);
+
+	ktest_ok(ksmu_scan_settle(scan, 3) == 512 && peer_check(&p),
+		 "a process in no limited cgroup: its 256 pairs merge (512 mappings)");
+	peer_stop(&p);
+	close(scan);
+}
+
+int main(void)
+{
+	int dev = ksm_open();
+
+	test_limited(dev);
+	test_unlimited(dev);
+	return ktest_done();
+}
