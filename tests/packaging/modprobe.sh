@@ -27,12 +27,17 @@ unload() {
 	return 1
 }
 
-# check_line "options ksm a=1 b=2": each a=1 shows in /sys/module/ksm/parameters/a. Prints the mismatches.
+# check_line "options ksm a=1 b=2": each a=1 shows in /sys/module/ksm/parameters/a (a bool parameter
+# given as 1/0, y/n shows Y/N). Prints the mismatches.
 check_line() {
-	local kv bad=
+	local kv bad= have want
 	for kv in ${1#options ksm }; do
-		[ "$(cat "$params/${kv%%=*}" 2>/dev/null)" = "${kv#*=}" ] ||
-			bad+=" ${kv%%=*}=$(cat "$params/${kv%%=*}" 2>&1)"
+		have=$(cat "$params/${kv%%=*}" 2>&1)
+		want=${kv#*=}
+		case "$have:$want" in
+		Y:1 | Y:y | N:0 | N:n) want=$have ;;
+		esac
+		[ "$have" = "$want" ] || bad+=" ${kv%%=*}=$have"
 	done
 	echo "$bad"
 	[ -z "$bad" ]
