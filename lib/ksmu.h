@@ -173,7 +173,9 @@ static inline long ksmu_check_pages(const void *mem, long npages, uint64_t seed,
 /*
  * @bytes of private anonymous memory, read-write; @align: 0, or a power of
  * two to align the start to (a huge page: 2 MiB); @thp > 0: MADV_HUGEPAGE,
- * < 0: MADV_NOHUGEPAGE, 0: as the system has it. NULL on failure.
+ * < 0: MADV_NOHUGEPAGE, 0: as the system has it. NULL on failure (also when
+ * huge pages are asked for and the kernel has no THP, as PREEMPT_RT ones:
+ * there MADV_NOHUGEPAGE is EINVAL and has nothing to turn off).
  */
 static inline void *ksmu_map_anon(size_t bytes, size_t align, int thp)
 {
@@ -190,7 +192,8 @@ static inline void *ksmu_map_anon(size_t bytes, size_t align, int thp)
 		munmap(a + bytes, (p + len) - (a + bytes));
 		p = a;
 	}
-	if (thp && madvise(p, bytes, thp > 0 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)) {
+	if (thp && madvise(p, bytes, thp > 0 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) &&
+	    !(thp < 0 && errno == EINVAL)) {
 		int err = errno;
 
 		munmap(p, bytes);
