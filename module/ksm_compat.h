@@ -192,35 +192,46 @@ static inline struct mem_cgroup *ksmdev_page_memcg(struct page *page)
 }
 
 /*
- * ksmdev_alloc_kpage_page - a page for a kernel page, on node @nid, charged
- * to @memcg (the cgroup of the first page it replaces; NULL: none) for its
- * whole life: as kernel memory (memory.stat "kernel") since 5.11; on 5.10,
- * where a kmem charge cannot be mapped to user space, as a user page of
- * @mm's cgroup. Not __GFP_MOVABLE: nothing could migrate it (its mappings
- * are not in any rmap the kernel walks). Never reclaims and never
- * OOM-kills: at the cgroup's limit (or
- * when memory is short) the allocation fails at once and the merge does not
- * happen. The charge goes when the page is freed, and moves to the parent
- * cgroup if the cgroup is removed first.
+ * ksmdev_charge_kpage - charge the new kernel page @page to @memcg (the
+ * cgroup of the first page it replaces; NULL: none) for as long as it is
+ * one: as kernel memory (memory.stat "kernel") since 5.11; on 5.10, where a
+ * kmem charge cannot be mapped to user space, as a user page of @mm's
+ * cgroup. Never reclaims and never OOM-kills: at the cgroup's limit the
+ * charge fails at once (-ENOMEM) and the merge does not happen. The charge
+ * goes when the page is freed or reused (ksmdev_uncharge_kpage()), and moves
+ * to the parent cgroup if the cgroup is removed first.
  */
-static inline struct page *ksmdev_alloc_kpage_page(int nid, struct mem_cgroup *memcg,
-						   struct mm_struct *mm)
+static inline int ksmdev_charge_kpage(struct page *page, struct mem_cgroup *memcg,
+				      struct mm_struct *mm)
 {
-	gfp_t gfp = (GFP_HIGHUSER | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM;
-	struct page *page;
+#ifdef CONFIG_MEMCG
+	gfp_t gfp = (GFP_KERNEL | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM;
 #ifdef KSMDEV_HAVE_MEMCG_DATA_KMEM
-	struct mem_cgroup *old = set_active_memcg(memcg);
+	struct mem_cgroup *old;
+	int ret;
 
-	page = alloc_pages_node(nid, gfp | __GFP_ACCOUNT, 0);
+	if (!memcg)
+		return 0;
+	old = set_active_memcg(memcg);
+	ret = ksmdev_call(__memcg_kmem_charge_page)(page, gfp, 0);
 	set_active_memcg(old);
+	return ret;
 #else
-	page = alloc_pages_node(nid, gfp, 0);
-	if (page && memcg && ksmdev_call(mem_cgroup_charge)(page, mm, gfp)) {
-		put_page(page);
-		page = NULL;
-	}
+	return memcg ? ksmdev_call(mem_cgroup_charge)(page, mm, gfp) : 0;
 #endif
-	return page;
+#else
+	return 0;
+#endif
+}
+
+/* Take the charge of ksmdev_charge_kpage() off @page, if it has one (it is no kernel page now). */
+static inline void ksmdev_uncharge_kpage(struct page *page)
+{
+#if defined(CONFIG_MEMCG) && defined(KSMDEV_HAVE_MEMCG_DATA_KMEM)
+	ksmdev_call(__memcg_kmem_uncharge_page)(page, 0);
+#elif defined(CONFIG_MEMCG)
+	ksmdev_call(mem_cgroup_uncharge)(page);
+#endif
 }
 
 /* Account a mapping of the not-anonymous @kpage in @vma. PTE lock held. */

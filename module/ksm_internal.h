@@ -9,6 +9,7 @@
  *   ksm_stats.c     event counters (the list: uapi/linux/ksm_stat_list.h)
  *   ksm_config.c    the engine's settings
  *   ksm_page.c      page contents: hash, SHA-1, compare, zero test
+ *   ksm_kpool.c     the pages kernel pages are made of, in blocks kept dense
  *   ksm_kpage.c     a kernel page's life: allocation, copy, references, pfn table
  *   ksm_region.c    a region object: lifetime, lock, items (what is known of its pages)
  *   ksm_table.c     the content table (stable and unstable), the sweep
@@ -38,8 +39,16 @@
  *   page lock (trylock only)       to split a THP
  *   PTE / PMD lock (spinlock)
  *   bucket->lock (spinlock)        a content-table bucket
+ *   ksmdev_poisoned_lock (spinlock) the poisoned kernel pages on their way
+ *                                  out (under a bucket lock, or alone)
  *   ksmdev_regions_lock (spinlock) the all-regions list, for cursors; taken
  *                                  with no other spinlock held
+ *   pool->lock (spinlock)          a node's blocks of kernel pages
+ *                                  (ksm_kpool.c); taken with no other
+ *                                  spinlock of the module held; the block
+ *                                  xarray's lock and the memcg uncharge of a
+ *                                  page nest inside it
+ *   ksmdev_snap_lock (spinlock)    the sweep's statistics snapshot; taken alone
  *
  * The pfn table of kernel pages is an rhashtable: looked up under RCU (also
  * under a PTE lock), changed with its own internal locks. Nothing sleeps
@@ -173,6 +182,11 @@ struct ksmdev_kpage {
 	u32 domain;			/* constant */
 	int nid;			/* constant: node to match, or -1 for any */
 	bool hashed;			/* in the content table; bucket lock */
+	/*
+	 * Its copy in a fuller block, which replaced it in the content table
+	 * while its block is emptied (set once, bucket lock; referenced).
+	 */
+	struct ksmdev_kpage *moved_to;
 	int sha1_state;			/* KSMDEV_SHA1_*: cmpxchg, then release */
 	u8 sha1[SHA1_DIGEST_SIZE];	/* the SHA-1 cache entry, once SHA1_VALID */
 	struct rcu_head rcu;
@@ -276,11 +290,24 @@ bool ksmdev_pages_identical(struct page *a, struct page *b);
 bool ksmdev_page_is_zero(struct page *page);
 int ksmdev_merge_nid(struct page *page);
 
+/* ---- ksm_kpool.c ---- */
+int ksmdev_kpool_init(void);
+void ksmdev_kpool_exit(void);
+struct page *ksmdev_kpool_alloc(int nid);
+void ksmdev_kpool_free(struct page *page);
+bool ksmdev_kpool_evacuating(unsigned long pfn);
+void ksmdev_kpool_maintain(void);
+unsigned long ksmdev_kpool_spare(void);
+size_t ksmdev_kpool_metadata_bytes(void);
+
 /* ---- ksm_kpage.c ---- */
 extern unsigned long ksmdev_max_kernel_pages;
 int ksmdev_kpage_init(void);
 void ksmdev_kpage_exit(void);
-struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, struct mm_struct *mm, u32 domain);
+struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u32 domain);
+bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src);
+struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm);
+struct ksmdev_kpage *ksmdev_kpage_lookup(unsigned long pfn);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);
 const u8 *ksmdev_kpage_sha1(struct ksmdev_kpage *kp);
 bool ksmdev_kpage_is_ours(struct page *page);
@@ -310,6 +337,7 @@ struct ksmdev_cand {
 int ksmdev_table_init(void);
 void ksmdev_table_exit(void);
 void ksmdev_table_add_kpage(struct ksmdev_kpage *kp);
+struct ksmdev_kpage *ksmdev_table_move_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm);
 int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 			     struct ksmdev_kpage **out, int max);
 int ksmdev_unstable_candidates(struct ksmdev_item *self, u32 hash, int nid, bool settled_only,
@@ -329,6 +357,7 @@ struct ksmdev_target {
 	unsigned long index;
 	unsigned long addr;
 	struct page *page;		/* referenced when the lookup found a page */
+	unsigned long kpfn;		/* the kernel page's pfn, when it found one */
 };
 
 /*
@@ -348,9 +377,12 @@ int ksmdev_lookup(struct ksmdev_target *t);
 int ksmdev_may_switch(struct ksmdev_target *t);
 int ksmdev_split_target(struct ksmdev_target *t);
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
+int ksmdev_merge_first(struct ksmdev_target *t, struct ksmdev_kpage *kp);
 int ksmdev_merge_zero(struct ksmdev_target *t);
 int ksmdev_unmerge_target(struct ksmdev_target *t);
 int ksmdev_poison_target(struct ksmdev_target *t);
+int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
+		       struct ksmdev_kpage *to);
 bool ksmdev_mm_lock(struct mm_struct *mm);
 void ksmdev_mm_unlock(struct mm_struct *mm);
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,

@@ -28,7 +28,7 @@ module_param_named(max_kernel_pages, ksmdev_max_kernel_pages, ulong, 0444);
 MODULE_PARM_DESC(max_kernel_pages,
 		 "Most kernel pages (unswappable) the module may hold (0: half of the RAM pages)");
 
-/* The pfn table: every kernel page entry alive, from ksmdev_kpage_copy() to its release. */
+/* The pfn table: every kernel page entry alive, from ksmdev_kpage_new() to its release. */
 static struct rhashtable ksmdev_pfn_table;
 
 static const struct rhashtable_params ksmdev_pfn_params = {
@@ -78,23 +78,21 @@ void ksmdev_kpage_exit(void)
 }
 
 /**
- * ksmdev_kpage_copy - a new kernel page holding a copy of @page
+ * ksmdev_kpage_new - a new kernel page, to be filled with the content of @page
  * @page: a process's page (referenced by the caller), of process @mm
  * @domain: the merge domain the kernel page serves
  *
  * On the node of @page, charged to the memory cgroup of @page (as mainline
  * KSM's page keeps the charge of the page that became it): when that cgroup
- * is at its limit, no kernel page and no merge. The copy may be torn if the
- * process writes the page meanwhile: every merge compares again, under write
- * protection, so a torn copy is never mapped; the copy stops, rather than
- * take the machine down, at hardware poison nobody had found. Computes the
- * copy's content hash once, for the life of the page (its SHA-1 is made on
- * first use, ksmdev_kpage_sha1()). The entry is in the pfn table at once
- * (ksmdev_kpage_is_ours() knows it before it is mapped) and in no content
- * table yet; the caller holds its one reference. Returns NULL when out of
- * memory, over the cgroup's limit or the max_kernel_pages limit.
+ * is at its limit, no kernel page and no merge. Its content is undefined
+ * until ksmdev_merge_first() copies @page into it under write protection
+ * (and computes its hash) or ksmdev_kpage_fill() copies it. The entry is in
+ * the pfn table at once (ksmdev_kpage_is_ours() knows it before it is
+ * mapped) and in no content table yet; the caller holds its one reference.
+ * Returns NULL when out of memory, over the cgroup's limit or the
+ * max_kernel_pages limit.
  */
-struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, struct mm_struct *mm, u32 domain)
+struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u32 domain)
 {
 	struct ksmdev_kpage *kp = NULL;
 	struct mem_cgroup *memcg, *old;
@@ -102,21 +100,22 @@ struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, struct mm_struct *mm, 
 
 	if (ksmdev_level(KSMDEV_LV_KPAGES) >= ksmdev_max_kernel_pages || PageHWPoison(page))
 		return NULL;
+	kpage = ksmdev_kpool_alloc(page_to_nid(page));
+	if (!kpage)
+		return NULL;
 	/* The entry is charged with the page, and like it never reclaims. */
 	memcg = ksmdev_page_memcg(page);
 	old = ksmdev_set_active_memcg(memcg);
-	kpage = ksmdev_alloc_kpage_page(page_to_nid(page), memcg, mm);
-	if (kpage)
+	if (!ksmdev_charge_kpage(kpage, memcg, mm))
 		kp = kmem_cache_zalloc(ksmdev_kpage_cache,
 				       (GFP_KERNEL_ACCOUNT | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM);
 	ksmdev_set_active_memcg(old);
 	mem_cgroup_put(memcg);
-	if (!kp || !ksmdev_copy_page_mc(kpage, page))
+	if (!kp)
 		goto free;
 	kref_init(&kp->ref);
 	kp->page = kpage;
 	kp->pfn = page_to_pfn(kpage);
-	kp->hash = ksmdev_hash_page(kpage);
 	kp->domain = domain;
 	kp->nid = ksmdev_merge_nid(page);
 	if (rhashtable_insert_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params))
@@ -128,9 +127,47 @@ struct ksmdev_kpage *ksmdev_kpage_copy(struct page *page, struct mm_struct *mm, 
 free:
 	if (kp)
 		kmem_cache_free(ksmdev_kpage_cache, kp);
-	if (kpage)
-		put_page(kpage);
+	ksmdev_kpool_free(kpage);
 	return NULL;
+}
+
+/**
+ * ksmdev_kpage_fill - copy @src into the new kernel page @kp, hash the copy
+ *
+ * With the machine-check-safe copy: it stops, rather than take the machine
+ * down, at hardware poison nobody had found (returns false: @kp is not to
+ * be used). Any context; @kp is mapped nowhere yet.
+ */
+bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src)
+{
+	if (!ksmdev_copy_page_mc(kp->page, src))
+		return false;
+	kp->hash = ksmdev_hash_page(kp->page);
+	return true;
+}
+
+/**
+ * ksmdev_kpage_copy_kpage - a copy of kernel page @kp, to move its sharers to
+ * @mm: the process of the sharer about to move (5.10 charges its cgroup)
+ *
+ * Made like ksmdev_kpage_new() (from a block not being emptied, charged to
+ * the cgroup @kp is charged to), with @kp's hash, domain and node, and
+ * checked to hold the same bytes. Returns it with one reference, in no
+ * content table yet, or NULL.
+ */
+struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm)
+{
+	struct ksmdev_kpage *copy = ksmdev_kpage_new(kp->page, mm, kp->domain);
+
+	if (!copy)
+		return NULL;
+	if (!ksmdev_kpage_fill(copy, kp->page) || copy->hash != kp->hash ||
+	    !ksmdev_pages_identical(copy->page, kp->page)) {
+		ksmdev_kpage_put(copy);
+		return NULL;
+	}
+	copy->nid = kp->nid;
+	return copy;
 }
 
 static void ksmdev_kpage_free_rcu(struct rcu_head *rcu)
@@ -139,24 +176,48 @@ static void ksmdev_kpage_free_rcu(struct rcu_head *rcu)
 }
 
 /*
- * The last reference: out of the pfn table, the page reference given back;
+ * The last reference: out of the pfn table, the page given back to its pool;
  * the entry is freed after a grace period (pfn table lookups may still read
  * it).
  */
-static void ksmdev_kpage_release(struct kref *ref)
+static void ksmdev_kpage_release(struct ksmdev_kpage *kp)
 {
-	struct ksmdev_kpage *kp = container_of(ref, struct ksmdev_kpage, ref);
-
 	rhashtable_remove_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params);
-	put_page(kp->page);
+	ksmdev_kpool_free(kp->page);
 	ksmdev_level_add(KSMDEV_LV_KPAGES, -1);
 	call_rcu(&kp->rcu, ksmdev_kpage_free_rcu);
 }
 
-/* Drop a reference to @kp; the last one gives the page reference back. Process context. */
+/*
+ * Drop a reference to @kp; the last one gives the page back, and drops the
+ * reference @kp held to the copy its sharers moved to (a loop, not a
+ * recursion, along a chain of moves). Process context.
+ */
 void ksmdev_kpage_put(struct ksmdev_kpage *kp)
 {
-	kref_put(&kp->ref, ksmdev_kpage_release);
+	while (kp && refcount_dec_and_test(&kp->ref.refcount)) {
+		struct ksmdev_kpage *next = kp->moved_to;
+
+		ksmdev_kpage_release(kp);
+		kp = next;
+	}
+}
+
+/**
+ * ksmdev_kpage_lookup - the entry of the kernel page at @pfn, referenced, or NULL
+ *
+ * NULL also when it is being released. Any context (an RCU lookup).
+ */
+struct ksmdev_kpage *ksmdev_kpage_lookup(unsigned long pfn)
+{
+	struct ksmdev_kpage *kp;
+
+	rcu_read_lock();
+	kp = rhashtable_lookup(&ksmdev_pfn_table, &pfn, ksmdev_pfn_params);
+	if (kp && !kref_get_unless_zero(&kp->ref))
+		kp = NULL;
+	rcu_read_unlock();
+	return kp;
 }
 
 /**

@@ -41,9 +41,12 @@ static int __init ksmdev_init(void)
 	ret = ksmdev_page_init();
 	if (ret)
 		return ret;
-	ret = ksmdev_kpage_init();
+	ret = ksmdev_kpool_init();
 	if (ret)
 		goto page_exit;
+	ret = ksmdev_kpage_init();
+	if (ret)
+		goto kpool_exit;
 	ret = ksmdev_region_init();
 	if (ret)
 		goto kpage_exit;
@@ -65,6 +68,8 @@ region_exit:
 	ksmdev_region_exit();
 kpage_exit:
 	ksmdev_kpage_exit();
+kpool_exit:
+	ksmdev_kpool_exit();
 page_exit:
 	ksmdev_page_exit();
 	return ret;
@@ -79,6 +84,7 @@ static void __exit ksmdev_exit(void)
 	ksmdev_table_exit();
 	ksmdev_region_exit();
 	ksmdev_kpage_exit();
+	ksmdev_kpool_exit();
 	ksmdev_page_exit();
 	pr_info("unloaded\n");
 }

@@ -81,8 +81,11 @@ static struct vm_area_struct *ksmdev_vma_at(struct mm_struct *mm, unsigned long 
 	return vma;
 }
 
-/* Classify a PTE value; on an anonymous page, reference it into *pagep. PTE lock held. */
-static int ksmdev_classify_pte(pte_t pte, struct page **pagep)
+/*
+ * Classify a PTE value; on an anonymous page, reference it into *@pagep; on
+ * one of our kernel pages, give its pfn in *@kpfnp. PTE lock held.
+ */
+static int ksmdev_classify_pte(pte_t pte, struct page **pagep, unsigned long *kpfnp)
 {
 	unsigned long pfn;
 	struct page *page;
@@ -112,6 +115,7 @@ static int ksmdev_classify_pte(pte_t pte, struct page **pagep)
 	if (!PageAnon(page)) {
 		if (!ksmdev_kpage_is_ours(page))
 			return KSMDEV_SKIP(KSM_SKIP_OTHER);
+		*kpfnp = pfn;
 		return PageHWPoison(page) ? KSMDEV_FOUND_POISONED : KSMDEV_FOUND_KPAGE;
 	}
 	/* Never read, never merged (a real poison would machine-check on the read). */
@@ -181,10 +185,12 @@ static pmd_t *ksmdev_find_pmd(struct mm_struct *mm, unsigned long addr)
 /*
  * ksmdev_walk - what is mapped at @addr of @vma's mm; mmap lock held
  *
- * Returns KSMDEV_FOUND_ANON with *pagep referenced, KSMDEV_FOUND_KPAGE,
- * KSMDEV_FOUND_POISONED, or KSMDEV_SKIP(reason). Never faults anything in.
+ * Returns KSMDEV_FOUND_ANON with *pagep referenced, KSMDEV_FOUND_KPAGE or
+ * KSMDEV_FOUND_POISONED with the kernel page's pfn in *@kpfnp, or
+ * KSMDEV_SKIP(reason). Never faults anything in.
  */
-static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct page **pagep)
+static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct page **pagep,
+		       unsigned long *kpfnp)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	pmd_t *pmdp = ksmdev_find_pmd(mm, addr);
@@ -208,7 +214,7 @@ static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct pa
 	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, addr, &ptl);
 	if (!ptep)
 		return KSMDEV_SKIP(KSM_SKIP_BUSY);	/* the table just changed */
-	ret = ksmdev_classify_pte(ptep_get(ptep), pagep);
+	ret = ksmdev_classify_pte(ptep_get(ptep), pagep, kpfnp);
 	pte_unmap_unlock(ptep, ptl);
 	return ret;
 }
@@ -218,7 +224,8 @@ static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct pa
  *
  * Takes and drops the mmap lock of the region's process. Sets @t->addr and,
  * on KSMDEV_FOUND_ANON, @t->page (referenced: put_page() it). Otherwise
- * returns KSMDEV_FOUND_KPAGE, KSMDEV_FOUND_POISONED or KSMDEV_SKIP(reason).
+ * returns KSMDEV_FOUND_KPAGE or KSMDEV_FOUND_POISONED (and @t->kpfn, the
+ * kernel page's pfn, as it was when looked at), or KSMDEV_SKIP(reason).
  */
 int ksmdev_lookup(struct ksmdev_target *t)
 {
@@ -232,7 +239,7 @@ int ksmdev_lookup(struct ksmdev_target *t)
 		return KSMDEV_SKIP(KSM_SKIP_EXITING);
 	vma = ksmdev_vma_at(mm, t->addr, &ret);
 	if (vma)
-		ret = ksmdev_walk(vma, t->addr, &t->page);
+		ret = ksmdev_walk(vma, t->addr, &t->page, &t->kpfn);
 	ksmdev_mm_unlock(mm);
 	return ret;
 }
@@ -378,28 +385,53 @@ int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned lo
 }
 
 /*
+ * Install at @addr (PTE @ptep, cleared; @old its value before) a read-only
+ * mapping of the kernel page @kpage, referenced and in its rmap, or of the
+ * shared zero page (@kpage NULL). Keeps the soft-dirty bit. PTE lock held.
+ */
+static void ksmdev_install(struct vm_area_struct *vma, unsigned long addr, pte_t *ptep,
+			   pte_t old, struct page *kpage)
+{
+	pte_t new;
+
+	if (kpage) {
+		new = pte_wrprotect(mk_pte(kpage, vma->vm_page_prot));
+		get_page(kpage);
+		ksmdev_rmap_add_kpage(kpage, vma);
+	} else {
+		new = pte_mkspecial(pfn_pte(ksmdev_zero_pfn(addr), vma->vm_page_prot));
+	}
+	if (pte_soft_dirty(old))
+		new = pte_mksoft_dirty(new);
+	set_pte_at(vma->vm_mm, addr, ptep, new);
+}
+
+/*
  * ksmdev_replace_pte - map @kpage read-only at @addr in place of @page
  * @page: the small anonymous page mapped there, referenced once by the caller
  * @kpage: a kernel page, or NULL for the shared zero page
+ * @fill: @kpage is new and mapped nowhere: copy @page into it instead of
+ *	comparing them
  *
  * mmap lock held for reading. Under the PTE lock: check the PTE still maps
  * @page; clear it and flush the TLB, so that no CPU can write the page and
  * GUP-fast can no longer find it; refuse if anything but its mappings and our
  * reference holds the page (a DMA or O_DIRECT pin may be writing into it);
- * compare the whole page with @kpage (or check it is all zeroes); only then
- * install the new PTE and fix the RSS counters (anon -> file for a kernel
- * page; the zero page is not counted). Any failure puts the old PTE back
- * untouched. The mmu notifiers (KVM's secondary MMU) hear of the change
- * around it.
+ * compare the whole page with @kpage (or check it is all zeroes), or with
+ * @fill copy it (machine-check safe: poison found in @page stops the copy
+ * and the merge); only then install the new PTE and fix the RSS counters
+ * (anon -> file for a kernel page; the zero page is not counted). Any
+ * failure puts the old PTE back untouched. The mmu notifiers (KVM's
+ * secondary MMU) hear of the change around it.
  *
  * Returns KSMDEV_MERGED, KSMDEV_DIFFERENT, or KSMDEV_SKIP(reason).
  */
 static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
-			      struct page *page, struct page *kpage)
+			      struct page *page, struct page *kpage, bool fill)
 {
 	struct mm_struct *mm = vma->vm_mm;
 	struct mmu_notifier_range range;
-	pte_t *ptep, old, new;
+	pte_t *ptep, old;
 	spinlock_t *ptl;
 	pmd_t *pmdp;
 	int ret;
@@ -445,23 +477,19 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
 		goto out_unlock;
 	}
-	if (kpage ? !ksmdev_pages_identical(page, kpage) : !ksmdev_page_is_zero(page)) {
+	if (fill) {
+		if (!ksmdev_copy_page_mc(kpage, page)) {
+			set_pte_at(mm, addr, ptep, old);
+			ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
+			goto out_unlock;
+		}
+	} else if (kpage ? !ksmdev_pages_identical(page, kpage) : !ksmdev_page_is_zero(page)) {
 		set_pte_at(mm, addr, ptep, old);
 		ret = KSMDEV_DIFFERENT;
 		goto out_unlock;
 	}
 
-	if (kpage) {
-		new = pte_wrprotect(mk_pte(kpage, vma->vm_page_prot));
-		get_page(kpage);
-		ksmdev_rmap_add_kpage(kpage, vma);
-	} else {
-		new = pte_mkspecial(pfn_pte(ksmdev_zero_pfn(addr), vma->vm_page_prot));
-	}
-	if (pte_soft_dirty(old))
-		new = pte_mksoft_dirty(new);
-	set_pte_at(mm, addr, ptep, new);
-
+	ksmdev_install(vma, addr, ptep, old, kpage);
 	ksmdev_rmap_remove(page, vma);
 	ksmdev_mm_counter_add(mm, MM_ANONPAGES, -1);
 	if (kpage)
@@ -518,9 +546,10 @@ int ksmdev_split_target(struct ksmdev_target *t)
 /*
  * Switch @t->page for @kpage (a kernel page, or NULL for the zero page):
  * take the process's mmap lock, re-check the VMA, split a huge page if
- * needed, and replace the PTE if the contents are identical.
+ * needed, and replace the PTE if the contents are identical (or, with
+ * @fill, once @t->page is copied into the new @kpage).
  */
-static int ksmdev_switch(struct ksmdev_target *t, struct page *kpage)
+static int ksmdev_switch(struct ksmdev_target *t, struct page *kpage, bool fill)
 {
 	struct mm_struct *mm = t->region->mm;
 	struct vm_area_struct *vma;
@@ -536,7 +565,7 @@ static int ksmdev_switch(struct ksmdev_target *t, struct page *kpage)
 		if (ret)
 			goto unlock;
 	}
-	ret = ksmdev_replace_pte(vma, t->addr, t->page, kpage);
+	ret = ksmdev_replace_pte(vma, t->addr, t->page, kpage, fill);
 unlock:
 	ksmdev_mm_unlock(mm);
 	return ret;
@@ -551,7 +580,25 @@ unlock:
  */
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
 {
-	return ksmdev_switch(t, kp->page);
+	return ksmdev_switch(t, kp->page, false);
+}
+
+/**
+ * ksmdev_merge_first - fill the new kernel page @kp from @t->page, map it there
+ *
+ * @kp comes from ksmdev_kpage_new() and is mapped nowhere. The copy is made
+ * under write protection, once nothing can write @t->page any more, so it
+ * holds exactly what the process had and needs no compare; its hash is
+ * computed once it is mapped (it no longer changes). @t as for
+ * ksmdev_merge_into(). Returns KSMDEV_MERGED or KSMDEV_SKIP(reason).
+ */
+int ksmdev_merge_first(struct ksmdev_target *t, struct ksmdev_kpage *kp)
+{
+	int ret = ksmdev_switch(t, kp->page, true);
+
+	if (ret == KSMDEV_MERGED)
+		kp->hash = ksmdev_hash_page(kp->page);
+	return ret;
 }
 
 /**
@@ -563,7 +610,7 @@ int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
  */
 int ksmdev_merge_zero(struct ksmdev_target *t)
 {
-	return ksmdev_switch(t, NULL);
+	return ksmdev_switch(t, NULL, false);
 }
 
 /**
@@ -604,6 +651,7 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 {
 	struct vm_area_struct *vma = *vmap;
 	struct page *page = NULL;
+	unsigned long kpfn;
 	vm_fault_t fault;
 	int found;
 
@@ -614,7 +662,7 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 	}
 	if (!vma || vma->vm_start > addr || !ksmdev_vma_registrable(vma))
 		return 0;
-	found = ksmdev_walk(vma, addr, &page);
+	found = ksmdev_walk(vma, addr, &page, &kpfn);
 	if (found == KSMDEV_FOUND_ANON)
 		put_page(page);
 	if (found != KSMDEV_FOUND_KPAGE &&
@@ -702,6 +750,65 @@ int ksmdev_poison_target(struct ksmdev_target *t)
 		put_page(page);		/* the reference of the mapping we removed */
 		ret = KSMDEV_MERGED;
 	}
+	pte_unmap_unlock(ptep, ptl);
+out_mn:
+	ksmdev_mmu_invalidate_end(&range);
+unlock:
+	ksmdev_mm_unlock(mm);
+	return ret;
+}
+
+/**
+ * ksmdev_move_target - map kernel page @to at @t in place of kernel page @from
+ *
+ * @to is a copy of @from (ksmdev_table_move_kpage()), which is emptying its
+ * block: both are kernel pages, never written since they were filled, so
+ * their contents are the same and nothing needs comparing. @t comes from
+ * ksmdev_lookup() (KSMDEV_FOUND_KPAGE, @t->kpfn). Under the mmap lock and
+ * the PTE lock, with the mmu notifiers around it: the PTE must still map
+ * @from; it is cleared and flushed, then maps @to. The RSS counters do not
+ * change. Returns KSMDEV_MERGED or KSMDEV_SKIP(reason).
+ */
+int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
+		       struct ksmdev_kpage *to)
+{
+	struct mm_struct *mm = t->region->mm;
+	struct mmu_notifier_range range;
+	struct vm_area_struct *vma;
+	pte_t *ptep, old;
+	spinlock_t *ptl;
+	pmd_t *pmdp;
+	int ret;
+
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	if (!vma)
+		goto unlock;
+	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
+	pmdp = ksmdev_find_pmd(mm, t->addr);
+	if (!pmdp)
+		goto unlock;
+	ksmdev_mmu_range_init(&range, vma, t->addr, t->addr + PAGE_SIZE);
+	ksmdev_mmu_invalidate_start(&range);
+	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, t->addr, &ptl);
+	if (!ptep)
+		goto out_mn;
+	old = ptep_get(ptep);
+	if (!pte_present(old) || pte_pfn(old) != from->pfn)
+		goto out_unlock;
+	if (PageHWPoison(from->page) || PageHWPoison(to->page)) {
+		ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
+		goto out_unlock;
+	}
+	flush_cache_page(vma, t->addr, from->pfn);
+	old = ksmdev_call(ptep_clear_flush)(vma, t->addr, ptep);
+	ksmdev_flush_secondary_tlb(mm, t->addr);
+	ksmdev_install(vma, t->addr, ptep, old, to->page);
+	ksmdev_rmap_remove(from->page, vma);
+	put_page(from->page);	/* the reference of the mapping we removed */
+	ret = KSMDEV_MERGED;
+out_unlock:
 	pte_unmap_unlock(ptep, ptl);
 out_mn:
 	ksmdev_mmu_invalidate_end(&range);

@@ -218,8 +218,31 @@ static bool ksmdev_kpage_matches(struct page *page, struct ksmdev_kpage *kp, boo
 }
 
 /*
+ * @t maps the kernel page at @t->kpfn, whose block is being emptied: map the
+ * copy that takes over from it instead (making the copy if this is its
+ * first sharer to move). Region lock held.
+ */
+static void ksmdev_move_sharer(struct ksmdev_target *t)
+{
+	struct ksmdev_kpage *kp = ksmdev_kpage_lookup(t->kpfn), *to;
+	int ret;
+
+	if (!kp)
+		return;
+	to = ksmdev_table_move_kpage(kp, t->region->mm);
+	if (to) {
+		ret = ksmdev_move_target(t, kp, to);
+		if (ret != KSMDEV_MERGED)
+			ksmdev_count_failure(ret);
+		ksmdev_kpage_put(to);
+	}
+	ksmdev_kpage_put(kp);
+}
+
+/*
  * Try to map one of the kernel pages holding content @hash at @t instead of
- * its page. Returns the number of merges done (0 or 1).
+ * its page; one in a block being emptied hands over to its copy first.
+ * Returns the number of merges done (0 or 1).
  */
 static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
 			     struct ksmdev_digest *digest)
@@ -229,11 +252,18 @@ static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
 
 	n = ksmdev_stable_candidates(hash, t->region->domain, nid, cands, ARRAY_SIZE(cands));
 	for (i = 0; i < n; i++) {
-		struct ksmdev_kpage *kp = cands[i];
+		struct ksmdev_kpage *kp = cands[i], *to;
 		int ret;
 
 		if (merged || !ksmdev_kpage_matches(t->page, kp, n > 1, digest))
 			goto put;
+		if (ksmdev_kpool_evacuating(kp->pfn)) {
+			to = ksmdev_table_move_kpage(kp, t->region->mm);
+			if (to) {
+				ksmdev_kpage_put(kp);
+				kp = cands[i] = to;
+			}
+		}
 		ret = ksmdev_merge_into(t, kp);
 		if (ret == KSMDEV_MERGED) {
 			ksmdev_count(merges);
@@ -256,9 +286,9 @@ put:
  *	it with another twin)
  *
  * Checks that @u holds the same content as @t (or as the kernel page; else
- * files @u under the hash of what it holds now), copies @t into a new kernel
- * page, then switches @t and @u to it - each switch comparing the whole page
- * under write protection. Returns the number of merges done (0, 1 or 2).
+ * files @u under the hash of what it holds now), switches @t to a new kernel
+ * page filled from it under write protection, then @u - comparing the whole
+ * page under write protection. Returns the number of merges done (0, 1 or 2).
  */
 static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 			   struct ksmdev_item *u_it, struct ksmdev_kpage **kpp, bool *t_failed)
@@ -279,12 +309,12 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return 0;
 	}
 	if (!kp) {
-		kp = ksmdev_kpage_copy(t->page, t->region->mm, t->region->domain);
+		kp = ksmdev_kpage_new(t->page, t->region->mm, t->region->domain);
 		if (!kp) {
 			*t_failed = true;
 			return 0;
 		}
-		ret = ksmdev_merge_into(t, kp);
+		ret = ksmdev_merge_first(t, kp);
 		if (ret != KSMDEV_MERGED) {
 			ksmdev_count_failure(ret);
 			ksmdev_kpage_put(kp);
@@ -412,6 +442,8 @@ static int ksmdev_scan_page(struct ksmdev_item *it)
 		ksmdev_item_unfile(it);
 		if (ret == KSMDEV_FOUND_KPAGE && !(state & KSMDEV_IT_MERGED))
 			ksmdev_item_set_state(it, KSMDEV_IT_MERGED);
+		if (ret == KSMDEV_FOUND_KPAGE && ksmdev_kpool_evacuating(t.kpfn))
+			ksmdev_move_sharer(&t);
 		return 0;
 	}
 	if (ret == KSMDEV_FOUND_POISONED) {

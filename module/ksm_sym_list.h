@@ -55,9 +55,17 @@ KSMDEV_SYM(pte_offset_map_lock, true)
 KSMDEV_SYM(__mmu_notifier_invalidate_range, true)
 #endif
 
-/* 5.10 charges a kernel page to a memory cgroup as a user page (ksmdev_alloc_kpage_page()). */
-#ifndef KSMDEV_HAVE_MEMCG_DATA_KMEM
+/*
+ * Charging a kernel page to a memory cgroup and taking the charge off when
+ * the page is reused (ksmdev_charge_kpage()): as kernel memory since 5.11,
+ * as a user page on 5.10.
+ */
+#if defined(CONFIG_MEMCG) && defined(KSMDEV_HAVE_MEMCG_DATA_KMEM)
+KSMDEV_SYM(__memcg_kmem_charge_page, true)
+KSMDEV_SYM(__memcg_kmem_uncharge_page, true)
+#elif defined(CONFIG_MEMCG)
 KSMDEV_SYM(mem_cgroup_charge, true)
+KSMDEV_SYM(mem_cgroup_uncharge, true)
 #endif
 
 /* A tracepoint hook of the RSS counters: optional. */

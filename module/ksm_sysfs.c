@@ -41,10 +41,12 @@ void ksmdev_stats_read(struct ksm_stats *st)
 	ksmdev_table_fill(st);
 	st->kpages_held = ksmdev_level(KSMDEV_LV_KPAGES);
 	st->last_full_scan_ms = READ_ONCE(ksmdev_last_full_scan_ms);
+	st->kpool_spare = ksmdev_kpool_spare();
 	st->metadata_bytes = ksmdev_table_metadata_bytes() + ksmdev_kpage_metadata_bytes() +
-			     ksmdev_item_metadata_bytes();
+			     ksmdev_item_metadata_bytes() + ksmdev_kpool_metadata_bytes();
+	/* The spare pages of the blocks are memory the merging costs, like the metadata. */
 	st->general_profit = (s64)((st->pages_sharing + ksmdev_level(KSMDEV_LV_ZERO)) * PAGE_SIZE) -
-			     (s64)st->metadata_bytes;
+			     (s64)st->metadata_bytes - (s64)(st->kpool_spare * PAGE_SIZE);
 }
 
 /* A sysfs file showing one 64-bit field of struct ksm_stats. */

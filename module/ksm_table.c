@@ -270,6 +270,57 @@ void ksmdev_table_add_kpage(struct ksmdev_kpage *kp)
 	percpu_up_read(&ksmdev_table_sem);
 }
 
+/**
+ * ksmdev_table_move_kpage - the kernel page that takes over from @kp, whose
+ * block is being emptied (ksmdev_kpool_evacuating())
+ * @mm: the process of the sharer about to move (5.10 charges its cgroup)
+ *
+ * On the first call, a copy of @kp in a fuller block takes @kp's place in
+ * the table: new sharers go to the copy, @kp's own move over as the scanners
+ * pass them (ksmdev_move_target()), and @kp, still in its bucket's list but
+ * no candidate any more, is swept once none is left. Returns the copy,
+ * referenced, or NULL when @kp is out of the table (poisoned) or no copy can
+ * be made now (memory, the cgroup's limit): then nothing moves. Takes the
+ * bucket lock; may sleep (outside it) to make the copy.
+ */
+struct ksmdev_kpage *ksmdev_table_move_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm)
+{
+	struct ksmdev_kpage *to = NULL, *copy = NULL;
+	struct ksmdev_bucket *b;
+	bool hashed;
+
+	for (;;) {
+		percpu_down_read(&ksmdev_table_sem);
+		b = ksmdev_kpage_bucket(kp);
+		spin_lock(&b->lock);
+		hashed = kp->hashed && !PageHWPoison(kp->page);
+		to = kp->moved_to;
+		if (!to && copy && hashed) {
+			/* The copy's first reference is @kp's; one more for the table. */
+			kp->moved_to = copy;
+			kref_get(&copy->ref);
+			hlist_add_head(&copy->node, &b->stable);
+			copy->hashed = true;
+			to = copy;
+			copy = NULL;
+			ksmdev_count(kpages_moved);
+			ksmdev_table_count(1);
+		}
+		if (to)
+			kref_get(&to->ref);
+		spin_unlock(&b->lock);
+		percpu_up_read(&ksmdev_table_sem);
+		if (to || copy || !hashed)
+			break;
+		copy = ksmdev_kpage_copy_kpage(kp, mm);
+		if (!copy)
+			break;
+	}
+	if (copy)
+		ksmdev_kpage_put(copy);	/* another task moved it first, or it left */
+	return to;
+}
+
 /*
  * ksmdev_stable_candidates - kernel pages that may hold the content @hash
  * @nid: only pages on this node, or -1 for any node
@@ -288,7 +339,7 @@ int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 	spin_lock(&b->lock);
 	hlist_for_each_entry(kp, &b->stable, node) {
 		if (kp->hash != hash || kp->domain != domain || kp->nid != nid ||
-		    PageHWPoison(kp->page))
+		    kp->moved_to || PageHWPoison(kp->page))
 			continue;
 		kref_get(&kp->ref);
 		out[n++] = kp;
@@ -494,7 +545,6 @@ void ksmdev_kpage_sweep(void)
 			cond_resched();
 	}
 	percpu_up_read(&ksmdev_table_sem);
-	ksmdev_poisoned_sweep();
 
 	spin_lock(&ksmdev_snap_lock);
 	ksmdev_snap.pages_shared = shared;
@@ -502,6 +552,9 @@ void ksmdev_kpage_sweep(void)
 	ksmdev_snap.hash_used = used;
 	ksmdev_snap.hash_max_chain = max_chain;
 	spin_unlock(&ksmdev_snap_lock);
+
+	ksmdev_poisoned_sweep();
+	ksmdev_kpool_maintain();
 }
 
 /*

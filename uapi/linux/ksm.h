@@ -151,7 +151,9 @@ struct ksm_stats {
 	__s64 general_profit;	/* bytes saved (pages_sharing + zero pages) minus the module's metadata */
 	__u64 metadata_bytes;	/* memory the module uses for its tables and per-page state */
 	__u64 kpages_poisoned;	/* kernel pages found marked hardware-poisoned, out of the table */
-	__u64 reserved0[4];	/* zero */
+	__u64 kpages_moved;	/* kernel pages copied into a fuller block (to free a sparse one) */
+	__u64 kpool_spare;	/* free pages kept in the blocks kernel pages come from */
+	__u64 reserved0[2];	/* zero */
 	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
 	__u64 reserved1[16];	/* zero */
 };

@@ -89,6 +89,10 @@ KSM_STAT(metadata_bytes, KSM_STAT_LEVEL, "bytes",
 	 "Memory the module uses for its tables and per-page state.")
 KSM_STAT(kpages_poisoned, KSM_STAT_EVENT, "pages",
 	 "Kernel pages found marked hardware-poisoned, taken out of the table.")
+KSM_STAT(kpages_moved, KSM_STAT_EVENT, "pages",
+	 "Kernel pages copied into a fuller block, so that a sparse block can be given back whole.")
+KSM_STAT(kpool_spare, KSM_STAT_PAGES, "pages",
+	 "Free pages the module keeps in its blocks of kernel pages, for new ones.")
 
 KSM_SKIP_REASON(absent, KSM_SKIP_ABSENT, "nothing mapped there")
 KSM_SKIP_REASON(no_vma, KSM_SKIP_NO_VMA, "no VMA, or no longer private anonymous")
