@@ -23,7 +23,9 @@ int main(void)
 	struct ksm_kthread_info on = { .sleep = 20000, .pages_to_scan = 64, .max_pages_to_merge = 64,
 				       .running = 1 }, off = { .running = 0 };
 	struct ksm_stats st;
+	struct ksm_config saved;
 
+	ktest_ok(ioctl(dev, KSM_GET_CONFIG, &saved) == 0, "settings saved");
 	ktest_ok(ksmu_register(sma, m, n) == 0, "register 32 MiB");
 	/* 64 pages per 20 ms round: a pass takes ~2.6 s; the target is 1 s. */
 	ktest_ok(KSMU_CONFIG(dev, (__c.advisor_mode = KSM_ADVISOR_SCAN_TIME,
@@ -50,7 +52,7 @@ int main(void)
 	ktest_ok(KTEST_WAIT(pages_to_scan(dev) == 16, 60000), "pages_to_scan went down to the minimum (%u -> %u)",
 		 before, pages_to_scan(dev));
 	ktest_ok(ioctl(dev, KSM_START_STOP_KTHREAD, &off) == 0, "kksmd stopped");
-	ktest_ok(KSMU_CONFIG(dev, __c.advisor_mode = KSM_ADVISOR_NONE) == 0, "advisor off");
+	ktest_ok(ioctl(dev, KSM_SET_CONFIG, &saved) == 0, "settings restored: advisor off");
 	close(sma);
 	return ktest_done();
 }
