@@ -14,8 +14,9 @@ SHELL := /bin/bash
 TOP := $(CURDIR)
 BUILD := $(TOP)/build
 # The kernels make check tests: Debian's 6.1 and 6.12 on the host, 5.10 (bullseye) and 7.x (sid) in
-# build roots of their own (tests/vm/kroot). Fast ones first.
-KERNELS ?= 6.1 6.12 5.10 7
+# build roots of their own (tests/vm/kroot), then the PREEMPT_RT images of 6.1 and 6.12 (host). Fast
+# ones first. Written here only: tests/check and the host tests ask `make print-kernels'.
+KERNELS ?= 6.1 6.12 5.10 7 6.1-rt 6.12-rt
 CC ?= cc
 CFLAGS_USER := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -I$(TOP)/uapi
 # lib/ksmu.h: the userspace helpers the tests and the benchmark share (header-only).
@@ -25,7 +26,11 @@ KSMU_CFLAGS := -I$(TOP)/lib
 MODULE_SRCS := $(wildcard module/*.c module/*.h module/probes/*.c) module/Kbuild module/Makefile \
 	module/conftest.sh uapi/linux/ksm.h uapi/linux/ksm_stat_list.h dkms.conf
 
-.PHONY: all module modules-all tools tests check stress demo bench deps checkpatch clean install uninstall
+.PHONY: all module modules-all tools tests check stress demo bench deps checkpatch clean install uninstall \
+	print-kernels
+
+print-kernels:
+	@echo $(KERNELS)
 
 # Userspace tools add their targets as prerequisites of `tools' (tools/tools.mk);
 # install/uninstall/DKMS targets live in packaging/packaging.mk.

@@ -1,5 +1,5 @@
 #!/bin/bash
-# DKMS packaging, host side (TAP). For each test kernel (KERNELS, default "6.1 6.12 5.10 7"): DKMS builds
+# DKMS packaging, host side (TAP). For each test kernel (KERNELS, default `make print-kernels'): DKMS builds
 # and installs ksm from dkms.conf, modules.dep knows it, and a guest of that kernel booted without the
 # module loads it with `modprobe ksm' and uses it (tests/host/dkms-in-guest). Then `make dkms-remove' must
 # leave nothing behind. The first kernel goes through the documented commands (`dkms add .', dkms build,
@@ -38,7 +38,7 @@ else
 	exit 1
 fi
 
-read -r -a series <<< "${KERNELS:-6.1 6.12 5.10 7}"
+read -r -a series <<< "${KERNELS:-$(make -s --no-print-directory print-kernels)}"
 kvers=()
 kroots=() # per kernel: its build root, or empty for the host's
 for s in "${series[@]}"; do
