@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel pages stay dense: they cannot migrate, so the module keeps them in
+ * a few 2 MiB blocks of their own (each a pageblock, which would otherwise be
+ * a huge page lost) and, when churn leaves blocks sparse, copies their kernel
+ * pages into fuller ones, moves the sharers over as it scans them and gives
+ * the emptied blocks back. Here: 8192 merged pages (16 blocks' worth), then
+ * three quarters of them written differently by each sharer (their kernel
+ * pages freed, every block left a quarter full); a few passes later (at most
+ * 8) the 2048 kernel pages left fill 4 or 5 blocks, every sharer still reads what it
+ * wrote, and the module keeps little spare. Allocated one by one, as before,
+ * they stayed spread over every block they had been put in.
+ */
+#include "ktest.h"
+
+#define NPAGES	8192L
+#define BLOCK	512L		/* pages in 2 MiB */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* How many 2 MiB blocks hold the pages of @p that map a kernel page (pagemap: not exclusive). */
+static long kpage_blocks(struct peer *p, long *kpages)
+{
+	static uint64_t ent[NPAGES], blk[NPAGES];
+	long n = 0, blocks = 0;
+
+	if (ksmu_pagemap_read(p->pid, (uintptr_t)p->addr, p->npages, ent) < 0)
+		return -1;
+	for (long i = 0; i < p->npages; i++)
+		if ((ent[i] & KSMU_PM_PRESENT) && !(ent[i] & KSMU_PM_EXCLUSIVE))
+			blk[n++] = (ent[i] & KSMU_PM_PFN_MASK) / BLOCK;
+	qsort(blk, n, sizeof(blk[0]), cmp_u64);
+	for (long i = 0; i < n; i++)
+		blocks += !i || blk[i] != blk[i - 1];
+	*kpages = n;
+	return blocks;
+}
+
+int main(void)
+{
+	int dev = ksm_open(), scan = ksm_scanfd(dev);
+	struct peer a = peer_start(dev, NPAGES, 91, NPAGES), b = peer_start(dev, NPAGES, 91, NPAGES);
+	struct ksm_stats st0, st;
+	long blocks, kpages, r = 0;
+	int passes;
+
+	ksmu_scan_settle(scan, 4);
+	blocks = kpage_blocks(&a, &kpages);
+	ktest_ok(peers_shared(&a, &b) == NPAGES, "%ld pages of two processes merged (%ld)", NPAGES,
+		 peers_shared(&a, &b));
+	ktest_ok(blocks >= 0 && blocks <= NPAGES / BLOCK + 1,
+		 "their %ld kernel pages fill %ld blocks of 2 MiB (at most %ld)", kpages, blocks,
+		 NPAGES / BLOCK + 1);
+
+	/* Each process writes a byte into 3 pages of every 4, differently: those kernel pages go. */
+	for (long i = 0; i < NPAGES && !r; i++) {
+		if (i % 4 == 0)
+			continue;
+		r = peer_cmd(&a, PEER_WRITE, i, 7, 0xa1);
+		r = r ?: peer_cmd(&b, PEER_WRITE, i, 7, 0xb2);
+	}
+	ktest_ok(!r, "both processes rewrote three quarters of their pages");
+	/*
+	 * A pass frees the kernel pages nobody maps and picks blocks to empty,
+	 * the next moves their sharers, the sweep at its end frees what they
+	 * left (a copy that had to move again goes a sweep later).
+	 */
+	ksmu_stats(dev, &st0);
+	for (passes = 1; passes <= 8; passes++) {
+		ksmu_scan_pass(scan);
+		ksmu_stats(dev, &st);
+		blocks = kpage_blocks(&a, &kpages);
+		ktest_diag("pass %d: %ld blocks, kernel pages held %llu, mapped %llu, copied %llu, "
+			   "spare %llu", passes, blocks, (unsigned long long)st.kpages_held,
+			   (unsigned long long)st.pages_shared, (unsigned long long)st.kpages_moved,
+			   (unsigned long long)st.kpool_spare);
+		if (passes >= 3 && blocks <= NPAGES / 4 / BLOCK + 1 &&
+		    st.kpages_held == st.pages_shared)
+			break;
+	}
+	ktest_ok(kpages >= NPAGES / 4 && peers_shared(&a, &b) == NPAGES / 4,
+		 "a quarter stays merged (%ld kernel pages)", kpages);
+	ktest_ok(blocks >= 0 && blocks <= NPAGES / 4 / BLOCK + 1,
+		 "%d passes later they fill %ld blocks (at most %ld; copies moved: %llu)", passes,
+		 blocks, NPAGES / 4 / BLOCK + 1,
+		 (unsigned long long)(st.kpages_moved - st0.kpages_moved));
+	ktest_ok(st.kpool_spare <= 2 * BLOCK + st.kpages_held / 32,
+		 "the module keeps %llu spare pages in its blocks (at most %ld)",
+		 (unsigned long long)st.kpool_spare, 2 * BLOCK + (long)st.kpages_held / 32);
+	ktest_ok(peer_check(&a) && peer_check(&b), "both processes read what they wrote");
+	/* (A few stay mapped once: a rewrite that left a page as it was merges it back.) */
+	ktest_ok(st.kpages_held == st.pages_shared,
+		 "every kernel page held is mapped: the ones moved from were given back (%llu held, "
+		 "%llu mapped)", (unsigned long long)st.kpages_held,
+		 (unsigned long long)st.pages_shared);
+
+	peer_stop(&a);
+	peer_stop(&b);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0 && st.kpool_spare <= BLOCK,
+			    10000),
+		 "once nothing maps them, the blocks go back too (%llu spare pages kept)",
+		 (unsigned long long)st.kpool_spare);
+	return ktest_done();
+}
