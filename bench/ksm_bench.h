@@ -90,6 +90,7 @@ enum worker_cmd {
 	W_COW_FORK,		/* write to pages shared with a forked child, timed per page */
 	W_VERIFY,		/* reply 1 if the memory holds what it should */
 	W_HOT,			/* a thread keeps rewriting the first arg pages (0: stop it) */
+	W_REWRITE,		/* give the pages churn round arg picks new content (frag.c) */
 	W_EXIT,
 };
 
@@ -108,6 +109,7 @@ struct worker worker_start(long npages, uint64_t seed, long period, bool thp);
 struct worker worker_start_sparse(long npages, long run, long stride, uint64_t seed, long period,
 				  bool thp);
 struct worker_reply worker_cmd(struct worker *w, enum worker_cmd cmd, long arg);
+bool churn_picks(long index, long round);
 void worker_stop(struct worker *w);
 
 /* ---- engine.c: the two implementations behind one interface ---- */
@@ -164,6 +166,9 @@ void result_finish(struct result *r);
 /* ---- scale.c: costs as memory grows (load, registration, tracked pages, sparse passes) ---- */
 void scale_measure_load(void);
 void mode_scale(struct result *r);
+
+/* ---- frag.c: huge pages left after merged memory is churned ---- */
+void mode_frag(struct result *r);
 
 /* ---- features.c: the module's switches, each on and off ---- */
 void mode_features(const char *kernel, const struct sbuf *settings);

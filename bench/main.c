@@ -18,6 +18,9 @@
  *               64 GiB region with 64 MiB touched, memory per tracked page, a
  *               pass over that sparse region, dense passes at S, 4S, 8S MiB,
  *               reading a statistic while much is tracked
+ *   fragmentation  the 2 MiB huge pages the guest can still allocate after
+ *               compaction, with 4 x S MiB merged and churned for rounds
+ *               (rewrites, exits, unmerges, new merges)
  *
  * Each mode prints one JSON line ({"mode":..,"ours":..,"builtin":..,
  * "ratio":..,...}; ratio is ours/builtin of the headline metric) and a table;
@@ -55,7 +58,8 @@ enum {
 	M_SAVINGS = 1 << 5,
 	M_FEATURES = 1 << 6,
 	M_SCALE = 1 << 7,
-	M_ALL = (1 << 8) - 1,
+	M_FRAG = 1 << 8,
+	M_ALL = (1 << 9) - 1,
 };
 
 static const struct {
@@ -64,7 +68,8 @@ static const struct {
 } mode_names[] = {
 	{ "merge", M_MERGE }, { "merge-dups", M_DUPS }, { "unmerge", M_UNMERGE },
 	{ "cow", M_COW }, { "full-scan", M_SCAN }, { "savings", M_SAVINGS },
-	{ "features", M_FEATURES }, { "scale", M_SCALE }, { "all", M_ALL },
+	{ "features", M_FEATURES }, { "scale", M_SCALE }, { "fragmentation", M_FRAG },
+	{ "all", M_ALL },
 };
 
 static void usage(FILE *f)
@@ -77,7 +82,7 @@ static void usage(FILE *f)
 		"Compare the /dev/ksm module with the built-in KSM (as root, module loaded).\n"
 		"\n"
 		"  -m MODES   comma-separated: merge, merge-dups, unmerge, cow, full-scan,\n"
-		"             savings, features, scale, all (default all)\n"
+		"             savings, features, scale, fragmentation, all (default all)\n"
 		"  -s MiB     memory of each of the two processes (default 256)\n"
 		"  -S LIST    full-scan sizes in MiB (default S/4,S/2,S,2S,4S)\n"
 		"  -r N       repetitions, the median is reported (default 3); full-scan: N\n"
@@ -201,7 +206,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct result res[9];
+	struct result res[10];
 	struct sbuf settings = { 0 };
 	struct utsname uts;
 	int modes = M_ALL, nres = 0, c;
@@ -288,6 +293,10 @@ int main(int argc, char **argv)
 
 	if (modes & M_SCALE) {
 		mode_scale(&res[nres]);
+		report(&res[nres++], uts.release, &settings);
+	}
+	if (modes & M_FRAG) {
+		mode_frag(&res[nres]);
 		report(&res[nres++], uts.release, &settings);
 	}
 	if (modes & M_FEATURES)

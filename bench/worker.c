@@ -39,6 +39,7 @@ struct wstate {
 	long period;
 	bool thp;		/* leave transparent huge pages on */
 	int sma;		/* SMA fd while attached to ours, else -1 */
+	unsigned char *gen;	/* W_REWRITE: the round that last wrote each page (0: none) */
 	bool byte0_set;		/* a W_COW_MERGED wrote byte 0 of every page */
 	long byte0;		/* ... with (char)(byte0 + i) */
 	double *times;		/* per-page timings, preallocated */
@@ -102,6 +103,50 @@ static char *page_at(const struct wstate *s, long i)
 	return s->mem + ((i / s->run) * s->stride + i % s->run) * PAGE_SZ;
 }
 
+/*
+ * The seed of workload page @i's content: the worker's, changed by the churn
+ * round that rewrote it last (W_REWRITE), the same in every worker.
+ */
+static uint64_t page_seed(const struct wstate *s, long i)
+{
+	return s->seed + (s->gen ? s->gen[i] : 0) * 0x9e3779b97f4a7c15ULL;
+}
+
+/*
+ * churn_picks - does churn round @round (1..255) rewrite page @index?
+ *
+ * A quarter of the pages each round, spread over the memory; the same pages
+ * in every worker, so identical workers stay identical.
+ */
+bool churn_picks(long index, long round)
+{
+	uint64_t x = (uint64_t)index * 0x9e3779b97f4a7c15ULL ^ (uint64_t)round << 48;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 29;
+	return (x & 3) == 0;
+}
+
+/* W_REWRITE: the pages round @round picks get that round's content (a write fault on each). */
+static long rewrite(struct wstate *s, long round)
+{
+	if (round < 1 || round > 255 || s->period != s->npages)
+		return -EINVAL;
+	if (!s->gen) {
+		s->gen = calloc(s->npages, 1);
+		if (!s->gen)
+			return -ENOMEM;
+	}
+	for (long i = 0; i < s->npages; i++) {
+		if (!churn_picks(i, round))
+			continue;
+		s->gen[i] = (unsigned char)round;
+		ksmu_fill_page(page_at(s, i), page_seed(s, i), i);
+	}
+	return 0;
+}
+
 /* Store one byte per page of @mem, timing each store (a write fault each). */
 static void timed_stores(char *mem, long npages, long off, long value, double *t)
 {
@@ -162,7 +207,7 @@ static long verify(struct wstate *s)
 		long skip = i < s->hot_written ? (long)sizeof(long) : 0;	/* the writer's */
 
 		if (s->period)
-			ksmu_fill_page(ref, s->seed, i % s->period);
+			ksmu_fill_page(ref, page_seed(s, i), i % s->period);
 		else
 			memset(ref, 0, PAGE_SZ);
 		if (s->byte0_set)
@@ -252,6 +297,9 @@ static struct worker_reply obey(struct wstate *s, const struct wmsg *m)
 			r.rc = -err;
 			s->hot_running = !err;
 		}
+		break;
+	case W_REWRITE:
+		r.rc = rewrite(s, m->arg);
 		break;
 	case W_EXIT:
 		_exit(0);
