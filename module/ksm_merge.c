@@ -697,6 +697,56 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
 	return ret < 0 ? ret : 0;
 }
 
+/* What ksmdev_target_pte_lock() holds. */
+struct ksmdev_pte_lock {
+	struct vm_area_struct *vma;
+	struct mmu_notifier_range range;
+	pte_t *ptep;
+	spinlock_t *ptl;
+};
+
+/*
+ * ksmdev_target_pte_lock - lock the page table entry of @t, to change it
+ *
+ * Takes the process's mmap lock (read), checks the VMA, starts an mmu
+ * notifier range over the page and takes the PTE lock. Returns 0 with all
+ * of that held (release with ksmdev_target_pte_unlock()), or
+ * KSMDEV_SKIP(reason) with nothing held.
+ */
+static int ksmdev_target_pte_lock(struct ksmdev_target *t, struct ksmdev_pte_lock *l)
+{
+	struct mm_struct *mm = t->region->mm;
+	pmd_t *pmdp;
+	int ret;
+
+	if (!ksmdev_mm_lock(mm))
+		return KSMDEV_SKIP(KSM_SKIP_EXITING);
+	l->vma = ksmdev_vma_at(mm, t->addr, &ret);
+	if (!l->vma)
+		goto unlock;
+	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
+	pmdp = ksmdev_find_pmd(mm, t->addr);
+	if (!pmdp)
+		goto unlock;
+	ksmdev_mmu_range_init(&l->range, l->vma, t->addr, t->addr + PAGE_SIZE);
+	ksmdev_mmu_invalidate_start(&l->range);
+	l->ptep = ksmdev_pte_offset_map_lock(mm, pmdp, t->addr, &l->ptl);
+	if (l->ptep)
+		return 0;
+	ksmdev_mmu_invalidate_end(&l->range);
+unlock:
+	ksmdev_mm_unlock(mm);
+	return ret;
+}
+
+/* Release what ksmdev_target_pte_lock() took, in reverse order. */
+static void ksmdev_target_pte_unlock(struct ksmdev_target *t, struct ksmdev_pte_lock *l)
+{
+	pte_unmap_unlock(l->ptep, l->ptl);
+	ksmdev_mmu_invalidate_end(&l->range);
+	ksmdev_mm_unlock(t->region->mm);
+}
+
 /**
  * ksmdev_poison_target - unmap the poisoned kernel page at @t as the kernel
  * unmaps a poisoned page
@@ -712,49 +762,32 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
  */
 int ksmdev_poison_target(struct ksmdev_target *t)
 {
-	struct mm_struct *mm = t->region->mm;
-	struct mmu_notifier_range range;
-	struct vm_area_struct *vma;
+	struct ksmdev_pte_lock l;
 	struct page *page;
-	pte_t *ptep, old;
-	spinlock_t *ptl;
-	pmd_t *pmdp;
+	pte_t old;
 	int ret;
 
-	if (!ksmdev_mm_lock(mm))
-		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	vma = ksmdev_vma_at(mm, t->addr, &ret);
-	if (!vma)
-		goto unlock;
+	ret = ksmdev_target_pte_lock(t, &l);
+	if (ret)
+		return ret;
 	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
-	pmdp = ksmdev_find_pmd(mm, t->addr);
-	if (!pmdp)
-		goto unlock;
-	ksmdev_mmu_range_init(&range, vma, t->addr, t->addr + PAGE_SIZE);
-	ksmdev_mmu_invalidate_start(&range);
-	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, t->addr, &ptl);
-	if (!ptep)
-		goto out_mn;
-	old = ptep_get(ptep);
+	old = ptep_get(l.ptep);
 	page = pte_present(old) && pfn_valid(pte_pfn(old)) ? pte_page(old) : NULL;
 	/* The page locked, as make_hwpoison_entry() wants (a trylock: the PTE lock is held). */
 	if (page && !PageAnon(page) && PageHWPoison(page) && ksmdev_kpage_is_ours(page) &&
 	    trylock_page(page)) {
-		flush_cache_page(vma, t->addr, pte_pfn(old));
-		ksmdev_call(ptep_clear_flush)(vma, t->addr, ptep);
-		ksmdev_flush_secondary_tlb(mm, t->addr);
-		set_pte_at(mm, t->addr, ptep, swp_entry_to_pte(make_hwpoison_entry(page)));
-		ksmdev_rmap_remove(page, vma);
-		ksmdev_mm_counter_add(mm, MM_FILEPAGES, -1);
+		flush_cache_page(l.vma, t->addr, pte_pfn(old));
+		ksmdev_call(ptep_clear_flush)(l.vma, t->addr, l.ptep);
+		ksmdev_flush_secondary_tlb(t->region->mm, t->addr);
+		set_pte_at(t->region->mm, t->addr, l.ptep,
+			   swp_entry_to_pte(make_hwpoison_entry(page)));
+		ksmdev_rmap_remove(page, l.vma);
+		ksmdev_mm_counter_add(t->region->mm, MM_FILEPAGES, -1);
 		unlock_page(page);
 		put_page(page);		/* the reference of the mapping we removed */
 		ret = KSMDEV_MERGED;
 	}
-	pte_unmap_unlock(ptep, ptl);
-out_mn:
-	ksmdev_mmu_invalidate_end(&range);
-unlock:
-	ksmdev_mm_unlock(mm);
+	ksmdev_target_pte_unlock(t, &l);
 	return ret;
 }
 
@@ -772,47 +805,29 @@ unlock:
 int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 		       struct ksmdev_kpage *to)
 {
-	struct mm_struct *mm = t->region->mm;
-	struct mmu_notifier_range range;
-	struct vm_area_struct *vma;
-	pte_t *ptep, old;
-	spinlock_t *ptl;
-	pmd_t *pmdp;
+	struct ksmdev_pte_lock l;
+	pte_t old;
 	int ret;
 
-	if (!ksmdev_mm_lock(mm))
-		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	vma = ksmdev_vma_at(mm, t->addr, &ret);
-	if (!vma)
-		goto unlock;
+	ret = ksmdev_target_pte_lock(t, &l);
+	if (ret)
+		return ret;
 	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
-	pmdp = ksmdev_find_pmd(mm, t->addr);
-	if (!pmdp)
-		goto unlock;
-	ksmdev_mmu_range_init(&range, vma, t->addr, t->addr + PAGE_SIZE);
-	ksmdev_mmu_invalidate_start(&range);
-	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, t->addr, &ptl);
-	if (!ptep)
-		goto out_mn;
-	old = ptep_get(ptep);
+	old = ptep_get(l.ptep);
 	if (!pte_present(old) || pte_pfn(old) != from->pfn)
-		goto out_unlock;
+		goto out;
 	if (PageHWPoison(from->page) || PageHWPoison(to->page)) {
 		ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
-		goto out_unlock;
+		goto out;
 	}
-	flush_cache_page(vma, t->addr, from->pfn);
-	old = ksmdev_call(ptep_clear_flush)(vma, t->addr, ptep);
-	ksmdev_flush_secondary_tlb(mm, t->addr);
-	ksmdev_install(vma, t->addr, ptep, old, to->page);
-	ksmdev_rmap_remove(from->page, vma);
+	flush_cache_page(l.vma, t->addr, from->pfn);
+	old = ksmdev_call(ptep_clear_flush)(l.vma, t->addr, l.ptep);
+	ksmdev_flush_secondary_tlb(t->region->mm, t->addr);
+	ksmdev_install(l.vma, t->addr, l.ptep, old, to->page);
+	ksmdev_rmap_remove(from->page, l.vma);
 	put_page(from->page);	/* the reference of the mapping we removed */
 	ret = KSMDEV_MERGED;
-out_unlock:
-	pte_unmap_unlock(ptep, ptl);
-out_mn:
-	ksmdev_mmu_invalidate_end(&range);
-unlock:
-	ksmdev_mm_unlock(mm);
+out:
+	ksmdev_target_pte_unlock(t, &l);
 	return ret;
 }
