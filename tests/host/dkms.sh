@@ -9,14 +9,7 @@
 #
 # Needs root and dkms; changes /usr/src, /var/lib/dkms and /lib/modules/*/updates/dkms, and always
 # undoes that on exit, so that later tests do not find a stale installed module.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
-failed=0
-
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-show() { sed 's/^/#   /' "$@"; } # a log, as TAP comments
+. "$(dirname "$0")/../lib/host-tap.sh"
 
 if [ "$(id -u)" != 0 ]; then
 	not_ok "dkms test runs as root (it installs into /lib/modules)"

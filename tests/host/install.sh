@@ -5,15 +5,8 @@
 # configuration file); the unit passes systemd-analyze verify and the udev rule is well formed.
 # The userspace tools (tools/ksmctl.c, tools/ksm_preload.c, docs/ksmctl.8, tools/ksmctl.bash-completion)
 # are checked when their sources are in the tree, and skipped otherwise.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
-failed=0
-
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
+. "$(dirname "$0")/../lib/host-tap.sh"
 skip() { echo "ok - $1 # SKIP $2"; }
-show() { sed 's/^/#   /' "$@"; }
 
 kver=$(tests/vm/kver 6.1)
 tmp=$(mktemp -d)

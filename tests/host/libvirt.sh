@@ -6,13 +6,7 @@
 # the path ksm-tools installs it to; the validator does refuse a broken <qemu:env> (so the checks can
 # fail); and the XML blocks of docs/libvirt.md that are whole domains or fragments of one parse.
 # Needs libvirt-clients and libxml2-utils (tests/host/deb-deps libvirt installs them; KSM_NO_DEPS=1 not).
-set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-show() { sed 's/^/#   /' "$@"; }
+. "$(dirname "$0")/../lib/host-tap.sh"
 
 if [ "${KSM_NO_DEPS:-0}" != 1 ] && [ "$(id -u)" = 0 ]; then
 	tests/host/deb-deps libvirt > /dev/null || true

@@ -12,13 +12,7 @@
 # half, tests/host/deb-guest, checks the same with the packaged ksmctl and the real module). promtool and
 # node_exporter are extracted from Debian's packages into build/deb-tools (tests/host/deb-deps), not
 # installed. Needs `make tools'.
-set -euo pipefail
-top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
-failed=0
-ok() { echo "ok - $*"; }
-not_ok() { echo "not ok - $*"; failed=1; }
-show() { sed 's/^/#   /' "$@"; }
+. "$(dirname "$0")/../lib/host-tap.sh"
 
 ksmctl=$top/build/tools/ksmctl
 [ -x "$ksmctl" ] || { not_ok "$ksmctl is built (make tools)"; exit 1; }
