@@ -328,9 +328,15 @@ size_t ksmdev_item_metadata_bytes(void);
 
 /* ---- ksm_table.c ---- */
 
-/* An unstable candidate: its item, and whether its region lock was taken for it. */
+/*
+ * An unstable candidate: its item, its region (referenced), and whether that
+ * region's lock was taken for it. Several candidates may share a region and
+ * its lock: the item of each stays valid until the caller has dropped them
+ * all (the lock of the one that took it goes last of all).
+ */
 struct ksmdev_cand {
 	struct ksmdev_item *it;
+	struct ksmdev_region *region;
 	bool locked;
 };
 

@@ -297,6 +297,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 	int merged = 0;
 	int ret;
 
+	lockdep_assert_held(&u->region->lock);
 	ret = ksmdev_may_switch(u);
 	if (ret) {
 		ksmdev_count_failure(ret);
@@ -369,13 +370,13 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, struct ksmdev_item *t_it
 	}
 	for (i = 0; i < n; i++) {
 		struct ksmdev_item *u_it = cands[i].it;
-		struct ksmdev_region *u_r = u_it->region;
+		struct ksmdev_region *u_r = cands[i].region;
 		struct ksmdev_target u = { .region = u_r, .index = u_it->index };
 		int ret;
 
 		/* Removed since: its remover waits for the lock, then drops the items. */
 		if (READ_ONCE(u_r->dead))
-			goto next;
+			continue;
 		ret = ksmdev_lookup(&u);
 		if (ret == KSMDEV_FOUND_ANON) {
 			if (!t_failed)
@@ -385,10 +386,15 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, struct ksmdev_item *t_it
 			/* Gone, merged meanwhile, or no longer mergeable. */
 			ksmdev_item_unfile(u_it);
 		}
-next:
+	}
+	/*
+	 * Only now: a later candidate of a region locked for an earlier one
+	 * relies on that lock (its item could be freed without it).
+	 */
+	for (i = 0; i < n; i++) {
 		if (cands[i].locked)
-			mutex_unlock(&u_r->lock);
-		ksmdev_region_put(u_r);
+			mutex_unlock(&cands[i].region->lock);
+		ksmdev_region_put(cands[i].region);
 	}
 	if (kp)
 		ksmdev_kpage_put(kp);

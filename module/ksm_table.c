@@ -389,6 +389,7 @@ int ksmdev_unstable_candidates(struct ksmdev_item *self, u32 hash, int nid, bool
 			continue;
 		ksmdev_region_get(r);
 		out[n].it = it;
+		out[n].region = r;
 		out[n].locked = !held;
 		if (++n == max)
 			break;
