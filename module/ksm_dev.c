@@ -113,9 +113,9 @@ static long ksmdev_sma_ioctl(struct file *file, unsigned int cmd, unsigned long 
 
 		if (copy_from_user(&d, argp, sizeof(d)))
 			return -EFAULT;
-		if (d.flags || memchr_inv(d.reserved, 0, sizeof(d.reserved)))
+		if ((d.flags & ~KSM_DOMAIN_HARDENED) || memchr_inv(d.reserved, 0, sizeof(d.reserved)))
 			return -EINVAL;
-		ret = ksmdev_sma_set_domain(sma, &d.domain);
+		ret = ksmdev_sma_set_domain(sma, &d.domain, d.flags & KSM_DOMAIN_HARDENED);
 		if (!ret && copy_to_user(argp, &d, sizeof(d)))
 			ret = -EFAULT;
 		return ret;
@@ -288,7 +288,8 @@ static void ksmdev_get_features(struct ksm_features *f)
 		      KSM_FEATURE_STATS | KSM_FEATURE_SCAN_EXT |
 		      KSM_FEATURE_CONFIG | KSM_FEATURE_UNMERGE | KSM_FEATURE_DOMAINS |
 		      KSM_FEATURE_PROCESS_STATS | KSM_FEATURE_ZERO_PAGES | KSM_FEATURE_NUMA |
-		      KSM_FEATURE_VOLATILITY | KSM_FEATURE_SMART_SCAN | KSM_FEATURE_ADVISOR;
+		      KSM_FEATURE_VOLATILITY | KSM_FEATURE_SMART_SCAN | KSM_FEATURE_ADVISOR |
+		      KSM_FEATURE_HARDENED;
 	/* Kernels without THP (PREEMPT_RT ones) have no huge page to split. */
 	if (IS_ENABLED(CONFIG_TRANSPARENT_HUGEPAGE))
 		f->features |= KSM_FEATURE_THP;

@@ -94,6 +94,7 @@ struct ksmdev_sma {
 	struct list_head regions;	/* ksmdev_region.sma_link, registry lock */
 	unsigned int nr_regions;	/* registry lock */
 	u32 domain;			/* merge domain of its regions */
+	bool hardened;			/* its regions are hardened (with the domain) */
 	struct mm_struct *owner;	/* constant: the creator's mm, mmgrab'ed */
 };
 
@@ -126,7 +127,7 @@ struct ksmdev_region {
 	unsigned long start;		/* constant: first address */
 	unsigned long npages;		/* constant */
 	u64 id;				/* constant: registration order */
-	u32 domain;			/* constant: the SMA's merge domain */
+	u64 domain;			/* constant: the SMA's ksmdev_domain_key() */
 	bool dead;			/* set once under registry lock, then read locklessly */
 	struct ksmdev_item *items;	/* by increasing index; lock */
 	unsigned long nr_items;		/* lock */
@@ -179,7 +180,7 @@ struct ksmdev_kpage {
 	struct kref ref;		/* one for the tables, one per user */
 	struct page *page;		/* constant, referenced */
 	u32 hash;			/* constant: content hash (ksmdev_checksum()) */
-	u32 domain;			/* constant */
+	u64 domain;			/* constant: ksmdev_domain_key() of its domain */
 	int nid;			/* constant: node to match, or -1 for any */
 	bool hashed;			/* in the content table; bucket lock */
 	/*
@@ -202,6 +203,20 @@ enum {
 	KSMDEV_SHA1_VALID,
 };
 
+/*
+ * What pages must share to merge: the merge domain's id, and whether it is
+ * the hardened domain of that id (another domain, KSM_DOMAIN_HARDENED).
+ */
+static inline u64 ksmdev_domain_key(u32 domain, bool hardened)
+{
+	return (u64)hardened << 32 | domain;
+}
+
+static inline bool ksmdev_domain_hardened(u64 key)
+{
+	return key >> 32;
+}
+
 /* The most merge domains a scanner limited to its owner's domains keeps track of. */
 #define KSMDEV_SCAN_DOMAINS 16
 
@@ -215,7 +230,7 @@ struct ksmdev_scanner {
 	 * as of registry generation @domains_gen.
 	 */
 	struct mm_struct *owner;
-	u32 domains[KSMDEV_SCAN_DOMAINS];
+	u64 domains[KSMDEV_SCAN_DOMAINS];	/* ksmdev_domain_key()s */
 	unsigned int nr_domains;
 	unsigned long domains_gen;
 	struct ksmdev_region *region;	/* current region (referenced) or NULL */
@@ -293,7 +308,7 @@ int ksmdev_merge_nid(struct page *page);
 /* ---- ksm_kpool.c ---- */
 int ksmdev_kpool_init(void);
 void ksmdev_kpool_exit(void);
-struct page *ksmdev_kpool_alloc(int nid);
+struct page *ksmdev_kpool_alloc(int nid, bool random);
 void ksmdev_kpool_free(struct page *page);
 bool ksmdev_kpool_evacuating(unsigned long pfn);
 void ksmdev_kpool_maintain(void);
@@ -304,7 +319,7 @@ size_t ksmdev_kpool_metadata_bytes(void);
 extern unsigned long ksmdev_max_kernel_pages;
 int ksmdev_kpage_init(void);
 void ksmdev_kpage_exit(void);
-struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u32 domain);
+struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain);
 bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src);
 struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm);
 struct ksmdev_kpage *ksmdev_kpage_lookup(unsigned long pfn);
@@ -344,7 +359,7 @@ int ksmdev_table_init(void);
 void ksmdev_table_exit(void);
 void ksmdev_table_add_kpage(struct ksmdev_kpage *kp);
 struct ksmdev_kpage *ksmdev_table_move_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm);
-int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
+int ksmdev_stable_candidates(u32 hash, u64 domain, int nid,
 			     struct ksmdev_kpage **out, int max);
 int ksmdev_unstable_candidates(struct ksmdev_item *self, u32 hash, int nid, bool settled_only,
 			       struct ksmdev_cand *out, int max);
@@ -402,7 +417,7 @@ extern struct list_head ksmdev_regions;
 extern unsigned long ksmdev_regions_gen;
 int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
 int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res);
-int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain);
+int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened);
 int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res);
 void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st);
 void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st);

@@ -92,7 +92,7 @@ void ksmdev_kpage_exit(void)
  * Returns NULL when out of memory, over the cgroup's limit or the
  * max_kernel_pages limit.
  */
-struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u32 domain)
+struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain)
 {
 	struct ksmdev_kpage *kp = NULL;
 	struct mem_cgroup *memcg, *old;
@@ -100,7 +100,7 @@ struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u
 
 	if (ksmdev_level(KSMDEV_LV_KPAGES) >= ksmdev_max_kernel_pages || PageHWPoison(page))
 		return NULL;
-	kpage = ksmdev_kpool_alloc(page_to_nid(page));
+	kpage = ksmdev_kpool_alloc(page_to_nid(page), ksmdev_domain_hardened(domain));
 	if (!kpage)
 		return NULL;
 	/* The entry is charged with the page, and like it never reclaims. */

@@ -34,6 +34,7 @@
  */
 #include "ksm_internal.h"
 
+#include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
 
@@ -117,6 +118,52 @@ static void ksmdev_kblock_used(struct ksmdev_kpool *pool, struct ksmdev_kblock *
 	list_move(&b->list, ksmdev_kblock_list(pool, b));
 }
 
+/* Blocks a random slot is drawn from (ksmdev_kpool_take_random()). */
+#define KSMDEV_KPOOL_RANDOM_BLOCKS 64
+
+/* Take slot @slot (free) of @b. Pool lock held. */
+static struct page *ksmdev_kblock_take(struct ksmdev_kpool *pool, struct ksmdev_kblock *b,
+				       unsigned int slot)
+{
+	__set_bit(slot, b->used);
+	ksmdev_kblock_used(pool, b, 1);
+	return pfn_to_page(b->pfn + slot);
+}
+
+/*
+ * Take a free slot drawn at random from those of up to
+ * KSMDEV_KPOOL_RANDOM_BLOCKS blocks, the fullest first (so that where a
+ * hardened domain's kernel page lands cannot be groomed by freeing chosen
+ * pages, yet blocks stay dense); NULL if none. Pool lock held.
+ */
+static struct page *ksmdev_kpool_take_random(struct ksmdev_kpool *pool)
+{
+	struct ksmdev_kblock *b, *blocks[KSMDEV_KPOOL_RANDOM_BLOCKS];
+	unsigned int n = 0, i, slot, free = 0, pick;
+	int c;
+
+	for (c = KSMDEV_KPOOL_CLASSES - 1; c >= 0 && n < ARRAY_SIZE(blocks); c--) {
+		list_for_each_entry(b, &pool->partial[c], list) {
+			blocks[n++] = b;
+			free += KSMDEV_KBLOCK_PAGES - b->nr_used;
+			if (n == ARRAY_SIZE(blocks))
+				break;
+		}
+	}
+	if (!free)
+		return NULL;
+	pick = reciprocal_scale(get_random_u32(), free);
+	for (i = 0; pick >= KSMDEV_KBLOCK_PAGES - blocks[i]->nr_used; i++)
+		pick -= KSMDEV_KBLOCK_PAGES - blocks[i]->nr_used;
+	b = blocks[i];
+	slot = find_first_zero_bit(b->used, KSMDEV_KBLOCK_PAGES);
+	while (pick--)
+		slot = find_next_zero_bit(b->used, KSMDEV_KBLOCK_PAGES, slot + 1);
+	if (WARN_ON_ONCE(slot >= KSMDEV_KBLOCK_PAGES))
+		return NULL;
+	return ksmdev_kblock_take(pool, b, slot);
+}
+
 /* Take a free slot of the fullest block of @pool that has one; NULL if none. Pool lock held. */
 static struct page *ksmdev_kpool_take(struct ksmdev_kpool *pool)
 {
@@ -132,20 +179,18 @@ static struct page *ksmdev_kpool_take(struct ksmdev_kpool *pool)
 		slot = find_first_zero_bit(b->used, KSMDEV_KBLOCK_PAGES);
 		if (WARN_ON_ONCE(slot >= KSMDEV_KBLOCK_PAGES))
 			return NULL;
-		__set_bit(slot, b->used);
-		ksmdev_kblock_used(pool, b, 1);
-		return pfn_to_page(b->pfn + slot);
+		return ksmdev_kblock_take(pool, b, slot);
 	}
 	return NULL;
 }
 
 /*
- * A new block on node @nid, its first page taken: NULL when the allocator
+ * A new block on node @nid, its page @slot taken: NULL when the allocator
  * has no free pageblock at hand. No direct reclaim or compaction (the caller
  * falls back to a single page); the page allocator takes a whole movable
  * pageblock for an unmovable request this large rather than mix.
  */
-static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid)
+static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid, unsigned int slot)
 {
 	gfp_t gfp = (GFP_HIGHUSER | __GFP_THISNODE | __GFP_NOWARN | __GFP_NORETRY) &
 		    ~__GFP_DIRECT_RECLAIM;
@@ -171,7 +216,7 @@ static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid)
 		kfree(b);
 		return NULL;
 	}
-	__set_bit(0, b->used);
+	__set_bit(slot, b->used);
 	b->nr_used = 1;
 	spin_lock(&pool->lock);
 	list_add(&b->list, ksmdev_kblock_list(pool, b));
@@ -180,17 +225,18 @@ static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid)
 	pool->nr_free += KSMDEV_KBLOCK_PAGES - 1;
 	atomic_long_add(KSMDEV_KBLOCK_PAGES - 1, &ksmdev_kpool_spare_pages);
 	spin_unlock(&pool->lock);
-	return page;
+	return page + slot;
 }
 
 /**
  * ksmdev_kpool_alloc - a page for a new kernel page, on node @nid
+ * @random: a slot drawn at random (for a hardened domain), not the first
  *
  * From the fullest block of the node's pool that has room, else from a new
  * block, else (no free pageblock) on its own. Not charged to any cgroup (the
  * caller charges it). May sleep (no reclaim). NULL when out of memory.
  */
-struct page *ksmdev_kpool_alloc(int nid)
+struct page *ksmdev_kpool_alloc(int nid, bool random)
 {
 	struct ksmdev_kpool *pool;
 	struct page *page;
@@ -199,11 +245,12 @@ struct page *ksmdev_kpool_alloc(int nid)
 		nid = numa_mem_id();
 	pool = &ksmdev_kpools[nid];
 	spin_lock(&pool->lock);
-	page = ksmdev_kpool_take(pool);
+	page = random ? ksmdev_kpool_take_random(pool) : ksmdev_kpool_take(pool);
 	spin_unlock(&pool->lock);
 	if (page)
 		return page;
-	page = ksmdev_kpool_grow(pool, nid);
+	page = ksmdev_kpool_grow(pool, nid,
+				 random ? reciprocal_scale(get_random_u32(), KSMDEV_KBLOCK_PAGES) : 0);
 	if (page)
 		return page;
 	return alloc_pages_node(nid, (GFP_HIGHUSER | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM, 0);

@@ -93,17 +93,22 @@ static atomic_t ksmdev_next_domain = ATOMIC_INIT(KSMDEV_FIRST_PRIVATE_DOMAIN);
  * @domain: in: KSM_DOMAIN_DEFAULT, KSM_DOMAIN_PRIVATE or an id below
  *	0x80000000 (CAP_SYS_ADMIN: it lets the SMA merge with whoever else uses
  *	that id); out: the SMA's domain
+ * @hardened: join the hardened domain of that id, which is another domain:
+ *	its pages merge only with those of SMAs that joined it hardened too
  *
  * Only an SMA without regions can change domain (-EBUSY). Private domains
- * are never handed out twice, so nobody can join one. Returns 0, -EINVAL
- * (ids from 0x80000000 up are the kernel's), -EPERM, -EBUSY or -EOVERFLOW
- * (private ids exhausted).
+ * are never handed out twice, so nobody can join one (and hardening one
+ * would hide nothing from anyone: -EINVAL). Returns 0, -EINVAL (ids from
+ * 0x80000000 up are the kernel's), -EPERM, -EBUSY or -EOVERFLOW (private
+ * ids exhausted).
  */
-int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain)
+int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened)
 {
 	u32 d = *domain;
 	int ret = 0;
 
+	if (d == KSM_DOMAIN_PRIVATE && hardened)
+		return -EINVAL;
 	if (d == KSM_DOMAIN_PRIVATE) {
 		d = atomic_inc_return(&ksmdev_next_domain) - 1;
 		if (d < KSMDEV_FIRST_PRIVATE_DOMAIN || d == KSM_DOMAIN_PRIVATE)
@@ -114,10 +119,12 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain)
 		return -EPERM;
 	}
 	mutex_lock(&ksmdev_registry_lock);
-	if (sma->nr_regions)
+	if (sma->nr_regions) {
 		ret = -EBUSY;
-	else
+	} else {
 		sma->domain = d;
+		sma->hardened = hardened;
+	}
 	mutex_unlock(&ksmdev_registry_lock);
 	if (!ret)
 		*domain = d;
@@ -339,7 +346,7 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	r->memcg = get_mem_cgroup_from_mm(mm);	/* where its items are charged */
 	r->start = start;
 	r->npages = npages;
-	r->domain = sma->domain;
+	r->domain = ksmdev_domain_key(sma->domain, sma->hardened);
 
 	mutex_lock(&ksmdev_registry_lock);
 	if (sma->nr_regions >= ksmdev_max_regions_per_sma ||

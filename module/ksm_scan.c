@@ -84,7 +84,9 @@ void ksmdev_scanner_release(struct ksmdev_scanner *s)
 /*
  * May @s scan region @r? Every region if it has no owner; else those of a
  * domain its owner has regions in (the first KSMDEV_SCAN_DOMAINS of them),
- * recounted when the list of regions changed. ksmdev_regions_lock held.
+ * recounted when the list of regions changed, but no hardened domain's: a
+ * tenant who chose when pages are scanned, and counted the merges, would
+ * learn what the hardened mode hides. ksmdev_regions_lock held.
  */
 static bool ksmdev_scan_allows(struct ksmdev_scanner *s, struct ksmdev_region *r)
 {
@@ -97,7 +99,7 @@ static bool ksmdev_scan_allows(struct ksmdev_scanner *s, struct ksmdev_region *r
 	if (s->domains_gen != ksmdev_regions_gen || !s->domains_gen) {
 		s->nr_domains = 0;
 		list_for_each_entry(o, &ksmdev_regions, all_link) {
-			if (o->mm != s->owner)
+			if (o->mm != s->owner || ksmdev_domain_hardened(o->domain))
 				continue;
 			for (i = 0; i < s->nr_domains && s->domains[i] != o->domain; i++)
 				;
@@ -278,6 +280,30 @@ put:
 }
 
 /*
+ * Switch @t to a new kernel page filled from it under write protection, and
+ * put that page in the content table. Returns it (the caller holds a
+ * reference) or NULL.
+ */
+static struct ksmdev_kpage *ksmdev_merge_new(struct ksmdev_target *t)
+{
+	struct ksmdev_kpage *kp;
+	int ret;
+
+	kp = ksmdev_kpage_new(t->page, t->region->mm, t->region->domain);
+	if (!kp)
+		return NULL;
+	ret = ksmdev_merge_first(t, kp);
+	if (ret != KSMDEV_MERGED) {
+		ksmdev_count_failure(ret);
+		ksmdev_kpage_put(kp);
+		return NULL;
+	}
+	ksmdev_count(merges);
+	ksmdev_table_add_kpage(kp);
+	return kp;
+}
+
+/*
  * ksmdev_try_pair - merge @t and the unstable page @u into one kernel page
  * @u_it: @u's item (its region locked by the caller)
  * @kpp: the kernel page made by an earlier pair for this same @t, or NULL;
@@ -310,20 +336,11 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return 0;
 	}
 	if (!kp) {
-		kp = ksmdev_kpage_new(t->page, t->region->mm, t->region->domain);
+		kp = ksmdev_merge_new(t);
 		if (!kp) {
 			*t_failed = true;
 			return 0;
 		}
-		ret = ksmdev_merge_first(t, kp);
-		if (ret != KSMDEV_MERGED) {
-			ksmdev_count_failure(ret);
-			ksmdev_kpage_put(kp);
-			*t_failed = true;
-			return 0;
-		}
-		ksmdev_count(merges);
-		ksmdev_table_add_kpage(kp);
 		*kpp = kp;
 		merged++;
 	}
@@ -335,7 +352,10 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return merged + 1;
 	}
 	ksmdev_count_failure(ret);
-	if (merged) {
+	if (merged && ksmdev_domain_hardened(t->region->domain)) {
+		/* A hardened domain's page keeps a kernel page of its own (ksmdev_try_alone()). */
+		ksmdev_count(hardened_alone);
+	} else if (merged) {
 		/* @t alone on the page it just got saves nothing: give it back. */
 		ksmdev_unmerge_target(t);
 		ksmdev_count(merges_undone);
@@ -402,6 +422,41 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, struct ksmdev_item *t_it
 }
 
 /*
+ * In a hardened domain a page is a candidate once unchanged on this many
+ * visits after the first unchanged one (smart-scan's count of unchanged
+ * passes), and again only so long after a write copied it.
+ */
+#define KSMDEV_HARDENED_IDLE_PASSES 2
+
+/*
+ * ksmdev_try_alone - give @t a kernel page of its own
+ *
+ * For an idle page of a hardened domain that has no twin: merged or not, a
+ * write to it then takes the same fault and the same copy, so its owner can
+ * tell from nothing it measures whether another process holds the same
+ * content (docs/security.md). The new kernel page (placed at random in the
+ * pool) goes into the content table, where its twins find it later. Region
+ * lock of @t held. Returns the number of merges done (0 or 1).
+ */
+static int ksmdev_try_alone(struct ksmdev_target *t)
+{
+	struct ksmdev_kpage *kp;
+	int ret;
+
+	ret = ksmdev_may_switch(t);
+	if (ret) {
+		ksmdev_count_failure(ret);
+		return 0;
+	}
+	kp = ksmdev_merge_new(t);
+	if (!kp)
+		return 0;
+	ksmdev_count(hardened_alone);
+	ksmdev_kpage_put(kp);
+	return 1;
+}
+
+/*
  * Smart scanning: a page that stayed unmerged with unchanged content on
  * several passes in a row is skipped for 1, 2, 4, then 8 passes.
  */
@@ -420,15 +475,17 @@ static void ksmdev_smart_fail(struct ksmdev_item *it, bool unchanged)
  * Also keeps the item's state: notices when a page it merged was copied on
  * write since (cow_breaks) or unmapped, maps all-zero pages to the zero page
  * (use_zero_pages), leaves pages that changed since the last pass alone
- * (volatility_filter) and skips pages that keep failing (smart_scan). Region
- * lock held. Returns the number of merges done.
+ * (volatility_filter, and always in a hardened domain, where an unchanged
+ * page with no twin gets a kernel page of its own) and skips pages that keep
+ * failing (smart_scan). Region lock held. Returns the number of merges done.
  */
 static int ksmdev_scan_page(struct ksmdev_item *it)
 {
 	struct ksmdev_region *r = it->region;
 	struct ksmdev_target t = { .region = r, .index = it->index };
 	struct ksmdev_digest digest = { .valid = false };
-	bool volatility = READ_ONCE(ksmdev_cfg.volatility_filter);
+	bool hardened = ksmdev_domain_hardened(r->domain);
+	bool volatility = READ_ONCE(ksmdev_cfg.volatility_filter) || hardened;
 	u8 state = it->flags & (KSMDEV_IT_MERGED | KSMDEV_IT_ZERO);
 	bool settled;
 	int merged = 0;
@@ -468,6 +525,7 @@ static int ksmdev_scan_page(struct ksmdev_item *it)
 	if (state) {
 		/* It was merged, and now holds a private page: a write copied it. */
 		ksmdev_item_set_state(it, 0);
+		it->smart = 0;	/* written: not idle, nor failing */
 		atomic_long_inc(&r->cow_breaks);
 		ksmdev_count(cow_breaks);
 	}
@@ -491,11 +549,20 @@ static int ksmdev_scan_page(struct ksmdev_item *it)
 	settled = ksmdev_item_file(it, hash, nid);
 	if (volatility && !settled) {
 		ksmdev_count(volatile_skipped);
+		if (hardened)
+			ksmdev_smart_fail(it, false);
+		goto put;
+	}
+	if (hardened && (it->smart >> 4) < KSMDEV_HARDENED_IDLE_PASSES) {
+		/* Not idle long enough yet: a page merged while in use costs a fault. */
+		ksmdev_smart_fail(it, true);
 		goto put;
 	}
 	merged = ksmdev_try_stable(&t, hash, nid, &digest);
 	if (!merged)
 		merged = ksmdev_try_unstable(&t, it, hash, nid, volatility);
+	if (!merged && hardened)
+		merged = ksmdev_try_alone(&t);
 	if (merged) {
 		ksmdev_item_unfile(it);
 		ksmdev_item_merged(it, KSMDEV_IT_MERGED);

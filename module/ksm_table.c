@@ -90,9 +90,9 @@ static void ksmdev_kpage_sweep_cancel(void);
  * node): each domain, and with merge_across_nodes off each node, chains in
  * buckets of its own. ksmdev_table_sem held.
  */
-static struct ksmdev_bucket *ksmdev_bucket_of(u32 hash, u32 domain, int nid)
+static struct ksmdev_bucket *ksmdev_bucket_of(u32 hash, u64 domain, int nid)
 {
-	return &ksmdev_buckets[jhash_3words(hash, domain, (u32)nid, 0) >>
+	return &ksmdev_buckets[jhash_3words(hash, (u32)domain, (u32)nid, (u32)(domain >> 32)) >>
 			       (32 - ksmdev_table_bits)];
 }
 
@@ -327,7 +327,7 @@ struct ksmdev_kpage *ksmdev_table_move_kpage(struct ksmdev_kpage *kp, struct mm_
  *
  * Fills @out with up to @max referenced entries (ksmdev_kpage_put() each).
  */
-int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
+int ksmdev_stable_candidates(u32 hash, u64 domain, int nid,
 			     struct ksmdev_kpage **out, int max)
 {
 	struct ksmdev_bucket *b;
@@ -367,7 +367,7 @@ int ksmdev_stable_candidates(u32 hash, u32 domain, int nid,
 int ksmdev_unstable_candidates(struct ksmdev_item *self, u32 hash, int nid, bool settled_only,
 			       struct ksmdev_cand *out, int max)
 {
-	u32 domain = self->region->domain;
+	u64 domain = self->region->domain;
 	struct ksmdev_bucket *b;
 	struct ksmdev_item *it;
 	int n = 0, i;

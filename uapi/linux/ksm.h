@@ -87,6 +87,7 @@ struct ksm_kthread_info {
 #define KSM_FEATURE_VOLATILITY		(1ULL << 11) /* ksm_config.volatility_filter */
 #define KSM_FEATURE_SMART_SCAN		(1ULL << 12) /* ksm_config.smart_scan */
 #define KSM_FEATURE_ADVISOR		(1ULL << 13) /* ksm_config.advisor_* */
+#define KSM_FEATURE_HARDENED		(1ULL << 14) /* KSM_DOMAIN_HARDENED */
 
 struct ksm_features {
 	__u32 api_version;	/* out: KSM_API_VERSION */
@@ -153,7 +154,8 @@ struct ksm_stats {
 	__u64 kpages_poisoned;	/* kernel pages found marked hardware-poisoned, out of the table */
 	__u64 kpages_moved;	/* kernel pages copied into a fuller block (to free a sparse one) */
 	__u64 kpool_spare;	/* free pages kept in the blocks kernel pages come from */
-	__u64 reserved0[2];	/* zero */
+	__u64 hardened_alone;	/* kernel pages made for a hardened domain's page with no twin */
+	__u64 reserved0[1];	/* zero */
 	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
 	__u64 reserved1[16];	/* zero */
 };
@@ -232,9 +234,17 @@ struct ksm_process_stats {
 #define KSM_DOMAIN_DEFAULT	0		/* the 2008 behaviour: everyone merges with everyone */
 #define KSM_DOMAIN_PRIVATE	0xffffffffU	/* a new domain of this SMA alone (no privilege needed) */
 
+/*
+ * ksm_domain.flags: KSM_DOMAIN_HARDENED joins the hardened domain of that id
+ * (not with KSM_DOMAIN_PRIVATE), which merges only with SMAs that joined it
+ * hardened too: there a page that could be merged behaves the same whether
+ * another process holds its content or not (docs/security.md).
+ */
+#define KSM_DOMAIN_HARDENED	(1U << 0)
+
 struct ksm_domain {
 	__u32 domain;		/* in: 0, KSM_DOMAIN_PRIVATE, or any id (CAP_SYS_ADMIN); out: the id */
-	__u32 flags;		/* in: zero */
+	__u32 flags;		/* in: 0 or KSM_DOMAIN_HARDENED */
 	__u64 reserved[3];	/* in: zero */
 };
 

@@ -93,6 +93,8 @@ KSM_STAT(kpages_moved, KSM_STAT_EVENT, "pages",
 	 "Kernel pages copied into a fuller block, so that a sparse block can be given back whole.")
 KSM_STAT(kpool_spare, KSM_STAT_PAGES, "pages",
 	 "Free pages the module keeps in its blocks of kernel pages, for new ones.")
+KSM_STAT(hardened_alone, KSM_STAT_EVENT, "pages",
+	 "Kernel pages made for an idle page of a hardened domain that had no twin.")
 
 KSM_SKIP_REASON(absent, KSM_SKIP_ABSENT, "nothing mapped there")
 KSM_SKIP_REASON(no_vma, KSM_SKIP_NO_VMA, "no VMA, or no longer private anonymous")
