@@ -39,7 +39,9 @@
  * logged). After fork() the child gets an SMA, and so a private domain, of
  * its own. A domain the library cannot set up (bad value, no such feature in
  * the module, EPERM) means nothing is registered at all: the memory is never
- * merged outside the domain asked for.
+ * merged outside the domain asked for. KSM_PRELOAD_HARDENED=1 joins the
+ * hardened domain of that id (or of 0) instead, where merged and unmerged
+ * pages behave alike on writes (docs/security.md); not with "private".
  *
  * KSM_PRELOAD_ALL=1 also registers the private anonymous writable memory the
  * program never madvised (heaps, malloc arenas, thread stacks): a thread reads
@@ -104,8 +106,9 @@ static struct {
 	bool all;		/* KSM_PRELOAD_ALL */
 	unsigned int interval_ms;	/* KSM_PRELOAD_INTERVAL_MS */
 	uint64_t max_region_pages;	/* KSM_PRELOAD_MAX_REGION_PAGES */
-	bool one_sma;		/* KSM_PRELOAD_DOMAIN set (not 0): all ranges on one SMA */
+	bool one_sma;		/* KSM_PRELOAD_DOMAIN set (not 0) or hardened: all on one SMA */
 	uint32_t domain;	/* KSM_PRELOAD_DOMAIN: an id or KSM_DOMAIN_PRIVATE */
+	uint32_t domain_flags;	/* KSM_PRELOAD_HARDENED: KSM_DOMAIN_HARDENED */
 } cfg = { .interval_ms = 1000, .max_region_pages = 1ULL << 31 };
 
 static uintptr_t page_size = 4096;
@@ -230,7 +233,7 @@ static int sma_create(void)
  */
 static int domain_sma_get(void)
 {
-	struct ksm_domain d = { .domain = cfg.domain };
+	struct ksm_domain d = { .domain = cfg.domain, .flags = cfg.domain_flags };
 	int fd;
 
 	if (domain_error)
@@ -247,8 +250,8 @@ static int domain_sma_get(void)
 			vlog("cannot set a private merge domain: %s: nothing will be registered",
 			     strerror(-domain_error));
 		else
-			vlog("cannot set merge domain %u: %s: nothing will be registered",
-			     cfg.domain, strerror(-domain_error));
+			vlog("cannot set %smerge domain %u: %s: nothing will be registered",
+			     cfg.domain_flags ? "hardened " : "", cfg.domain, strerror(-domain_error));
 		return domain_error;
 	}
 	vlog("merge domain %#x on SMA fd %d", d.domain, fd);
@@ -978,8 +981,9 @@ static uint64_t env_number(const char *name, uint64_t def, uint64_t max)
 
 /*
  * KSM_PRELOAD_DOMAIN: "private", or a decimal id (0, or unset: the default
- * domain). Anything else registers nothing (domain_error), rather than merge
- * outside the domain asked for.
+ * domain); KSM_PRELOAD_HARDENED=1: its hardened domain. Anything else
+ * registers nothing (domain_error), rather than merge outside the domain
+ * asked for.
  */
 static void parse_domain_env(void)
 {
@@ -987,6 +991,11 @@ static void parse_domain_env(void)
 	unsigned long long n;
 	char *end;
 
+	if (env_flag("KSM_PRELOAD_HARDENED")) {
+		/* Even domain 0: its hardened domain is set on one SMA like a named one. */
+		cfg.one_sma = true;
+		cfg.domain_flags = KSM_DOMAIN_HARDENED;
+	}
 	if (!v || !*v)
 		return;
 	if (!strcmp(v, "private")) {
@@ -1003,7 +1012,7 @@ static void parse_domain_env(void)
 		     "nothing will be registered", v);
 		return;
 	}
-	cfg.one_sma = n != KSM_DOMAIN_DEFAULT;
+	cfg.one_sma = n != KSM_DOMAIN_DEFAULT || cfg.domain_flags;
 	cfg.domain = (uint32_t)n;
 }
 
@@ -1028,9 +1037,10 @@ static void ksm_preload_init(void)
 
 	real_madvise = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-	vlog("loaded (builtin %s, all %s, domain %s)", cfg.builtin ? "on" : "off",
-	     cfg.all ? "on" : "off", !cfg.one_sma ? "default" :
-	     cfg.domain == KSM_DOMAIN_PRIVATE ? "private" : getenv("KSM_PRELOAD_DOMAIN"));
+	vlog("loaded (builtin %s, all %s, domain %s%s)", cfg.builtin ? "on" : "off",
+	     cfg.all ? "on" : "off", cfg.domain_flags ? "hardened " : "",
+	     cfg.domain == KSM_DOMAIN_PRIVATE ? "private" :
+	     cfg.domain == KSM_DOMAIN_DEFAULT ? "default" : getenv("KSM_PRELOAD_DOMAIN"));
 	if (cfg.all)
 		start_all_thread();
 }

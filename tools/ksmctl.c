@@ -119,8 +119,8 @@ static void print_usage(FILE *f)
 		"                               advisor_max_pages_to_scan\n"
 		"  unmerge                      give every page the module merged a private copy\n"
 		"                               again (the regions stay registered)\n"
-		"  run [--all] [--builtin|--no-builtin] [--domain ID|private] [--verbose]\n"
-		"      [--library PATH] -- CMD [ARGS]\n"
+		"  run [--all] [--builtin|--no-builtin] [--domain ID|private] [--hardened]\n"
+		"      [--verbose] [--library PATH] -- CMD [ARGS]\n"
 		"                               run CMD with libksm-preload.so: its\n"
 		"                               madvise(MADV_MERGEABLE) memory is registered with\n"
 		"                               /dev/ksm; --all: its other private memory too;\n"
@@ -128,7 +128,9 @@ static void print_usage(FILE *f)
 		"                               built-in KSM (--no-builtin: do not, the default);\n"
 		"                               --domain: merge only with processes of merge domain\n"
 		"                               ID (1 to 2147483647, needs CAP_SYS_ADMIN), or, with\n"
-		"                               private, with no other process\n"
+		"                               private, with no other process; --hardened: in the\n"
+		"                               hardened domain of that ID (or of the default one),\n"
+		"                               where merged pages behave like the others on writes\n"
 		"  help, --help                 this text\n"
 		"  version, --version           the version\n"
 		"\n"
@@ -1283,9 +1285,9 @@ static uint32_t parse_domain(const char *arg, char *env, size_t len)
  * library then uses), and a named domain is allowed to us (CAP_SYS_ADMIN:
  * tried on a throwaway SMA). Returns 0 or -1 after printing why not.
  */
-static int check_domain(int fd, uint32_t domain)
+static int check_domain(int fd, uint32_t domain, uint32_t flags)
 {
-	struct ksm_domain d = { .domain = domain };
+	struct ksm_domain d = { .domain = domain, .flags = flags };
 	struct ksm_features feat;
 	int sma;
 
@@ -1293,6 +1295,15 @@ static int check_domain(int fd, uint32_t domain)
 	    (KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE)) {
 		error("run --domain: the loaded ksm module has no merge domains "
 		      "(KSM_SMA_SET_DOMAIN): too old");
+		return -1;
+	}
+	if (flags && !(feat.features & KSM_FEATURE_HARDENED)) {
+		error("run --hardened: the loaded ksm module has no hardened domains: too old");
+		return -1;
+	}
+	if (flags && domain == KSM_DOMAIN_PRIVATE) {
+		error("run --hardened: a private domain has nobody to hide from: not with "
+		      "--domain private");
 		return -1;
 	}
 	if (domain == KSM_DOMAIN_DEFAULT || domain == KSM_DOMAIN_PRIVATE)
@@ -1324,7 +1335,7 @@ static int cmd_run(int argc, char **argv)
 {
 	char lib[PATH_MAX], *preload, domain_env[16] = "";
 	const char *library = NULL, *old;
-	int builtin = -1, all = 0, verbose = 0, i, fd;
+	int builtin = -1, all = 0, verbose = 0, hardened = 0, i, fd;
 	uint32_t domain = KSM_DOMAIN_DEFAULT;
 
 	for (i = 1; i < argc; i++) {
@@ -1339,6 +1350,8 @@ static int cmd_run(int argc, char **argv)
 			builtin = 0;
 		else if (!strcmp(argv[i], "--verbose"))
 			verbose = 1;
+		else if (!strcmp(argv[i], "--hardened"))
+			hardened = 1;
 		else if (!strcmp(argv[i], "--domain")) {
 			if (++i == argc)
 				usage_error("run: --domain needs an id (1 to 2147483647) or private");
@@ -1354,7 +1367,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage_error("usage: %s run [--all] [--builtin|--no-builtin] [--domain ID|private] "
-			    "[--verbose] [--library PATH] -- CMD [ARGS...]: no command given", prog);
+			    "[--hardened] [--verbose] [--library PATH] -- CMD [ARGS...]: no command "
+			    "given", prog);
 
 	if (library) {
 		if (!realpath(library, lib) || !readable_file(lib)) {
@@ -1368,7 +1382,8 @@ static int cmd_run(int argc, char **argv)
 	fd = open_device();
 	if (fd < 0)
 		return EXIT_FAIL;
-	if (*domain_env && check_domain(fd, domain)) {
+	if ((*domain_env || hardened) &&
+	    check_domain(fd, domain, hardened ? KSM_DOMAIN_HARDENED : 0)) {
 		close(fd);
 		return EXIT_FAIL;
 	}
@@ -1391,6 +1406,8 @@ static int cmd_run(int argc, char **argv)
 		set_env("KSM_PRELOAD_VERBOSE", "1");
 	if (*domain_env)
 		set_env("KSM_PRELOAD_DOMAIN", domain_env);
+	if (hardened)
+		set_env("KSM_PRELOAD_HARDENED", "1");
 
 	execvp(argv[i], &argv[i]);
 	error("cannot run %s: %s", argv[i], strerror(errno));

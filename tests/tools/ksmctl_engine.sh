@@ -140,6 +140,12 @@ ok $? "... and ksmctl run --domain 7 (a named domain): $(head -n 1 "$tmp/err")"
 as_nobody run --domain private -- sh -c 'test "$KSM_PRELOAD_DOMAIN" = private'
 [ $rc = 0 ]
 ok $? "... while ksmctl run --domain private works and sets KSM_PRELOAD_DOMAIN=private (rc $rc)"
+as_nobody run --hardened -- sh -c 'test "$KSM_PRELOAD_HARDENED" = 1 && test -z "$KSM_PRELOAD_DOMAIN"'
+[ $rc = 0 ]
+ok $? "... and ksmctl run --hardened (the default domain's hardened one) sets KSM_PRELOAD_HARDENED=1 (rc $rc)"
+as_nobody run --hardened --domain private -- true
+[ $rc = 1 ] && grep -q -- "--domain private" "$tmp/err"
+ok $? "... but not with --domain private: $(head -n 1 "$tmp/err")"
 as_nobody stats --pid 0
 [ $rc = 0 ] && grep -qE '^regions +0 ' "$tmp/out"
 ok $? "... and ksmctl stats --pid 0 (its own counters) works (rc $rc)"
