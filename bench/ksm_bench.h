@@ -173,4 +173,7 @@ void mode_frag(struct result *r);
 /* ---- features.c: the module's switches, each on and off ---- */
 void mode_features(const char *kernel, const struct sbuf *settings);
 
+/* ---- hardened.c: the hardened domain, what timing tells and what it costs ---- */
+void mode_hardened(const char *kernel, const struct sbuf *settings);
+
 #endif /* KSM_BENCH_H */

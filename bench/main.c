@@ -21,6 +21,9 @@
  *   fragmentation  the 2 MiB huge pages the guest can still allocate after
  *               compaction, with 4 x S MiB merged and churned for rounds
  *               (rewrites, exits, unmerges, new merges)
+ *   hardened    the hardened domain: what an attacker learns by timing
+ *               writes, normal and hardened, and what it costs (faults,
+ *               CPU, memory saved) on idle and busy pages
  *
  * Each mode prints one JSON line ({"mode":..,"ours":..,"builtin":..,
  * "ratio":..,...}; ratio is ours/builtin of the headline metric) and a table;
@@ -59,7 +62,8 @@ enum {
 	M_FEATURES = 1 << 6,
 	M_SCALE = 1 << 7,
 	M_FRAG = 1 << 8,
-	M_ALL = (1 << 9) - 1,
+	M_HARDENED = 1 << 9,
+	M_ALL = (1 << 10) - 1,
 };
 
 static const struct {
@@ -69,7 +73,7 @@ static const struct {
 	{ "merge", M_MERGE }, { "merge-dups", M_DUPS }, { "unmerge", M_UNMERGE },
 	{ "cow", M_COW }, { "full-scan", M_SCAN }, { "savings", M_SAVINGS },
 	{ "features", M_FEATURES }, { "scale", M_SCALE }, { "fragmentation", M_FRAG },
-	{ "all", M_ALL },
+	{ "hardened", M_HARDENED }, { "all", M_ALL },
 };
 
 static void usage(FILE *f)
@@ -82,7 +86,8 @@ static void usage(FILE *f)
 		"Compare the /dev/ksm module with the built-in KSM (as root, module loaded).\n"
 		"\n"
 		"  -m MODES   comma-separated: merge, merge-dups, unmerge, cow, full-scan,\n"
-		"             savings, features, scale, fragmentation, all (default all)\n"
+		"             savings, features, scale, fragmentation, hardened, all\n"
+		"             (default all)\n"
 		"  -s MiB     memory of each of the two processes (default 256)\n"
 		"  -S LIST    full-scan sizes in MiB (default S/4,S/2,S,2S,4S)\n"
 		"  -r N       repetitions, the median is reported (default 3); full-scan: N\n"
@@ -301,6 +306,8 @@ int main(int argc, char **argv)
 	}
 	if (modes & M_FEATURES)
 		mode_features(uts.release, &settings);
+	if (modes & M_HARDENED)
+		mode_hardened(uts.release, &settings);
 
 	printf("summary (kernel %s, S = %ld MiB, %d repetitions, %.0f s):\n", uts.release,
 	       opt.size_mib, opt.reps, ksmu_now_s() - t0);
