@@ -320,7 +320,6 @@ extern unsigned long ksmdev_max_kernel_pages;
 int ksmdev_kpage_init(void);
 void ksmdev_kpage_exit(void);
 struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain);
-bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src);
 struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm);
 struct ksmdev_kpage *ksmdev_kpage_lookup(unsigned long pfn);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);

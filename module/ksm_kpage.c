@@ -86,9 +86,10 @@ void ksmdev_kpage_exit(void)
  * KSM's page keeps the charge of the page that became it): when that cgroup
  * is at its limit, no kernel page and no merge. Its content is undefined
  * until ksmdev_merge_first() copies @page into it under write protection
- * (and computes its hash) or ksmdev_kpage_fill() copies it. The entry is in
- * the pfn table at once (ksmdev_kpage_is_ours() knows it before it is
- * mapped) and in no content table yet; the caller holds its one reference.
+ * (and computes its hash), or ksmdev_kpage_copy_kpage() copies a kernel
+ * page into it. The entry is in the pfn table at once
+ * (ksmdev_kpage_is_ours() knows it before it is mapped) and in no content
+ * table yet; the caller holds its one reference.
  * Returns NULL when out of memory, over the cgroup's limit or the
  * max_kernel_pages limit.
  */
@@ -131,14 +132,13 @@ free:
 	return NULL;
 }
 
-/**
- * ksmdev_kpage_fill - copy @src into the new kernel page @kp, hash the copy
- *
- * With the machine-check-safe copy: it stops, rather than take the machine
- * down, at hardware poison nobody had found (returns false: @kp is not to
- * be used). Any context; @kp is mapped nowhere yet.
+/*
+ * Copy @src into the new kernel page @kp and hash the copy. With the
+ * machine-check-safe copy: it stops, rather than take the machine down, at
+ * hardware poison nobody had found (returns false: @kp is not to be used).
+ * Any context; @kp is mapped nowhere yet.
  */
-bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src)
+static bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src)
 {
 	if (!ksmdev_copy_page_mc(kp->page, src))
 		return false;

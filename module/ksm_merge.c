@@ -406,6 +406,60 @@ static void ksmdev_install(struct vm_area_struct *vma, unsigned long addr, pte_t
 	set_pte_at(vma->vm_mm, addr, ptep, new);
 }
 
+/* A page table entry locked to be changed (ksmdev_pte_lock()). */
+struct ksmdev_pte_lock {
+	struct vm_area_struct *vma;
+	struct mmu_notifier_range range;
+	pte_t *ptep;
+	spinlock_t *ptl;
+};
+
+/*
+ * ksmdev_pte_lock - lock the page table entry at @addr of @vma, to change it
+ *
+ * mmap lock held. Starts an mmu notifier range over the page and takes the
+ * PTE lock. Returns 0 with both held (release with ksmdev_pte_unlock()), or
+ * KSMDEV_SKIP(KSM_SKIP_BUSY) with neither (no page table there).
+ */
+static int ksmdev_pte_lock(struct vm_area_struct *vma, unsigned long addr,
+			   struct ksmdev_pte_lock *l)
+{
+	pmd_t *pmdp = ksmdev_find_pmd(vma->vm_mm, addr);
+
+	if (!pmdp)
+		return KSMDEV_SKIP(KSM_SKIP_BUSY);
+	l->vma = vma;
+	ksmdev_mmu_range_init(&l->range, vma, addr, addr + PAGE_SIZE);
+	ksmdev_mmu_invalidate_start(&l->range);
+	l->ptep = ksmdev_pte_offset_map_lock(vma->vm_mm, pmdp, addr, &l->ptl);
+	if (l->ptep)
+		return 0;
+	ksmdev_mmu_invalidate_end(&l->range);
+	return KSMDEV_SKIP(KSM_SKIP_BUSY);
+}
+
+/* Release what ksmdev_pte_lock() took, in reverse order. */
+static void ksmdev_pte_unlock(struct ksmdev_pte_lock *l)
+{
+	pte_unmap_unlock(l->ptep, l->ptl);
+	ksmdev_mmu_invalidate_end(&l->range);
+}
+
+/*
+ * Clear the locked PTE at @addr (mapping @pfn) and flush it from every TLB,
+ * secondary ones included: no CPU or device can write the page any more and
+ * GUP-fast no longer finds it. Returns the old entry.
+ */
+static pte_t ksmdev_clear_pte(struct ksmdev_pte_lock *l, unsigned long addr, unsigned long pfn)
+{
+	pte_t old;
+
+	flush_cache_page(l->vma, addr, pfn);
+	old = ksmdev_call(ptep_clear_flush)(l->vma, addr, l->ptep);
+	ksmdev_flush_secondary_tlb(l->vma->vm_mm, addr);
+	return old;
+}
+
 /*
  * ksmdev_replace_pte - map @kpage read-only at @addr in place of @page
  * @page: the small anonymous page mapped there, referenced once by the caller
@@ -430,34 +484,22 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 			      struct page *page, struct page *kpage, bool fill)
 {
 	struct mm_struct *mm = vma->vm_mm;
-	struct mmu_notifier_range range;
+	struct ksmdev_pte_lock l;
 	pte_t *ptep, old;
-	spinlock_t *ptl;
-	pmd_t *pmdp;
 	int ret;
 
 	mmap_assert_locked(mm);
-	pmdp = ksmdev_find_pmd(mm, addr);
-	if (!pmdp)
-		return KSMDEV_SKIP(KSM_SKIP_BUSY);
-
-	ksmdev_mmu_range_init(&range, vma, addr, addr + PAGE_SIZE);
-	ksmdev_mmu_invalidate_start(&range);
-
-	ptep = ksmdev_pte_offset_map_lock(mm, pmdp, addr, &ptl);
-	if (!ptep) {
-		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
-		goto out_mn;
-	}
+	ret = ksmdev_pte_lock(vma, addr, &l);
+	if (ret)
+		return ret;
+	ptep = l.ptep;
 	old = ptep_get(ptep);
 	if (!pte_present(old) || pte_pfn(old) != page_to_pfn(page)) {
 		ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
 		goto out_unlock;
 	}
 
-	flush_cache_page(vma, addr, pte_pfn(old));
-	old = ksmdev_call(ptep_clear_flush)(vma, addr, ptep);
-	ksmdev_flush_secondary_tlb(mm, addr);
+	old = ksmdev_clear_pte(&l, addr, pte_pfn(old));
 
 	/* Never compare (read) a page marked poisoned, nor map one. */
 	if (PageHWPoison(page) || (kpage && PageHWPoison(kpage))) {
@@ -498,9 +540,7 @@ static int ksmdev_replace_pte(struct vm_area_struct *vma, unsigned long addr,
 	ret = KSMDEV_MERGED;
 
 out_unlock:
-	pte_unmap_unlock(ptep, ptl);
-out_mn:
-	ksmdev_mmu_invalidate_end(&range);
+	ksmdev_pte_unlock(&l);
 	return ret;
 }
 
@@ -697,53 +737,33 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
 	return ret < 0 ? ret : 0;
 }
 
-/* What ksmdev_target_pte_lock() holds. */
-struct ksmdev_pte_lock {
-	struct vm_area_struct *vma;
-	struct mmu_notifier_range range;
-	pte_t *ptep;
-	spinlock_t *ptl;
-};
-
 /*
  * ksmdev_target_pte_lock - lock the page table entry of @t, to change it
  *
- * Takes the process's mmap lock (read), checks the VMA, starts an mmu
- * notifier range over the page and takes the PTE lock. Returns 0 with all
- * of that held (release with ksmdev_target_pte_unlock()), or
- * KSMDEV_SKIP(reason) with nothing held.
+ * Takes the process's mmap lock (read), checks the VMA, then
+ * ksmdev_pte_lock(). Returns 0 with all of that held (release with
+ * ksmdev_target_pte_unlock()), or KSMDEV_SKIP(reason) with nothing held.
  */
 static int ksmdev_target_pte_lock(struct ksmdev_target *t, struct ksmdev_pte_lock *l)
 {
 	struct mm_struct *mm = t->region->mm;
-	pmd_t *pmdp;
+	struct vm_area_struct *vma;
 	int ret;
 
 	if (!ksmdev_mm_lock(mm))
 		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	l->vma = ksmdev_vma_at(mm, t->addr, &ret);
-	if (!l->vma)
-		goto unlock;
-	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
-	pmdp = ksmdev_find_pmd(mm, t->addr);
-	if (!pmdp)
-		goto unlock;
-	ksmdev_mmu_range_init(&l->range, l->vma, t->addr, t->addr + PAGE_SIZE);
-	ksmdev_mmu_invalidate_start(&l->range);
-	l->ptep = ksmdev_pte_offset_map_lock(mm, pmdp, t->addr, &l->ptl);
-	if (l->ptep)
-		return 0;
-	ksmdev_mmu_invalidate_end(&l->range);
-unlock:
-	ksmdev_mm_unlock(mm);
+	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	if (vma)
+		ret = ksmdev_pte_lock(vma, t->addr, l);
+	if (ret)
+		ksmdev_mm_unlock(mm);
 	return ret;
 }
 
 /* Release what ksmdev_target_pte_lock() took, in reverse order. */
 static void ksmdev_target_pte_unlock(struct ksmdev_target *t, struct ksmdev_pte_lock *l)
 {
-	pte_unmap_unlock(l->ptep, l->ptl);
-	ksmdev_mmu_invalidate_end(&l->range);
+	ksmdev_pte_unlock(l);
 	ksmdev_mm_unlock(t->region->mm);
 }
 
@@ -776,9 +796,7 @@ int ksmdev_poison_target(struct ksmdev_target *t)
 	/* The page locked, as make_hwpoison_entry() wants (a trylock: the PTE lock is held). */
 	if (page && !PageAnon(page) && PageHWPoison(page) && ksmdev_kpage_is_ours(page) &&
 	    trylock_page(page)) {
-		flush_cache_page(l.vma, t->addr, pte_pfn(old));
-		ksmdev_call(ptep_clear_flush)(l.vma, t->addr, l.ptep);
-		ksmdev_flush_secondary_tlb(t->region->mm, t->addr);
+		ksmdev_clear_pte(&l, t->addr, pte_pfn(old));
 		set_pte_at(t->region->mm, t->addr, l.ptep,
 			   swp_entry_to_pte(make_hwpoison_entry(page)));
 		ksmdev_rmap_remove(page, l.vma);
@@ -820,9 +838,7 @@ int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 		ret = KSMDEV_SKIP(KSM_SKIP_HWPOISON);
 		goto out;
 	}
-	flush_cache_page(l.vma, t->addr, from->pfn);
-	old = ksmdev_call(ptep_clear_flush)(l.vma, t->addr, l.ptep);
-	ksmdev_flush_secondary_tlb(t->region->mm, t->addr);
+	old = ksmdev_clear_pte(&l, t->addr, from->pfn);
 	ksmdev_install(l.vma, t->addr, l.ptep, old, to->page);
 	ksmdev_rmap_remove(from->page, l.vma);
 	put_page(from->page);	/* the reference of the mapping we removed */
