@@ -40,16 +40,16 @@ $(TOOLS_DIR)/register-example: tools/examples/register-example.c uapi/linux/ksm.
 # Test helpers: C programs (built like the tests, by the pattern rule of the top Makefile) and the tiny
 # guest firmware of the QEMU tests. They live in a subdirectory, so tests/guest-run does not run them.
 TOOLS_TEST_HELPERS := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/tools/helpers/*.c)) \
-	build/tests/tools/helpers/serial-counter.bin build/tests/tools/helpers/linux-guest.cpio
+	build/tests/tools/helpers/serial-counter.bin build/tests/vms/helpers/linux-guest.cpio
 
 tests: $(TOOLS_TEST_HELPERS)
 
-build/tests/tools/qemu_paused build/tests/tools/qemu_running build/tests/tools/ksmctl_scan: \
-	tests/tools/helpers/qemu.h
+build/tests/tools/qemu_paused build/tests/tools/qemu_running build/tests/tools/ksmctl_scan \
+	build/tests/vms/qemu_linux: tests/tools/helpers/qemu.h
 
-# The initramfs of the small Linux guests (tests/tools/qemu_linux, the demo): init, static, and the
+# The initramfs of the small Linux guests (tests/vms/qemu_linux, the demo): init, static, and the
 # mount points it needs.
-build/tests/tools/helpers/linux-guest.cpio: tests/tools/linux-guest/init.c
+build/tests/vms/helpers/linux-guest.cpio: tests/vms/linux-guest/init.c
 	@rm -rf $@.d && mkdir -p $@.d/dev $@.d/proc
 	$(CC) $(CFLAGS_USER) -static -s -o $@.d/init $<
 	@cd $@.d && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 > ../$(notdir $@)

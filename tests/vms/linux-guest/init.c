@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * init - the whole userspace of the small Linux guests that the real-VM test
- * (tests/tools/qemu_linux.c) and the demo boot: a Debian kernel and an
+ * (tests/vms/qemu_linux.c) and the demo boot: a Debian kernel and an
  * initramfs holding only this program, built static (tools/tools.mk).
  *
  * It runs a workload that can tell whether its memory still holds what it

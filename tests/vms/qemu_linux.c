@@ -4,7 +4,7 @@
  *
  * Two unmodified qemu-system-x86_64 under `ksmctl run' (the preload library
  * registers the guest RAM QEMU madvises MERGEABLE) boot this guest's Debian
- * kernel with an initramfs holding only tests/tools/linux-guest/init.c: a
+ * kernel with an initramfs holding only tests/vms/linux-guest/init.c: a
  * workload with 36 MiB of data common to both VMs and 12 MiB of its own, that
  * rewrites some common pages every heartbeat (a burst of 2 MiB every 16th),
  * reads all its data back and prints its sum, checked against what it wrote.
@@ -20,7 +20,7 @@
  * end that every line each VM printed is right: consecutive heartbeats, "ok".
  */
 #include "ktest.h"
-#include "helpers/qemu.h"
+#include "../tools/helpers/qemu.h"
 
 #include <dirent.h>
 #include <sys/utsname.h>
