@@ -176,8 +176,14 @@ int main(void)
 		 "normal domain: the attacker tells merged from unmerged by its faults (%ld vs %ld)",
 		 shared, own);
 
+	/*
+	 * The signal is N faults against none. A stray fault of the tenant's
+	 * own (its stack, the page it reports through) lands in either count
+	 * now and then: the normal domain above gives N + 1 at times. A few
+	 * faults of slack, nowhere near what would tell the halves apart.
+	 */
 	round_in(dev, scan, KSM_DOMAIN_HARDENED, "hardened domain", &shared, &own);
-	ktest_ok(shared == own && shared >= N,
+	ktest_ok(labs(shared - own) <= 4 && shared >= N && own >= N,
 		 "hardened domain: the attacker's faults are the same either way (%ld, %ld)",
 		 shared, own);
 	return ktest_done();
