@@ -302,9 +302,14 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 	check(a, ok, "after the merge both VMs keep running and rewrite 2 MiB of common data, "
 	      "their sums right (heartbeats %ld -> %ld, %ld -> %ld)", until[0], s[0].hb, until[1],
 	      s[1].hb);
+	/* cow_breaks counts what kksmd found copied: wait for its next visits. */
 	for (int q = 0; q < 2; q++) {
 		struct ksm_process_stats now = pstats(dev, a->pid[q]);
 
+		for (int i = 0; i < 60 * slow && now.cow_breaks <= before[q].cow_breaks + 256; i++) {
+			usleep(500000);
+			now = pstats(dev, a->pid[q]);
+		}
 		check(a, now.cow_breaks > before[q].cow_breaks + 256,
 		      "VM %d: its writes broke sharing (cow_breaks %llu -> %llu)", q,
 		      (unsigned long long)before[q].cow_breaks,
