@@ -192,20 +192,22 @@ static void ksmdev_item_merged(struct ksmdev_item *it, u8 state)
 }
 
 /*
- * ksmdev_kpage_matches - does @page seem to hold the content of @kp?
- * @collision: several kernel pages share @page's hash; tell them apart by
- *	the SHA-1 cache (one digest of @page, then 20 bytes per candidate)
- *	rather than by whole-page compares, which are slow for pages that
- *	differ only near their end
+ * ksmdev_kpage_matches - does @page seem to hold the content of @kp, one of
+ * several kernel pages sharing @page's hash?
+ *
+ * Tells them apart by the SHA-1 cache (one digest of @page, then 20 bytes
+ * per candidate) rather than by whole-page compares, which are slow for
+ * pages that differ only near their end; by a compare while another task
+ * computes the digest of @kp.
  *
  * A check without locks, to spare a doomed merge its page table work: @page
  * may still change, and only the compare under write protection in
  * ksmdev_replace_pte() decides.
  */
-static bool ksmdev_kpage_matches(struct page *page, struct ksmdev_kpage *kp, bool collision,
+static bool ksmdev_kpage_matches(struct page *page, struct ksmdev_kpage *kp,
 				 struct ksmdev_digest *digest)
 {
-	const u8 *kp_sha1 = collision ? ksmdev_kpage_sha1(kp) : NULL;
+	const u8 *kp_sha1 = ksmdev_kpage_sha1(kp);
 
 	if (kp_sha1) {
 		if (!memcmp(ksmdev_digest_of(digest, page), kp_sha1, SHA1_DIGEST_SIZE))
@@ -244,7 +246,12 @@ static void ksmdev_move_sharer(struct ksmdev_target *t)
 /*
  * Try to map one of the kernel pages holding content @hash at @t instead of
  * its page; one in a block being emptied hands over to its copy first.
- * Returns the number of merges done (0 or 1).
+ * Several candidates are told apart first (ksmdev_kpage_matches()); a lone
+ * one is not compared before the switch: the compare under write protection
+ * decides anyway, a candidate with the right hash almost always matches,
+ * and one that does not costs a PTE cleared and put back, where the extra
+ * compare cost a whole-page compare on every merge (a sixth of merge-dups,
+ * docs/performance.md). Returns the number of merges done (0 or 1).
  */
 static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
 			     struct ksmdev_digest *digest)
@@ -257,7 +264,7 @@ static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
 		struct ksmdev_kpage *kp = cands[i], *to;
 		int ret;
 
-		if (merged || !ksmdev_kpage_matches(t->page, kp, n > 1, digest))
+		if (merged || (n > 1 && !ksmdev_kpage_matches(t->page, kp, digest)))
 			goto put;
 		if (ksmdev_kpool_evacuating(kp->pfn)) {
 			to = ksmdev_table_move_kpage(kp, t->region->mm);
@@ -311,10 +318,12 @@ static struct ksmdev_kpage *ksmdev_merge_new(struct ksmdev_target *t)
  * @t_failed: set when @t itself could not be switched (no point in trying
  *	it with another twin)
  *
- * Checks that @u holds the same content as @t (or as the kernel page; else
- * files @u under the hash of what it holds now), switches @t to a new kernel
- * page filled from it under write protection, then @u - comparing the whole
- * page under write protection. Returns the number of merges done (0, 1 or 2).
+ * Checks that @u holds the same content as @t (else files @u under the hash
+ * of what it holds now), switches @t to a new kernel page filled from it
+ * under write protection, then @u - comparing the whole page under write
+ * protection. With the kernel page already made, @u goes straight to that
+ * compare (as in ksmdev_try_stable()) and is filed anew if it fails.
+ * Returns the number of merges done (0, 1 or 2).
  */
 static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 			   struct ksmdev_item *u_it, struct ksmdev_kpage **kpp, bool *t_failed)
@@ -329,7 +338,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		ksmdev_count_failure(ret);
 		return 0;
 	}
-	if (!ksmdev_pages_identical(kp ? kp->page : t->page, u->page)) {
+	if (!kp && !ksmdev_pages_identical(t->page, u->page)) {
 		/* A hash collision, or @u changed since it was filed. */
 		ksmdev_count(memcmp_mismatch);
 		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page));
@@ -352,7 +361,10 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return merged + 1;
 	}
 	ksmdev_count_failure(ret);
-	if (merged && ksmdev_domain_hardened(t->region->domain)) {
+	if (!merged && ret == KSMDEV_DIFFERENT) {
+		/* The same collision or change, found by the compare itself. */
+		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page));
+	} else if (merged && ksmdev_domain_hardened(t->region->domain)) {
 		/* A hardened domain's page keeps a kernel page of its own (ksmdev_try_alone()). */
 		ksmdev_count(hardened_alone);
 	} else if (merged) {
