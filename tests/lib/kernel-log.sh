@@ -5,6 +5,17 @@
 # object or cache (slub_debug: "BUG ksmdev_item (Tainted: ...): Redzone overwritten"). An extended regex.
 bad='BUG:|WARNING:|Oops|Bad rss-counter|[Bb]ad page|soft lockup|blocked for more than|detected (expedited )?stalls? on|kthread starved|Kernel panic|pagealloc: (single bit error|memory corruption)|BUG [^ :]+ \('
 
+# svm_crash LOG: does kernel log LOG's first report (up to its end) pass through an exception taken
+# in __svm_vcpu_run, KVM's assembly around VMRUN? There the host runs on the VM's segment state until
+# it reloads its own, with interrupts held off by the CPU (GIF); TCG's emulated SVM once delivered a
+# timer interrupt on the instruction after VMRUN (tests/vm/run treats that as the emulation's flake).
+svm_crash() {
+	awk -v bad="$bad" '!on && $0 ~ bad { on = 1 }
+		on && /RIP: 0010:__svm_vcpu_run\+/ { found = 1; exit }
+		on && /---\[ end trace|Kernel panic/ { exit }
+		END { exit !found }' "$1"
+}
+
 # Hardware memory errors, real or injected. A test that injects none must leave no such line; the
 # ones that inject them (listed in memory_failure_tests) may leave exactly the lines memory_failure(),
 # soft_offline_page() and the fault handler print for what they inject, in those words, and no other.
