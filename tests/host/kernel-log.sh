@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The kernel-log checks of tests/lib/kernel-log.sh (TAP, host side): svm_crash, which lets a guest
-# that crashed in KVM's VMRUN sequence be booted once more, tells that crash (a trimmed copy of the
-# one a 6.1 guest had) from reports of any other kind.
+# that crashed in KVM's VMRUN sequence be booted once more, tells that crash (trimmed copies of the
+# two 6.1 guests had) from reports of any other kind.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -37,6 +37,17 @@ cat > "$tmp/later" <<'LOG'
 [    2.000000] RIP: 0010:__svm_vcpu_run+0x9c/0x210 [kvm_amd]
 LOG
 printf '[    1.000000] kvm [157]: vcpu0, guest rIP: 0x0 Unhandled WRMSR(0xc0010007) = 0xffff\n' > "$tmp/none"
+# The second one: the dying CPU printed no trace.
+cat > "$tmp/guard" <<'LOG'
+[   13.929649] BUG: TASK stack guard page was hit at ff67eca2c083fff8 (stack is ff67eca2c0840000..ff67eca2c0844000)
+[   13.932286] stack guard page: 0000 [#1] PREEMPT SMP NOPTI
+[   13.933045] CPU: 0 PID: 243 Comm: qemu-system-x86 Tainted: G           OE      6.1.0-57-amd64 #1  Debian 6.1.192-3
+[   13.933489] RIP: 0010:error_entry+0xb/0x130
+[   13.935689] FS:  0000000000000000(0000) GS:ff3aa699fca00000(0000) knlGS:0000000000000000
+[   91.698759] Kernel panic - not syncing: corrupted stack end detected inside scheduler
+LOG
+sed 's/Comm: qemu-system-x86/Comm: ksm-bench/' "$tmp/guard" > "$tmp/guard-other"
+sed 's/RIP: 0010:error_entry+0xb/RIP: 0010:ksmdev_walk+0x1c/' "$tmp/guard" > "$tmp/guard-deep"
 
 svm_crash "$tmp/svm"
 ok $? "svm_crash: a crash that began with an interrupt taken in __svm_vcpu_run"
@@ -46,4 +57,10 @@ ok $? "svm_crash: not the same report without the __svm_vcpu_run frame"
 ok $? "svm_crash: not a report elsewhere, with __svm_vcpu_run only after its end"
 ! svm_crash "$tmp/none"
 ok $? "svm_crash: not a log with no report"
+svm_crash "$tmp/guard"
+ok $? "svm_crash: a stack guard page hit in a QEMU thread at an exception entry, with no trace"
+! svm_crash "$tmp/guard-other"
+ok $? "svm_crash: not the same in another program"
+! svm_crash "$tmp/guard-deep"
+ok $? "svm_crash: not a stack guard page hit in a QEMU thread elsewhere (a real recursion)"
 tap_end
