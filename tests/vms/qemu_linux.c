@@ -138,7 +138,7 @@ struct attempt {
 	bool exited[2];
 	int nres;
 	bool res_ok[16];
-	char res[16][256];
+	char res[16][512];
 };
 
 /* Record a test point of attempt @a (ktest_ok() at the attempt's end). Returns @cond. */
@@ -185,6 +185,45 @@ static bool vm_reset(struct attempt *a, int q)
 	if (f)
 		fclose(f);
 	return !panic;
+}
+
+/*
+ * What became of VM @q, into @buf for a test point: "running", or how its
+ * QEMU ended (status or signal) and the first panic or error line its serial
+ * port or its QEMU printed, so that a failure in CI, where only the failing
+ * lines may be kept, says whether the VM reset, panicked or was killed.
+ */
+static const char *vm_fate(struct attempt *a, int q, char *buf, size_t len)
+{
+	static const char *const marks[] = { "Kernel panic", " BAD", "BUG:", "Oops",
+					     "error", "KVM", NULL };
+	const char *logs[] = { a->serial[q], a->log[q] };
+	char line[256], first[160] = "";
+	int st;
+
+	if (!vm_exited(a, q)) {
+		snprintf(buf, len, "running");
+		return buf;
+	}
+	for (int i = 0; i < 2 && !first[0]; i++) {
+		FILE *f = fopen(logs[i], "r");
+
+		while (f && !first[0] && fgets(line, sizeof(line), f))
+			for (int m = 0; marks[m] && !first[0]; m++)
+				if (strstr(line, marks[m]))
+					snprintf(first, sizeof(first), "%.*s", (int)strcspn(line, "\r\n"),
+						 line);
+		if (f)
+			fclose(f);
+	}
+	st = a->status[q];
+	if (WIFSIGNALED(st))
+		snprintf(buf, len, "QEMU killed by signal %d%s%s", WTERMSIG(st),
+			 first[0] ? ": " : "", first);
+	else
+		snprintf(buf, len, "QEMU exited with status %d%s%s%s", WEXITSTATUS(st),
+			 vm_reset(a, q) ? " (a reset)" : "", first[0] ? ": " : "", first);
+	return buf;
 }
 
 /*
@@ -238,7 +277,7 @@ static bool wait_beats(const char (*serial)[96], const long until[2], bool burst
 static bool attempt(struct attempt *a, int dev, const char *kernel, const char *initrd, bool kvm,
 		    int slow)
 {
-	char serial_arg[2][200], append[2][256], mem[16], out[4096];
+	char serial_arg[2][200], append[2][256], mem[16], out[4096], fate[2][200];
 	long merged[2] = { 0, 0 }, want = SHARED_PAGES * 9 / 10, until[2];
 	struct ksm_process_stats before[2];
 	struct serial s[2];
@@ -305,8 +344,9 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 	until[1] = s[1].hb;
 	ok = wait_beats(a->serial, until, true, s, BURST_EVERY * HB_MS / 1000 * 4 * slow);
 	check(a, ok, "after the merge both VMs keep running and rewrite 2 MiB of common data, "
-	      "their sums right (heartbeats %ld -> %ld, %ld -> %ld)", until[0], s[0].hb, until[1],
-	      s[1].hb);
+	      "their sums right (heartbeats %ld -> %ld, %ld -> %ld; VMs %s, %s)", until[0], s[0].hb,
+	      until[1], s[1].hb, vm_fate(a, 0, fate[0], sizeof(fate[0])),
+	      vm_fate(a, 1, fate[1], sizeof(fate[1])));
 	/* cow_breaks counts what kksmd found copied: wait for its next visits. */
 	for (int q = 0; q < 2; q++) {
 		struct ksm_process_stats now = pstats(dev, a->pid[q]);
@@ -337,8 +377,9 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 	for (int q = 0; q < 2; q++) {
 		check_serial(a->serial[q], &s[q]);
 		check(a, !vm_exited(a, q) && s[q].hb > 0 && !s[q].bad,
-		      "VM %d: still running, all %ld heartbeats it printed are right (consecutive, "
-		      "sum ok): %ld bad%s%s", q, s[q].hb + 1, s[q].bad, s[q].bad ? ", first: " : "",
+		      "VM %d: still running (%s), all %ld heartbeats it printed are right "
+		      "(consecutive, sum ok): %ld bad%s%s", q, vm_fate(a, q, fate[q], sizeof(fate[q])),
+		      s[q].hb + 1, s[q].bad, s[q].bad ? ", first: " : "",
 		      s[q].bad ? s[q].first_bad : "");
 	}
 	return !vm_reset(a, 0) && !vm_reset(a, 1);
