@@ -226,17 +226,25 @@ static const char *vm_fate(struct attempt *a, int q, char *buf, size_t len)
 	return buf;
 }
 
+/* Has either VM of @a exited? (Nothing to wait for then.) */
+static bool vm_gone(struct attempt *a)
+{
+	return vm_exited(a, 0) || vm_exited(a, 1);
+}
+
 /*
  * Wait up to @seconds until each VM's merged_pages reaches @want; its last
- * values into @merged. False on timeout.
+ * values into @merged. False on timeout, or at once when a VM exited.
  */
-static bool wait_merged(int dev, const pid_t pid[2], long want, long merged[2], int seconds)
+static bool wait_merged(struct attempt *a, int dev, long want, long merged[2], int seconds)
 {
 	for (int i = 0; i <= seconds * 2; i++) {
 		for (int q = 0; q < 2; q++)
-			merged[q] = pstats(dev, pid[q]).merged_pages;
+			merged[q] = pstats(dev, a->pid[q]).merged_pages;
 		if (merged[0] >= want && merged[1] >= want)
 			return true;
+		if (vm_gone(a))
+			return false;
 		usleep(500000);
 	}
 	return false;
@@ -245,16 +253,17 @@ static bool wait_merged(int dev, const pid_t pid[2], long want, long merged[2], 
 /*
  * Wait up to @seconds until both VMs printed heartbeat @until[q] (and, with
  * @burst, a burst after heartbeat @until[q] and one heartbeat after it); their
- * logs into @s. False on timeout, or when a VM printed a wrong line.
+ * logs into @s. False on timeout, when a VM printed a wrong line, or once a
+ * VM exited.
  */
-static bool wait_beats(const char (*serial)[96], const long until[2], bool burst,
-		       struct serial s[2], int seconds)
+static bool wait_beats(struct attempt *a, const long until[2], bool burst, struct serial s[2],
+		       int seconds)
 {
 	for (int i = 0; i <= seconds * 5; i++) {
-		bool done = true;
+		bool done = true, gone = vm_gone(a);
 
 		for (int q = 0; q < 2; q++) {
-			check_serial(serial[q], &s[q]);
+			check_serial(a->serial[q], &s[q]);
 			if (s[q].bad)
 				return false;
 			if (burst)
@@ -264,6 +273,8 @@ static bool wait_beats(const char (*serial)[96], const long until[2], bool burst
 		}
 		if (done)
 			return true;
+		if (gone)
+			return false;	/* read once more after it exited: all it printed */
 		usleep(200000);
 	}
 	return false;
@@ -329,7 +340,7 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 	check(a, rc == 0 && !strcmp(out, "created scanner\n"), "ksmctl start: kksmd runs (%d: %s)",
 	      rc, qemu_oneline(out));
 	t0 = ksmu_now_s();
-	ok = wait_merged(dev, a->pid, want, merged, 120 * slow);
+	ok = wait_merged(a, dev, want, merged, 120 * slow);
 	ktest_diag("merged in %.0f s", ksmu_now_s() - t0);
 	check(a, ok, "kksmd merged at least 90%% of the %ld common data pages in each running VM "
 	      "(merged_pages %ld, %ld)", SHARED_PAGES, merged[0], merged[1]);
@@ -342,7 +353,7 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 	check_serial(a->serial[1], &s[1]);
 	until[0] = s[0].hb;
 	until[1] = s[1].hb;
-	ok = wait_beats(a->serial, until, true, s, BURST_EVERY * HB_MS / 1000 * 4 * slow);
+	ok = wait_beats(a, until, true, s, BURST_EVERY * HB_MS / 1000 * 4 * slow);
 	check(a, ok, "after the merge both VMs keep running and rewrite 2 MiB of common data, "
 	      "their sums right (heartbeats %ld -> %ld, %ld -> %ld; VMs %s, %s)", until[0], s[0].hb,
 	      until[1], s[1].hb, vm_fate(a, 0, fate[0], sizeof(fate[0])),
@@ -351,7 +362,8 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 	for (int q = 0; q < 2; q++) {
 		struct ksm_process_stats now = pstats(dev, a->pid[q]);
 
-		for (int i = 0; i < 60 * slow && now.cow_breaks <= before[q].cow_breaks + 256; i++) {
+		for (int i = 0; i < 60 * slow && now.cow_breaks <= before[q].cow_breaks + 256 &&
+				!vm_exited(a, q); i++) {
 			usleep(500000);
 			now = pstats(dev, a->pid[q]);
 		}
@@ -360,12 +372,12 @@ static bool attempt(struct attempt *a, int dev, const char *kernel, const char *
 		      (unsigned long long)before[q].cow_breaks,
 		      (unsigned long long)now.cow_breaks);
 	}
-	ok = wait_merged(dev, a->pid, want, merged, 60 * slow);
+	ok = wait_merged(a, dev, want, merged, 60 * slow);
 	check(a, ok, "kksmd merges the rewritten pages again (merged_pages %ld, %ld)", merged[0],
 	      merged[1]);
 	until[0] = s[0].hb + 4;
 	until[1] = s[1].hb + 4;
-	ok = wait_beats(a->serial, until, false, s, 30 * slow);
+	ok = wait_beats(a, until, false, s, 30 * slow);
 	check(a, ok, "with kksmd still running both VMs keep running (heartbeats %ld, %ld)",
 	      s[0].hb, s[1].hb);
 	qemu_show_saved();
