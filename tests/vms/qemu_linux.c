@@ -165,6 +165,30 @@ static bool vm_exited(struct attempt *a, int q)
 }
 
 /*
+ * The first line of file @path holding one of @marks (a NULL-terminated
+ * list), without its line end, into @out (@len bytes, may be 0). False when
+ * there is none or no file.
+ */
+static bool log_find(const char *path, const char *const *marks, char *out, size_t len)
+{
+	char line[256];
+	bool found = false;
+	FILE *f = fopen(path, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		for (int m = 0; marks[m] && !found; m++)
+			found = strstr(line, marks[m]);
+	if (found && len)
+		snprintf(out, len, "%.*s", (int)strcspn(line, "\r\n"), line);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* What a VM's serial port shows when its kernel panicked or its data went wrong. */
+static const char *const vm_panic_marks[] = { "Kernel panic", " BAD", NULL };
+
+/*
  * Did a VM reset by itself: its QEMU exited with status 0 (-no-reboot turns a
  * reset into an exit) with no kernel panic and no wrong sum on its serial
  * port? That is a triple fault, which TCG's emulation of SVM causes now and
@@ -173,18 +197,9 @@ static bool vm_exited(struct attempt *a, int q)
  */
 static bool vm_reset(struct attempt *a, int q)
 {
-	char line[256];
-	bool panic = false;
-	FILE *f;
-
 	if (!vm_exited(a, q) || !WIFEXITED(a->status[q]) || WEXITSTATUS(a->status[q]))
 		return false;
-	f = fopen(a->serial[q], "r");
-	while (f && fgets(line, sizeof(line), f))
-		panic |= strstr(line, "Kernel panic") || strstr(line, " BAD");
-	if (f)
-		fclose(f);
-	return !panic;
+	return !log_find(a->serial[q], vm_panic_marks, NULL, 0);
 }
 
 /*
@@ -197,25 +212,15 @@ static const char *vm_fate(struct attempt *a, int q, char *buf, size_t len)
 {
 	static const char *const marks[] = { "Kernel panic", " BAD", "BUG:", "Oops",
 					     "error", "KVM", NULL };
-	const char *logs[] = { a->serial[q], a->log[q] };
-	char line[256], first[160] = "";
+	char first[160] = "";
 	int st;
 
 	if (!vm_exited(a, q)) {
 		snprintf(buf, len, "running");
 		return buf;
 	}
-	for (int i = 0; i < 2 && !first[0]; i++) {
-		FILE *f = fopen(logs[i], "r");
-
-		while (f && !first[0] && fgets(line, sizeof(line), f))
-			for (int m = 0; marks[m] && !first[0]; m++)
-				if (strstr(line, marks[m]))
-					snprintf(first, sizeof(first), "%.*s", (int)strcspn(line, "\r\n"),
-						 line);
-		if (f)
-			fclose(f);
-	}
+	if (!log_find(a->serial[q], marks, first, sizeof(first)))
+		log_find(a->log[q], marks, first, sizeof(first));
 	st = a->status[q];
 	if (WIFSIGNALED(st))
 		snprintf(buf, len, "QEMU killed by signal %d%s%s", WTERMSIG(st),
