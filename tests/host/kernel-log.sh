@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # The kernel-log checks of tests/lib/kernel-log.sh (TAP, host side): svm_crash, which lets a guest
-# that crashed in KVM's VMRUN sequence be booted once more, tells that crash (trimmed copies of the
-# two 6.1 guests had) from reports of any other kind.
+# that crashed in KVM's VMRUN sequence be booted again, tells that crash (trimmed copies of the
+# reports two 6.1 guests printed) from reports of any other kind.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
