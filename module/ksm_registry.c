@@ -408,25 +408,46 @@ int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm
 }
 
 /*
- * References to the live regions of @sma (all SMAs if NULL) of @mm (all
- * processes if NULL), put in @out (at most @max). Returns how many.
+ * References to the live regions of @sma, or of every SMA if NULL, in a new
+ * array (kvfree() it) stored in @out: as many as there were when it was
+ * sized (regions registered meanwhile are left out). Takes the registry lock
+ * (and the regions lock for all of them), allocating without it. Returns how
+ * many, or -ENOMEM.
  */
-static unsigned int ksmdev_regions_grab(struct ksmdev_sma *sma, struct mm_struct *mm,
-					struct ksmdev_region **out, unsigned int max)
+static int ksmdev_regions_grab(struct ksmdev_sma *sma, struct ksmdev_region ***out)
 {
-	struct ksmdev_region *r;
-	unsigned int n = 0;
+	struct ksmdev_region *r, **regions;
+	unsigned int n = 0, max;
 
-	spin_lock(&ksmdev_regions_lock);
-	list_for_each_entry(r, &ksmdev_regions, all_link) {
-		if ((sma && r->sma != sma) || (mm && r->mm != mm) || READ_ONCE(r->dead))
-			continue;
-		if (n == max)
-			break;
-		ksmdev_region_get(r);
-		out[n++] = r;
+	mutex_lock(&ksmdev_registry_lock);
+	max = sma ? sma->nr_regions : ksmdev_nr_regions;
+	mutex_unlock(&ksmdev_registry_lock);
+	regions = kvmalloc_array(max ?: 1, sizeof(*regions), GFP_KERNEL);
+	if (!regions)
+		return -ENOMEM;
+	mutex_lock(&ksmdev_registry_lock);
+	if (sma) {
+		/* r->sma is stable under the registry lock. */
+		list_for_each_entry(r, &sma->regions, sma_link) {
+			if (n == max)
+				break;
+			ksmdev_region_get(r);
+			regions[n++] = r;
+		}
+	} else {
+		spin_lock(&ksmdev_regions_lock);
+		list_for_each_entry(r, &ksmdev_regions, all_link) {
+			if (n == max)
+				break;
+			if (READ_ONCE(r->dead))
+				continue;
+			ksmdev_region_get(r);
+			regions[n++] = r;
+		}
+		spin_unlock(&ksmdev_regions_lock);
 	}
-	spin_unlock(&ksmdev_regions_lock);
+	mutex_unlock(&ksmdev_registry_lock);
+	*out = regions;
 	return n;
 }
 
@@ -434,22 +455,17 @@ static unsigned int ksmdev_regions_grab(struct ksmdev_sma *sma, struct mm_struct
  * ksmdev_unmerge - KSM_UNMERGE (@sma) and KSM_UNMERGE_ALL (@sma NULL)
  *
  * Gives every page the module merged in those regions a private copy again;
- * the regions stay registered (a later scan may merge them again). Returns 0
- * or -EINTR (fatal signal; what was done stays done), filling @res.
+ * the regions stay registered (a later scan may merge them again). Returns 0,
+ * -ENOMEM, or -EINTR (fatal signal; what was done stays done), filling @res.
  */
 int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res)
 {
 	struct ksmdev_region **regions;
-	unsigned int n, i;
-	int ret = 0;
+	int n, i, ret = 0;
 
-	regions = kvmalloc_array(ksmdev_max_regions, sizeof(*regions), GFP_KERNEL);
-	if (!regions)
-		return -ENOMEM;
-	/* r->sma is stable under the registry lock; the snapshot takes references. */
-	mutex_lock(&ksmdev_registry_lock);
-	n = ksmdev_regions_grab(sma, NULL, regions, ksmdev_max_regions);
-	mutex_unlock(&ksmdev_registry_lock);
+	n = ksmdev_regions_grab(sma, &regions);
+	if (n < 0)
+		return n;
 	for (i = 0; i < n; i++) {
 		if (!ret)
 			ret = ksmdev_unmerge_region(regions[i], false, res);
