@@ -366,6 +366,7 @@ bool ksmdev_item_file(struct ksmdev_item *it, u32 hash, int nid);
 void ksmdev_item_unfile(struct ksmdev_item *it);
 void ksmdev_kpage_sweep(void);
 void ksmdev_kpage_sweep_soon(void);
+void ksmdev_kpage_sweep_later(void);
 void ksmdev_table_fill(struct ksm_stats *st);
 size_t ksmdev_table_metadata_bytes(void);
 

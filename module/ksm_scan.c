@@ -685,9 +685,12 @@ unlock:
  * merges (when non-zero), when @ctl->should_stop() says so (checked between
  * pages), at the end of a pass over all regions if @ctl->pass_end or if the
  * pass found no page at all, or when no region is registered. Fills the out
- * fields of @ctl. Each completed pass over all regions gives back kernel
- * pages nobody maps any more. Takes @s->lock; returns 0 or -EINTR if a
- * signal arrived while waiting for it.
+ * fields of @ctl. Each completed pass gives back kernel pages nobody maps
+ * any more: at once when it went over every region (kksmd, a scan fd of
+ * CAP_SYS_ADMIN's), else by a deferred sweep, since a sweep walks the whole
+ * table and a pass over one tenant's domains may be as short as a page.
+ * Takes @s->lock; returns 0 or -EINTR if a signal arrived while waiting for
+ * it.
  */
 int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 {
@@ -704,7 +707,10 @@ int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 				s->pass_scanned = 0;
 				ctl->full_scans++;
 				ksmdev_count(full_scans);
-				ksmdev_kpage_sweep();
+				if (s->owner)
+					ksmdev_kpage_sweep_later();
+				else
+					ksmdev_kpage_sweep();
 				if (ctl->pass_end || !pass_scanned)
 					break;
 			}

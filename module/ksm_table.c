@@ -74,6 +74,13 @@ static struct {
 } ksmdev_snap;
 
 /*
+ * When the last sweep ended and how long it took (jiffies), for
+ * ksmdev_sweep_schedule(). Written by each sweep, read without a lock (sweeps
+ * may run at once: an approximate value is enough).
+ */
+static unsigned long ksmdev_sweep_end, ksmdev_sweep_len;
+
+/*
  * Kernel pages marked hardware-poisoned, out of the content table (no new
  * process may map one) but not yet unmapped everywhere: the scanner unmaps
  * them from the regions it knows (ksmdev_poison_target()), and the sweep
@@ -491,7 +498,7 @@ static void ksmdev_poisoned_sweep(void)
 void ksmdev_kpage_sweep(void)
 {
 	u64 shared = 0, sharing = 0, used = 0, max_chain = 0;
-	unsigned long i;
+	unsigned long i, start = jiffies;
 
 	percpu_down_read(&ksmdev_table_sem);
 	for (i = 0; i < (1UL << ksmdev_table_bits); i++) {
@@ -556,17 +563,43 @@ void ksmdev_kpage_sweep(void)
 
 	ksmdev_poisoned_sweep();
 	ksmdev_kpool_maintain();
+	WRITE_ONCE(ksmdev_sweep_len, jiffies - start);
+	WRITE_ONCE(ksmdev_sweep_end, jiffies);
 }
 
 /*
- * Deferred sweeps after regions go away. A process's pages are unmapped after
- * its regions are removed (exit_mmap() calls ->release first), so the sweep
- * runs a few times with growing delays: 0.1 s, 0.5 s, 2.5 s.
+ * Deferred sweeps, in a work item. After regions go away: a process's pages
+ * are unmapped after its regions are removed (exit_mmap() calls ->release
+ * first), so the sweep runs a few times (@ksmdev_sweep_rounds) with growing
+ * delays: 0.1 s, 0.5 s, 2.5 s. After a pass of a scan fd that scans only its
+ * owner's domains: once. Callers cannot make them run more often than
+ * ksmdev_sweep_schedule() allows.
  */
 static atomic_t ksmdev_sweep_rounds = ATOMIC_INIT(0);
 
 static void ksmdev_sweep_workfn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(ksmdev_sweep_work, ksmdev_sweep_workfn);
+
+/*
+ * Have the deferred sweep run in @delay jiffies or later: not before ten
+ * times the last sweep's duration has passed since it ended, so that what
+ * callers ask for costs at most about a tenth of a CPU however often they
+ * ask; and no later than it is due already, so that asking again and again
+ * does not hold it off. Any process context.
+ */
+static void ksmdev_sweep_schedule(unsigned long delay)
+{
+	unsigned long now = jiffies, due = now + delay;
+	unsigned long earliest = READ_ONCE(ksmdev_sweep_end) + 10 * READ_ONCE(ksmdev_sweep_len);
+
+	if (time_after(earliest, due))
+		due = earliest;
+	/* Pending and due no later (or its timer fired already): leave it. */
+	if (delayed_work_pending(&ksmdev_sweep_work) &&
+	    !time_after(READ_ONCE(ksmdev_sweep_work.timer.expires), due))
+		return;
+	mod_delayed_work(system_wq, &ksmdev_sweep_work, due - now);
+}
 
 static void ksmdev_sweep_workfn(struct work_struct *work)
 {
@@ -575,14 +608,25 @@ static void ksmdev_sweep_workfn(struct work_struct *work)
 	ksmdev_kpage_sweep();
 	left = atomic_dec_if_positive(&ksmdev_sweep_rounds);
 	if (left > 0)
-		schedule_delayed_work(&ksmdev_sweep_work, HZ / 10 * (left == 2 ? 5 : 25));
+		ksmdev_sweep_schedule(HZ / 10 * (left == 2 ? 5 : 25));
 }
 
 /* Regions went away: give back the kernel pages their processes stop mapping. */
 void ksmdev_kpage_sweep_soon(void)
 {
 	atomic_set(&ksmdev_sweep_rounds, 3);
-	mod_delayed_work(system_wq, &ksmdev_sweep_work, HZ / 10);
+	ksmdev_sweep_schedule(HZ / 10);
+}
+
+/*
+ * A scan fd limited to its owner's domains ended a pass: its owner's merges
+ * show and the kernel pages they stopped mapping go by a sweep soon, which
+ * its calls cannot make run more often (a synchronous one walked every
+ * tenant's entries at each of them).
+ */
+void ksmdev_kpage_sweep_later(void)
+{
+	ksmdev_sweep_schedule(HZ / 10);
 }
 
 /* Wait for a pending deferred sweep (unload). */
