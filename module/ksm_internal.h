@@ -367,6 +367,8 @@ void ksmdev_item_unfile(struct ksmdev_item *it);
 void ksmdev_kpage_sweep(void);
 void ksmdev_kpage_sweep_soon(void);
 void ksmdev_kpage_sweep_later(void);
+bool ksmdev_sweep_cheaper(unsigned long pages);
+void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned long sharing);
 void ksmdev_table_fill(struct ksm_stats *st);
 size_t ksmdev_table_metadata_bytes(void);
 
@@ -407,7 +409,7 @@ int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 bool ksmdev_mm_lock(struct mm_struct *mm);
 void ksmdev_mm_unlock(struct mm_struct *mm);
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
-			  unsigned long addr, bool zero_too);
+			  unsigned long addr, bool zero_too, unsigned long *kpfnp);
 int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned long *found,
 			int max, unsigned long *next);
 

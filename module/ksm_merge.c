@@ -680,6 +680,8 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  * @vmap: the VMA of the previous call (or NULL), updated: a cache for loops
  * @zero_too: also when the shared zero page is mapped there (only pass it
  *	for pages whose state says the module put it there)
+ * @kpfnp: if not NULL, set to the pfn of the kernel page copied, or 0 (no
+ *	copy made, or a copy of the zero page)
  *
  * A write fault without a write (as GUP with FOLL_FORCE makes) makes the
  * copy through the kernel's own COW path, also in a VMA made read-only
@@ -687,7 +689,7 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  * nothing to do, -ENOMEM or -EFAULT if the fault failed.
  */
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
-				 unsigned long addr, bool zero_too)
+			  unsigned long addr, bool zero_too, unsigned long *kpfnp)
 {
 	struct vm_area_struct *vma = *vmap;
 	struct page *page = NULL;
@@ -696,6 +698,8 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 	int found;
 
 	mmap_assert_locked(mm);
+	if (kpfnp)
+		*kpfnp = 0;
 	if (!vma || addr < vma->vm_start || addr >= vma->vm_end) {
 		vma = find_vma(mm, addr);
 		*vmap = vma;
@@ -713,6 +717,8 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 		return -ENOMEM;
 	if (fault & VM_FAULT_ERROR)
 		return -EFAULT;
+	if (kpfnp && found == KSMDEV_FOUND_KPAGE)
+		*kpfnp = kpfn;
 	return 1;
 }
 
@@ -732,7 +738,7 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
 
 	if (!ksmdev_mm_lock(mm))
 		return 0;	/* exiting: the mapping goes away anyway */
-	ret = ksmdev_unmerge_locked(mm, &vma, t->addr, false);
+	ret = ksmdev_unmerge_locked(mm, &vma, t->addr, false, NULL);
 	ksmdev_mm_unlock(mm);
 	return ret < 0 ? ret : 0;
 }

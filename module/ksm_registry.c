@@ -139,6 +139,8 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened)
  * @held: the caller holds @r's lock (a region being removed); otherwise it is
  *	taken for each batch, waiting for scanners
  * @res: counts the pages unmerged and those that failed
+ * @one_by_one: give back the kernel pages it leaves mapped nowhere after each
+ *	batch (else the caller ends with a sweep: ksmdev_sweep_cheaper())
  *
  * Pages that map one of our kernel pages (a scan may not have seen them yet:
  * mremap, fork) get a private anonymous copy through the kernel's
@@ -147,16 +149,19 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened)
  * batch at a time under one hold of the region and mmap locks. Returns 0,
  * or -EINTR on a fatal signal.
  */
-static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_unmerge *res)
+static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_unmerge *res,
+				 bool one_by_one)
 {
-	unsigned long found[KSMDEV_UNMERGE_BATCH], i = 0, next, gen = 0;
+	unsigned long found[KSMDEV_UNMERGE_BATCH], gone[KSMDEV_UNMERGE_BATCH];
+	unsigned long i = 0, next, gen = 0;
 	struct ksmdev_item *hint = NULL;
 	struct mm_struct *mm = r->mm;
 
 	while (i < r->npages) {
 		struct vm_area_struct *vma = NULL;
+		unsigned long sharing = 0;
 		struct ksmdev_item **link;
-		int n, j;
+		int n, j, nr_gone = 0;
 
 		if (fatal_signal_pending(current))
 			return -EINTR;
@@ -178,13 +183,21 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
 		link = ksmdev_items_seek(r, i, hint, gen);
 		for (j = 0; j < n; j++) {
 			struct ksmdev_item *it;
+			unsigned long kpfn;
 			int ret;
 
 			while (*link && (*link)->index < found[j])
 				link = &(*link)->next;
 			it = *link && (*link)->index == found[j] ? *link : NULL;
 			ret = ksmdev_unmerge_locked(mm, &vma, r->start + (found[j] << PAGE_SHIFT),
-						    it && (it->flags & KSMDEV_IT_ZERO));
+						    it && (it->flags & KSMDEV_IT_ZERO), &kpfn);
+			/* Did that copy take the kernel page's last mapping? */
+			if (kpfn && one_by_one) {
+				if (ksmdev_small_mapcount(pfn_to_page(kpfn)))
+					sharing++;
+				else
+					gone[nr_gone++] = kpfn;
+			}
 			if (ret > 0) {
 				res->pages_unmerged++;
 				atomic_long_inc(&r->unmerged);
@@ -201,6 +214,8 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
 		gen = r->items_gen;
 		if (!held)
 			mutex_unlock(&r->lock);
+		if (one_by_one)
+			ksmdev_kpages_unmapped(gone, nr_gone, sharing);
 		i = next;
 		cond_resched();
 	}
@@ -242,12 +257,17 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 static void ksmdev_region_finish(struct list_head *dead, bool unmerge, struct ksm_unmerge *res)
 {
 	struct ksmdev_region *r, *tmp;
+	unsigned long merged = 0;
+	bool sweep;
 
+	list_for_each_entry(r, dead, sma_link)
+		merged += atomic_long_read(&r->merged_pages);
+	sweep = unmerge && ksmdev_sweep_cheaper(merged);
 	list_for_each_entry_safe(r, tmp, dead, sma_link) {
 		list_del_init(&r->sma_link);
 		mutex_lock(&r->lock);
 		if (unmerge)
-			ksmdev_unmerge_region(r, true, res);
+			ksmdev_unmerge_region(r, true, res, !sweep);
 		while (r->items) {
 			ksmdev_item_unfile(r->items);
 			ksmdev_item_del(r, &r->items);
@@ -257,7 +277,7 @@ static void ksmdev_region_finish(struct list_head *dead, bool unmerge, struct ks
 		mutex_unlock(&r->lock);
 		ksmdev_region_put(r);
 	}
-	if (unmerge)
+	if (sweep)
 		ksmdev_kpage_sweep();	/* the statistics show the unmerge at once */
 	ksmdev_kpage_sweep_soon();
 }
@@ -455,26 +475,35 @@ static int ksmdev_regions_grab(struct ksmdev_sma *sma, struct ksmdev_region ***o
  * ksmdev_unmerge - KSM_UNMERGE (@sma) and KSM_UNMERGE_ALL (@sma NULL)
  *
  * Gives every page the module merged in those regions a private copy again;
- * the regions stay registered (a later scan may merge them again). Returns 0,
- * -ENOMEM, or -EINTR (fatal signal; what was done stays done), filling @res.
+ * the regions stay registered (a later scan may merge them again). What it
+ * costs grows with those regions, not with the others: the kernel pages it
+ * leaves mapped nowhere are given back one by one, or by one sweep of the
+ * whole table when they may be many against it. Returns 0, -ENOMEM,
+ * or -EINTR (fatal signal; what was done stays done), filling @res.
  */
 int ksmdev_unmerge(struct ksmdev_sma *sma, struct ksm_unmerge *res)
 {
 	struct ksmdev_region **regions;
+	unsigned long merged = 0;
 	int n, i, ret = 0;
+	bool sweep;
 
 	n = ksmdev_regions_grab(sma, &regions);
 	if (n < 0)
 		return n;
+	for (i = 0; i < n; i++)
+		merged += atomic_long_read(&regions[i]->merged_pages);
+	sweep = ksmdev_sweep_cheaper(merged);
 	for (i = 0; i < n; i++) {
 		if (!ret)
-			ret = ksmdev_unmerge_region(regions[i], false, res);
+			ret = ksmdev_unmerge_region(regions[i], false, res, !sweep);
 		ksmdev_region_put(regions[i]);
 	}
 	kvfree(regions);
-	/* The statistics show the unmerge at once; pages unmapped later go at the next sweeps. */
-	ksmdev_kpage_sweep();
-	ksmdev_kpage_sweep_soon();
+	if (sweep)
+		ksmdev_kpage_sweep();	/* the statistics show the unmerge at once */
+	else
+		ksmdev_kpage_sweep_later();	/* pages a merge held on to as it went by */
 	return ret;
 }
 

@@ -568,6 +568,62 @@ void ksmdev_kpage_sweep(void)
 }
 
 /*
+ * Would one sweep cost less than giving back @pages kernel pages one by one
+ * (ksmdev_kpages_unmapped())? When they are a quarter of the table's entries
+ * or more: the sweep then costs a few times the work that unmapped them, and
+ * walking the buckets in order is cheaper per entry than a lookup for each.
+ */
+bool ksmdev_sweep_cheaper(unsigned long pages)
+{
+	return pages >= atomic_long_read(&ksmdev_table_entries) / 4;
+}
+
+/**
+ * ksmdev_kpages_unmapped - an unmerge took mappings of kernel pages away
+ * @pfns: the kernel pages whose last mapping it took (@n of them)
+ * @sharing: the mappings it took of kernel pages still mapped elsewhere
+ *
+ * Gives back at once those of @pfns that nothing uses any more, as the sweep
+ * would, and takes what went off the statistics of the last sweep: an
+ * unmerge shows at once and costs what it unmerged, not a walk of the whole
+ * table. Takes each page's bucket lock in turn; process context.
+ */
+void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned long sharing)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct ksmdev_kpage *kp = ksmdev_kpage_lookup(pfns[i]);
+		struct ksmdev_bucket *b;
+		bool unused;
+
+		if (!kp)
+			continue;
+		percpu_down_read(&ksmdev_table_sem);
+		b = ksmdev_kpage_bucket(kp);
+		spin_lock(&b->lock);
+		/* The table's reference and the lookup's only: no merge can map it now. */
+		unused = kp->hashed && kref_read(&kp->ref) == 2 && !PageHWPoison(kp->page) &&
+			 !ksmdev_small_mapcount(kp->page);
+		if (unused)
+			ksmdev_kpage_unhash(b, kp);
+		spin_unlock(&b->lock);
+		if (unused) {
+			ksmdev_count(kpages_freed);
+			ksmdev_table_count(-1);
+		}
+		percpu_up_read(&ksmdev_table_sem);
+		if (unused)
+			ksmdev_kpage_put(kp);	/* the table's reference */
+		ksmdev_kpage_put(kp);
+	}
+	spin_lock(&ksmdev_snap_lock);
+	ksmdev_snap.pages_shared -= min_t(u64, ksmdev_snap.pages_shared, n);
+	ksmdev_snap.pages_sharing -= min_t(u64, ksmdev_snap.pages_sharing, sharing);
+	spin_unlock(&ksmdev_snap_lock);
+}
+
+/*
  * Deferred sweeps, in a work item. After regions go away: a process's pages
  * are unmapped after its regions are removed (exit_mmap() calls ->release
  * first), so the sweep runs a few times (@ksmdev_sweep_rounds) with growing

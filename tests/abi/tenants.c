@@ -8,7 +8,12 @@
  *   CAP_SYS_ADMIN's, unless the module was loaded with public_stats=1;
  * - an SMA fd acts only for the process that made it: a process that
  *   inherited it gets EPERM for every SMA ioctl, and the maker's regions are
- *   left as they were.
+ *   left as they were;
+ * - what a tenant's calls cost grows with what the tenant has: a pass of its
+ *   scan fd over its one page, or its KSM_UNMERGE, takes as long beside
+ *   another tenant's 8192 kernel pages as beside none (it once swept the whole
+ *   table of every tenant each time), and its kernel pages nobody maps any
+ *   more are still given back.
  */
 #include "ktest.h"
 
@@ -182,9 +187,200 @@ static void test_public_stats(void)
 	ktest_ok(module_unload() == 0 && module_load(NULL) == 0, "reloaded with the defaults");
 }
 
+/* Calls timed per round of a cost probe; the median is reported. */
+#define COST_CALLS 15
+
+/* What the cost probe measured in one round (seconds, medians). */
+struct cost {
+	double pass, unmerge;
+	uint64_t merged;	/* round 2: pages its pass merged */
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median time of COST_CALLS calls of ioctl(@fd, @cmd, @arg). */
+static double median_call(int fd, unsigned long cmd, void *arg, size_t len)
+{
+	double t[COST_CALLS];
+	char copy[64];
+
+	for (int i = 0; i < COST_CALLS; i++) {
+		memcpy(copy, arg, len);
+		t[i] = ksmu_now_s();
+		if (ioctl(fd, cmd, copy))
+			_exit(12);
+		t[i] = ksmu_now_s() - t[i];
+	}
+	qsort(t, COST_CALLS, sizeof(t[0]), cmp_double);
+	return t[COST_CALLS / 2];
+}
+
+/*
+ * The unprivileged tenant of test_cost(), in a private domain with one page
+ * of its own: for each byte read from @in, 1 times its passes and unmerges,
+ * 2 gets a pair merged and writes both pages (its kernel page is mapped
+ * nowhere then) and ends a pass, 3 gets another pair merged, 4 unmerges;
+ * 0 ends it (no answer).
+ */
+static void cost_probe(int dev, int in, int out)
+{
+	struct ksm_scan_ext ext = { .pages_to_scan = 1000000, .flags = KSM_SCAN_PASS_END };
+	struct ksm_domain d = { .domain = KSM_DOMAIN_PRIVATE };
+	char *own = anon_map(ktest_page, 0), *pair = anon_map(2 * ktest_page, 0);
+	char *pair2 = anon_map(2 * ktest_page, 0);
+	struct ksm_unmerge u = { 0 };
+	int sma, scan;
+	char cmd;
+
+	if (!drop_privileges())
+		_exit(9);
+	ksmu_fill_pages(own, 1, 71, 1);
+	ksmu_fill_pages(pair, 2, 72, 1);
+	ksmu_fill_pages(pair2, 2, 74, 1);
+	sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+	scan = ioctl(dev, KSM_CREATE_SCAN);
+	if (sma < 0 || scan < 0 || ioctl(sma, KSM_SMA_SET_DOMAIN, &d) || ksmu_register(sma, own, 1))
+		_exit(10);
+	while (read(in, &cmd, 1) == 1 && cmd) {
+		struct cost c = { 0 };
+
+		if (cmd == 1) {
+			c.pass = median_call(scan, KSM_SCAN_EXT, &ext, sizeof(ext));
+			c.unmerge = median_call(sma, KSM_UNMERGE, &u, sizeof(u));
+		} else if (cmd == 3) {
+			struct ksm_scan_ext e = ext;
+
+			if (ksmu_register(sma, pair2, 2) || ioctl(scan, KSM_SCAN_EXT, &e))
+				_exit(11);
+			c.merged = e.pages_merged;
+		} else if (cmd == 4) {
+			struct ksm_unmerge v = { 0 };
+
+			if (ioctl(sma, KSM_UNMERGE, &v))
+				_exit(11);
+			c.merged = v.pages_unmerged;
+		} else {
+			struct ksm_scan_ext e = ext;
+
+			if (ksmu_register(sma, pair, 2) || ioctl(scan, KSM_SCAN_EXT, &e))
+				_exit(11);
+			c.merged = e.pages_merged;
+			pair[0] ^= 1;		/* now different: no merge again */
+			pair[ktest_page] ^= 2;
+			e = ext;
+			if (ioctl(scan, KSM_SCAN_EXT, &e))
+				_exit(11);
+		}
+		if (write(out, &c, sizeof(c)) != sizeof(c))
+			_exit(8);
+	}
+	_exit(0);
+}
+
+/* Ask the probe for round @cmd; its answer. */
+static struct cost cost_round(int to, int from, char cmd)
+{
+	struct cost c = { -1, -1, 0 };
+
+	if (write(to, &cmd, 1) != 1 || read(from, &c, sizeof(c)) != sizeof(c))
+		ktest_diag("the cost probe did not answer round %d", cmd);
+	return c;
+}
+
+/* A tenant's pass over its own page and its KSM_UNMERGE cost the same beside a large table. */
+static void test_cost(void)
+{
+	struct ksm_scan_ext ext = { .pages_to_scan = 1000000, .flags = KSM_SCAN_PASS_END };
+	int dev = ksm_open(), scan = ksm_scanfd(dev), to[2], from[2];
+	struct cost alone, beside, freed;
+	struct ksm_stats st;
+	struct peer big;
+	uint64_t held, shared, sharing;
+	pid_t pid;
+
+	if (pipe(to) || pipe(from))
+		ktest_fatal("pipe");
+	pid = fork();
+	if (!pid)
+		cost_probe(dev, to[0], from[1]);
+	alone = cost_round(to[1], from[0], 1);
+
+	/* Another tenant, in a domain of its own: 8192 pairs, merged by root's pass. */
+	peer_domain = KSM_DOMAIN_PRIVATE;
+	big = peer_start(dev, 16384, 73, 8192);
+	peer_domain = KSM_DOMAIN_DEFAULT;
+	ktest_ok(ioctl(scan, KSM_SCAN_EXT, &ext) == 0 && ksmu_stats(dev, &st) == 0 &&
+		 st.kpages_held >= 8192, "another tenant's 8192 pairs merged (%llu kernel pages)",
+		 (unsigned long long)st.kpages_held);
+	beside = cost_round(to[1], from[0], 1);
+	ktest_diag("nobody's pass over its one page: %.0f us alone, %.0f us beside 8192 kernel "
+		   "pages; its KSM_UNMERGE: %.0f us, %.0f us", alone.pass * 1e6, beside.pass * 1e6,
+		   alone.unmerge * 1e6, beside.unmerge * 1e6);
+	ktest_ok(alone.pass > 0 && beside.pass > 0 && beside.pass <= 4 * alone.pass + 500e-6,
+		 "a tenant's pass over its one page does not cost more beside another tenant's "
+		 "8192 kernel pages (%.0f us, %.0f us alone)", beside.pass * 1e6, alone.pass * 1e6);
+	ktest_ok(alone.unmerge > 0 && beside.unmerge > 0 &&
+		 beside.unmerge <= 4 * alone.unmerge + 500e-6,
+		 "nor its KSM_UNMERGE (%.0f us, %.0f us alone)", beside.unmerge * 1e6,
+		 alone.unmerge * 1e6);
+
+	/* Its own kernel page, once it maps it nowhere, still goes (a sweep after its pass). */
+	held = ksmu_stats(dev, &st) == 0 ? st.kpages_held : 0;
+	freed = cost_round(to[1], from[0], 2);
+	ktest_ok(freed.merged == 2, "nobody's pass merged a pair of its own (%llu pages)",
+		 (unsigned long long)freed.merged);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == held, 3000),
+		 "after it wrote both pages and ended a pass, its kernel page was given back "
+		 "(%llu held, %llu before)", (unsigned long long)st.kpages_held,
+		 (unsigned long long)held);
+
+	/*
+	 * An unmerge of a few pages beside many gives back the kernel pages it
+	 * leaves unmapped itself, and the statistics show it, at once.
+	 */
+	shared = ksmu_stats(dev, &st) == 0 ? st.pages_shared : 0;
+	sharing = st.pages_sharing;
+	freed = cost_round(to[1], from[0], 3);
+	ktest_ok(freed.merged == 2 &&
+		 KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == held + 1, 3000),
+		 "nobody got another pair merged (%llu pages, %llu kernel pages held)",
+		 (unsigned long long)freed.merged, (unsigned long long)st.kpages_held);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.pages_shared == shared + 1 &&
+			    st.pages_sharing == sharing + 1, 3000),
+		 "the statistics show it after the sweep its pass asked for (%llu shared, %llu "
+		 "sharing)", (unsigned long long)st.pages_shared,
+		 (unsigned long long)st.pages_sharing);
+	freed = cost_round(to[1], from[0], 4);
+	ktest_ok(freed.merged == 2 && ksmu_stats(dev, &st) == 0 && st.kpages_held == held &&
+		 st.pages_shared == shared && st.pages_sharing == sharing,
+		 "its KSM_UNMERGE copied both (%llu); at once its kernel page is gone (%llu held, "
+		 "%llu before) and the statistics show it (%llu shared, %llu sharing; %llu, %llu "
+		 "before)", (unsigned long long)freed.merged, (unsigned long long)st.kpages_held,
+		 (unsigned long long)held, (unsigned long long)st.pages_shared,
+		 (unsigned long long)st.pages_sharing, (unsigned long long)shared,
+		 (unsigned long long)sharing);
+	if (write(to[1], "", 1) != 1)
+		ktest_diag("the cost probe did not take its last round");
+	waitpid(pid, NULL, 0);
+	ktest_ok(peer_check(&big), "the other tenant's pages hold what was written");
+	peer_stop(&big);
+	close(to[0]);
+	close(to[1]);
+	close(from[0]);
+	close(from[1]);
+	close(scan);
+	close(dev);
+}
+
 int main(void)
 {
 	test_sealed();
+	test_cost();
 	test_public_stats();
 	return ktest_done();
 }
