@@ -483,6 +483,18 @@ static void ksmdev_poisoned_sweep(void)
 	}
 }
 
+/*
+ * @kp, which nothing uses any more, left its bucket (ksmdev_kpage_unhash()):
+ * count it freed and drop the table's reference, which gives the page back
+ * once no lookup holds it. ksmdev_table_sem held for reading.
+ */
+static void ksmdev_kpage_drop(struct ksmdev_kpage *kp)
+{
+	ksmdev_count(kpages_freed);
+	ksmdev_table_count(-1);
+	ksmdev_kpage_put(kp);
+}
+
 /**
  * ksmdev_kpage_sweep - give back the kernel pages that nobody maps any more
  *
@@ -542,11 +554,8 @@ void ksmdev_kpage_sweep(void)
 		hlist_for_each_entry(it, &b->unstable, node)
 			chain++;
 		spin_unlock(&b->lock);
-		hlist_for_each_entry_safe(kp, tmp, &dead, node) {
-			ksmdev_count(kpages_freed);
-			ksmdev_table_count(-1);
-			ksmdev_kpage_put(kp);
-		}
+		hlist_for_each_entry_safe(kp, tmp, &dead, node)
+			ksmdev_kpage_drop(kp);
 		used += chain > 0;
 		max_chain = max(max_chain, chain);
 		if (!(i % 4096))
@@ -608,14 +617,10 @@ void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned 
 		if (unused)
 			ksmdev_kpage_unhash(b, kp);
 		spin_unlock(&b->lock);
-		if (unused) {
-			ksmdev_count(kpages_freed);
-			ksmdev_table_count(-1);
-		}
-		percpu_up_read(&ksmdev_table_sem);
 		if (unused)
-			ksmdev_kpage_put(kp);	/* the table's reference */
-		ksmdev_kpage_put(kp);
+			ksmdev_kpage_drop(kp);
+		percpu_up_read(&ksmdev_table_sem);
+		ksmdev_kpage_put(kp);	/* the lookup's, which frees it if it went */
 	}
 	spin_lock(&ksmdev_snap_lock);
 	ksmdev_snap.pages_shared -= min_t(u64, ksmdev_snap.pages_shared, n);
