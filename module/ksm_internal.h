@@ -41,8 +41,11 @@
  *   bucket->lock (spinlock)        a content-table bucket
  *   ksmdev_poisoned_lock (spinlock) the poisoned kernel pages on their way
  *                                  out (under a bucket lock, or alone)
- *   ksmdev_regions_lock (spinlock) the all-regions list, for cursors; taken
- *                                  with no other spinlock held
+ *   ksmdev_regions_lock (spinlock) the lists of regions (all, per process,
+ *                                  per domain) and the tables of processes
+ *                                  and domains, for cursors and statistics;
+ *                                  taken with no other spinlock held (those
+ *                                  tables' own locks nest inside it)
  *   pool->lock (spinlock)          a node's blocks of kernel pages
  *                                  (ksm_kpool.c); taken with no other
  *                                  spinlock of the module held; the block
@@ -77,12 +80,34 @@
  * Per process state: one per mm that has registered regions. Allocated by
  * mmu_notifier_get() (so that the mm's exit reaches us through ->release) and
  * freed by the mmu-notifier core after the last mmu_notifier_put(), which each
- * region does when it is freed.
+ * region does when it is freed. While it has regions it is in the registry's
+ * table of processes (ksmdev_mm_find()), so that its scan fds and its
+ * statistics find its regions without walking anyone else's.
  */
 struct ksmdev_mm {
 	struct mmu_notifier mn;
-	struct list_head regions;	/* ksmdev_region.mm_link, registry lock */
-	unsigned int nr_regions;	/* registry lock */
+	struct rhash_head node;		/* ksmdev_mms, keyed by mn.mm: both registry locks */
+	/*
+	 * ksmdev_region.mm_link: changed under the registry lock and
+	 * ksmdev_regions_lock, read under either.
+	 */
+	struct list_head regions;
+	unsigned int nr_regions;	/* as @regions */
+};
+
+/*
+ * A merge domain that has registered regions (by ksmdev_domain_key()): its
+ * regions in registration order, which the cursors of tenants' scan fds
+ * walk, so that a pass over one tenant's domains never looks at another's
+ * regions. In the registry's table of domains (ksmdev_domain_find()) from
+ * its first region's registration to its last one's removal; changed under
+ * the registry lock and ksmdev_regions_lock, read under either.
+ */
+struct ksmdev_domain {
+	struct rhash_head node;		/* ksmdev_domains */
+	u64 key;			/* constant */
+	struct list_head regions;	/* ksmdev_region.dom_link */
+	unsigned int nr_regions;
 };
 
 /*
@@ -119,7 +144,9 @@ struct ksmdev_region {
 	struct mutex lock;
 	struct list_head all_link;	/* ksmdev_regions, ksmdev_regions_lock */
 	struct list_head sma_link;	/* registry lock */
-	struct list_head mm_link;	/* registry lock */
+	struct list_head mm_link;	/* kmm->regions: as that list */
+	struct list_head dom_link;	/* dom->regions: as that list */
+	struct ksmdev_domain *dom;	/* its domain, while @dom_link is linked */
 	struct ksmdev_sma *sma;		/* registry lock; NULL once removed */
 	struct ksmdev_mm *kmm;		/* constant; holds an mmu_notifier_get() */
 	struct mm_struct *mm;		/* constant: kmm->mn.mm (mmgrab'ed by it) */
@@ -225,15 +252,18 @@ struct ksmdev_scanner {
 	struct mutex lock;		/* one scan at a time on this cursor */
 	/*
 	 * NULL: it scans every region (kksmd, or a scan fd made with
-	 * CAP_SYS_ADMIN). Else the mm (mmgrab'ed) of the process that made it,
-	 * and it scans only the domains that process has regions in: @domains,
-	 * as of registry generation @domains_gen.
+	 * CAP_SYS_ADMIN), in registration order. Else the mm (mmgrab'ed) of
+	 * the process that made it, and it scans only the domains that process
+	 * has regions in: @domains (by increasing key), as of registry
+	 * generation @domains_gen; a domain's regions in registration order,
+	 * then the next domain's.
 	 */
 	struct mm_struct *owner;
-	u64 domains[KSMDEV_SCAN_DOMAINS];	/* ksmdev_domain_key()s */
+	u64 domains[KSMDEV_SCAN_DOMAINS];	/* ksmdev_domain_key()s, sorted */
 	unsigned int nr_domains;
 	unsigned long domains_gen;
 	struct ksmdev_region *region;	/* current region (referenced) or NULL */
+	u64 domain;			/* with an owner: the domain of region or region_id */
 	unsigned long index;		/* next page of region to look at */
 	/*
 	 * The last item before @index, valid while region->items_gen is
@@ -417,6 +447,9 @@ int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned lo
 extern spinlock_t ksmdev_regions_lock;
 extern struct list_head ksmdev_regions;
 extern unsigned long ksmdev_regions_gen;
+int ksmdev_registry_init(void);
+struct ksmdev_mm *ksmdev_mm_find(struct mm_struct *mm);
+struct ksmdev_domain *ksmdev_domain_find(u64 key);
 int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages);
 int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res);
 int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened);

@@ -25,8 +25,8 @@ MODULE_PARM_DESC(test_require_symbol,
 
 /*
  * Load: resolve the kernel functions, then set up the layers bottom-up
- * (page contents, kernel pages, items, the content table, kksmd's cursor)
- * and open /dev/ksm last.
+ * (page contents, kernel pages, items, the content table, the registry's
+ * tables, kksmd's cursor) and open /dev/ksm last.
  */
 static int __init ksmdev_init(void)
 {
@@ -53,17 +53,22 @@ static int __init ksmdev_init(void)
 	ret = ksmdev_table_init();
 	if (ret)
 		goto region_exit;
+	ret = ksmdev_registry_init();
+	if (ret)
+		goto table_exit;
 	ksmdev_kthread_init();
 	ret = ksmdev_dev_init();
 	if (ret) {
 		pr_err("cannot register /dev/%s: %d\n", KSMDEV_NAME, ret);
 		ksmdev_kthread_exit();
-		ksmdev_table_exit();
-		goto region_exit;
+		ksmdev_registry_exit();
+		goto table_exit;
 	}
 	pr_info("loaded: at most %lu kernel pages\n", ksmdev_max_kernel_pages);
 	return 0;
 
+table_exit:
+	ksmdev_table_exit();
 region_exit:
 	ksmdev_region_exit();
 kpage_exit:

@@ -9,6 +9,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/moduleparam.h>
+#include <linux/rhashtable.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -34,6 +35,54 @@ LIST_HEAD(ksmdev_regions);
 
 /* Changes whenever the list does (both locks held): scanners' caches of it check it. */
 unsigned long ksmdev_regions_gen;
+
+/*
+ * The processes that have regions (struct ksmdev_mm, by mm) and the merge
+ * domains that have regions (struct ksmdev_domain, by key): changed under
+ * ksmdev_registry_lock and ksmdev_regions_lock, looked up under either, so
+ * that what is found stays alive as long as the lock is held.
+ */
+static struct rhashtable ksmdev_mms;
+static struct rhashtable ksmdev_domains;
+
+static const struct rhashtable_params ksmdev_mm_params = {
+	.key_len = sizeof(struct mm_struct *),
+	.key_offset = offsetof(struct ksmdev_mm, mn.mm),
+	.head_offset = offsetof(struct ksmdev_mm, node),
+	.automatic_shrinking = true,
+};
+
+static const struct rhashtable_params ksmdev_domain_params = {
+	.key_len = sizeof(u64),
+	.key_offset = offsetof(struct ksmdev_domain, key),
+	.head_offset = offsetof(struct ksmdev_domain, node),
+	.automatic_shrinking = true,
+};
+
+/* The regions of @mm's process (NULL: none). Registry lock or ksmdev_regions_lock held. */
+struct ksmdev_mm *ksmdev_mm_find(struct mm_struct *mm)
+{
+	return rhashtable_lookup_fast(&ksmdev_mms, &mm, ksmdev_mm_params);
+}
+
+/* The regions of merge domain @key (NULL: none). Registry lock or ksmdev_regions_lock held. */
+struct ksmdev_domain *ksmdev_domain_find(u64 key)
+{
+	return rhashtable_lookup_fast(&ksmdev_domains, &key, ksmdev_domain_params);
+}
+
+/* The tables of processes and domains. Returns 0 or -ENOMEM. */
+int ksmdev_registry_init(void)
+{
+	int ret = rhashtable_init(&ksmdev_mms, &ksmdev_mm_params);
+
+	if (ret)
+		return ret;
+	ret = rhashtable_init(&ksmdev_domains, &ksmdev_domain_params);
+	if (ret)
+		rhashtable_destroy(&ksmdev_mms);
+	return ret;
+}
 
 /* Registry lock (read locklessly for the stats): next region id, regions, their pages. */
 static u64 ksmdev_next_region_id = 1;
@@ -231,17 +280,27 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
  */
 static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead)
 {
+	struct ksmdev_domain *dom = r->dom, *gone = NULL;
+	struct ksmdev_mm *kmm = r->kmm;
+
 	lockdep_assert_held(&ksmdev_registry_lock);
 	WRITE_ONCE(r->dead, true);
 	list_del(&r->sma_link);
 	r->sma->nr_regions--;
 	r->sma = NULL;
-	list_del(&r->mm_link);
-	r->kmm->nr_regions--;
 	spin_lock(&ksmdev_regions_lock);
 	list_del_init(&r->all_link);
+	list_del_init(&r->mm_link);
+	if (!--kmm->nr_regions)
+		rhashtable_remove_fast(&ksmdev_mms, &kmm->node, ksmdev_mm_params);
+	list_del_init(&r->dom_link);
+	if (!--dom->nr_regions) {
+		rhashtable_remove_fast(&ksmdev_domains, &dom->node, ksmdev_domain_params);
+		gone = dom;
+	}
 	ksmdev_regions_gen++;
 	spin_unlock(&ksmdev_regions_lock);
+	kfree(gone);
 	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions - 1);
 	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages - r->npages);
 	list_add_tail(&r->sma_link, dead);
@@ -313,6 +372,53 @@ static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned
 	return false;
 }
 
+/*
+ * ksmdev_region_link - make @r, a region of @kmm's process, seen by the
+ * scanners: add it to the list of all regions, to its process's and to its
+ * domain's, and the process and the domain to their tables if it is their
+ * first region. Registry lock held; takes ksmdev_regions_lock. Returns 0,
+ * or -ENOMEM with nothing changed.
+ */
+static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
+{
+	struct ksmdev_domain *dom, *fresh = NULL;
+	int ret = 0;
+
+	lockdep_assert_held(&ksmdev_registry_lock);
+	dom = ksmdev_domain_find(r->domain);
+	if (!dom) {
+		fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+		if (!fresh)
+			return -ENOMEM;
+		fresh->key = r->domain;
+		INIT_LIST_HEAD(&fresh->regions);
+		dom = fresh;
+	}
+	spin_lock(&ksmdev_regions_lock);
+	if (fresh)
+		ret = rhashtable_insert_fast(&ksmdev_domains, &fresh->node, ksmdev_domain_params);
+	if (!ret && !kmm->nr_regions) {
+		ret = rhashtable_insert_fast(&ksmdev_mms, &kmm->node, ksmdev_mm_params);
+		if (ret && fresh)
+			rhashtable_remove_fast(&ksmdev_domains, &fresh->node,
+					       ksmdev_domain_params);
+	}
+	if (!ret) {
+		r->dom = dom;
+		list_add_tail(&r->dom_link, &dom->regions);
+		dom->nr_regions++;
+		list_add_tail(&r->mm_link, &kmm->regions);
+		kmm->nr_regions++;
+		list_add_tail(&r->all_link, &ksmdev_regions);
+		ksmdev_regions_gen++;
+	}
+	spin_unlock(&ksmdev_regions_lock);
+	if (!ret)
+		return 0;
+	kfree(fresh);
+	return -ENOMEM;		/* the tables could not grow */
+}
+
 /**
  * ksmdev_region_register - register @npages pages at @addr of the caller
  * @sma: the SMA the region joins
@@ -379,15 +485,12 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 		goto unlock;
 	}
 	r->id = ksmdev_next_region_id++;
+	ret = ksmdev_region_link(r, kmm);
+	if (ret)
+		goto unlock;
 	r->sma = sma;
 	list_add_tail(&r->sma_link, &sma->regions);
 	sma->nr_regions++;
-	list_add_tail(&r->mm_link, &kmm->regions);
-	kmm->nr_regions++;
-	spin_lock(&ksmdev_regions_lock);
-	list_add_tail(&r->all_link, &ksmdev_regions);
-	ksmdev_regions_gen++;
-	spin_unlock(&ksmdev_regions_lock);
 	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions + 1);
 	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages + npages);
 	mutex_unlock(&ksmdev_registry_lock);
@@ -533,18 +636,20 @@ void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st)
 
 /*
  * KSM_GET_PROCESS_STATS: the counters of the regions of @mm's process, on
- * whatever SMA (@st->pid is kept).
+ * whatever SMA (@st->pid is kept): a walk of that process's regions only.
  */
 void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st)
 {
 	struct ksmdev_region *r;
+	struct ksmdev_mm *kmm;
 	s32 pid = st->pid;
 
 	memset(st, 0, sizeof(*st));
 	st->pid = pid;
 	spin_lock(&ksmdev_regions_lock);
-	list_for_each_entry(r, &ksmdev_regions, all_link)
-		if (r->mm == mm)
+	kmm = ksmdev_mm_find(mm);
+	if (kmm)
+		list_for_each_entry(r, &kmm->regions, mm_link)
 			ksmdev_region_add_stats(r, st);
 	spin_unlock(&ksmdev_regions_lock);
 }
@@ -565,4 +670,6 @@ void ksmdev_registry_exit(void)
 {
 	WARN_ON(!list_empty(&ksmdev_regions));
 	mmu_notifier_synchronize();
+	rhashtable_destroy(&ksmdev_domains);
+	rhashtable_destroy(&ksmdev_mms);
 }

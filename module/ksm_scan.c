@@ -60,6 +60,7 @@ void ksmdev_scanner_init(struct ksmdev_scanner *s, struct mm_struct *owner)
 	s->nr_domains = 0;
 	s->domains_gen = 0;
 	s->region = NULL;
+	s->domain = 0;
 	s->index = 0;
 	s->seek = NULL;
 	s->seek_gen = 0;
@@ -82,44 +83,93 @@ void ksmdev_scanner_release(struct ksmdev_scanner *s)
 }
 
 /*
- * May @s scan region @r? Every region if it has no owner; else those of a
- * domain its owner has regions in (the first KSMDEV_SCAN_DOMAINS of them),
- * recounted when the list of regions changed, but no hardened domain's: a
- * tenant who chose when pages are scanned, and counted the merges, would
- * learn what the hardened mode hides. ksmdev_regions_lock held.
+ * The merge domains @s's owner has regions in (the first KSMDEV_SCAN_DOMAINS
+ * of them, by registration), by increasing key, counted again when the list
+ * of regions changed; but no hardened domain's: a tenant who chose when
+ * pages are scanned, and counted the merges, would learn what the hardened
+ * mode hides. Walks the owner's own regions only. ksmdev_regions_lock held.
  */
-static bool ksmdev_scan_allows(struct ksmdev_scanner *s, struct ksmdev_region *r)
+static void ksmdev_owner_domains(struct ksmdev_scanner *s)
 {
 	struct ksmdev_region *o;
+	struct ksmdev_mm *kmm;
 	unsigned int i;
 
 	lockdep_assert_held(&ksmdev_regions_lock);
-	if (!s->owner)
-		return true;
-	if (s->domains_gen != ksmdev_regions_gen || !s->domains_gen) {
-		s->nr_domains = 0;
-		list_for_each_entry(o, &ksmdev_regions, all_link) {
-			if (o->mm != s->owner || ksmdev_domain_hardened(o->domain))
-				continue;
-			for (i = 0; i < s->nr_domains && s->domains[i] != o->domain; i++)
-				;
-			if (i == s->nr_domains && i < KSMDEV_SCAN_DOMAINS)
-				s->domains[s->nr_domains++] = o->domain;
-		}
-		s->domains_gen = ksmdev_regions_gen;
+	if (s->domains_gen == ksmdev_regions_gen && s->domains_gen)
+		return;
+	s->nr_domains = 0;
+	s->domains_gen = ksmdev_regions_gen;
+	kmm = ksmdev_mm_find(s->owner);
+	if (!kmm)
+		return;
+	list_for_each_entry(o, &kmm->regions, mm_link) {
+		if (ksmdev_domain_hardened(o->domain))
+			continue;
+		for (i = 0; i < s->nr_domains && s->domains[i] < o->domain; i++)
+			;
+		if ((i < s->nr_domains && s->domains[i] == o->domain) ||
+		    s->nr_domains == KSMDEV_SCAN_DOMAINS)
+			continue;
+		memmove(&s->domains[i + 1], &s->domains[i],
+			(s->nr_domains - i) * sizeof(s->domains[0]));
+		s->domains[i] = o->domain;
+		s->nr_domains++;
 	}
-	for (i = 0; i < s->nr_domains; i++)
-		if (s->domains[i] == r->domain)
-			return true;
-	return false;
 }
 
-/* The first region @s may scan, from @r on in the list (NULL: none). ksmdev_regions_lock held. */
-static struct ksmdev_region *ksmdev_next_allowed(struct ksmdev_scanner *s,
-						 struct ksmdev_region *r)
+/*
+ * The region after @s's place among its owner's domains (@restart: the
+ * first of them): the next one of the domain it is in (registration order;
+ * if its region was removed, the first registered after it), else the first
+ * of the next domain by key. NULL at the end of the last domain. Looks at
+ * the owner's domains only, never at other regions. ksmdev_regions_lock held.
+ */
+static struct ksmdev_region *ksmdev_owner_next(struct ksmdev_scanner *s, bool restart)
 {
-	list_for_each_entry_from(r, &ksmdev_regions, all_link)
-		if (ksmdev_scan_allows(s, r))
+	struct ksmdev_region *cur = s->region, *r;
+	struct ksmdev_domain *dom;
+	unsigned int i;
+
+	lockdep_assert_held(&ksmdev_regions_lock);
+	restart = restart || !s->region_id;
+	for (i = 0; i < s->nr_domains; i++) {
+		if (!restart && s->domains[i] < s->domain)
+			continue;
+		dom = ksmdev_domain_find(s->domains[i]);
+		if (!dom)
+			continue;
+		if (restart || s->domains[i] > s->domain)
+			return list_first_entry(&dom->regions, struct ksmdev_region, dom_link);
+		if (cur && !list_empty(&cur->dom_link)) {
+			if (!list_is_last(&cur->dom_link, &dom->regions))
+				return list_next_entry(cur, dom_link);
+			continue;
+		}
+		list_for_each_entry(r, &dom->regions, dom_link)
+			if (r->id > s->region_id)
+				return r;
+	}
+	return NULL;
+}
+
+/*
+ * The region after @s's place in the list of all regions (@restart: the
+ * first): after its region if that is still registered, else the first one
+ * registered after it. NULL at the end. ksmdev_regions_lock held.
+ */
+static struct ksmdev_region *ksmdev_all_next(struct ksmdev_scanner *s, bool restart)
+{
+	struct ksmdev_region *cur = s->region, *r;
+
+	lockdep_assert_held(&ksmdev_regions_lock);
+	if (restart || !s->region_id)
+		return list_first_entry_or_null(&ksmdev_regions, struct ksmdev_region, all_link);
+	if (cur && !list_empty(&cur->all_link))
+		return list_is_last(&cur->all_link, &ksmdev_regions) ? NULL :
+			list_next_entry(cur, all_link);
+	list_for_each_entry(r, &ksmdev_regions, all_link)
+		if (r->id > s->region_id)
 			return r;
 	return NULL;
 }
@@ -127,36 +177,25 @@ static struct ksmdev_region *ksmdev_next_allowed(struct ksmdev_scanner *s,
 /*
  * ksmdev_cursor_advance - move the cursor to the start of the next region
  *
- * The next region @s may scan (ksmdev_scan_allows()): after the current
- * region if it is still registered, else after the last one registered
- * before it. Returns true when this passed the end of the list (a full scan
- * is complete). Caller holds @s->lock; takes ksmdev_regions_lock.
+ * The next region @s may scan: of any domain without an owner, else of its
+ * owner's domains (ksmdev_owner_next()). Returns true when this passed the
+ * end (a full scan is complete). Caller holds @s->lock; takes
+ * ksmdev_regions_lock.
  */
 static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 {
-	struct ksmdev_region *cur = s->region, *next = NULL, *r;
+	struct ksmdev_region *cur = s->region, *next;
 	bool wrapped = false;
 
 	lockdep_assert_held(&s->lock);
 	spin_lock(&ksmdev_regions_lock);
-	if (cur && !list_empty(&cur->all_link)) {
-		if (!list_is_last(&cur->all_link, &ksmdev_regions))
-			next = ksmdev_next_allowed(s, list_next_entry(cur, all_link));
-	} else {
-		list_for_each_entry(r, &ksmdev_regions, all_link) {
-			if (r->id > s->region_id) {
-				next = ksmdev_next_allowed(s, r);
-				break;
-			}
-		}
-	}
+	if (s->owner)
+		ksmdev_owner_domains(s);
+	next = s->owner ? ksmdev_owner_next(s, false) : ksmdev_all_next(s, false);
 	if (!next) {
-		/* The end of the list: a pass ends, if one had begun. */
+		/* The end: a pass ends, if one had begun. */
 		wrapped = cur || s->region_id;
-		if (!list_empty(&ksmdev_regions))
-			next = ksmdev_next_allowed(s, list_first_entry(&ksmdev_regions,
-								       struct ksmdev_region,
-								       all_link));
+		next = s->owner ? ksmdev_owner_next(s, true) : ksmdev_all_next(s, true);
 	}
 	if (next)
 		ksmdev_region_get(next);
@@ -166,6 +205,7 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 		ksmdev_region_put(cur);
 	s->region = next;
 	s->region_id = next ? next->id : 0;
+	s->domain = next ? next->domain : 0;
 	s->index = 0;
 	s->seek = NULL;
 

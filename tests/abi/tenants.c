@@ -13,7 +13,9 @@
  *   scan fd over its one page, or its KSM_UNMERGE, takes as long beside
  *   another tenant's 8192 kernel pages as beside none (it once swept the whole
  *   table of every tenant each time), and its kernel pages nobody maps any
- *   more are still given back.
+ *   more are still given back; its pass and its KSM_GET_PROCESS_STATS take as
+ *   long beside other processes' 32768 regions (they once walked every region
+ *   of the host), and its pass still scans every domain of its own.
  */
 #include "ktest.h"
 
@@ -192,8 +194,9 @@ static void test_public_stats(void)
 
 /* What the cost probe measured in one round (seconds, medians). */
 struct cost {
-	double pass, unmerge;
-	uint64_t merged;	/* round 2: pages its pass merged */
+	double pass, unmerge, stats;
+	uint64_t merged;	/* rounds 2-4, 6: pages merged or unmerged */
+	uint64_t scanned;	/* round 6: pages its pass looked at */
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -207,8 +210,10 @@ static int cmp_double(const void *a, const void *b)
 static double median_call(int fd, unsigned long cmd, void *arg, size_t len)
 {
 	double t[COST_CALLS];
-	char copy[64];
+	char copy[256];
 
+	if (len > sizeof(copy))
+		_exit(13);
 	for (int i = 0; i < COST_CALLS; i++) {
 		memcpy(copy, arg, len);
 		t[i] = ksmu_now_s();
@@ -222,19 +227,21 @@ static double median_call(int fd, unsigned long cmd, void *arg, size_t len)
 
 /*
  * The unprivileged tenant of test_cost(), in a private domain with one page
- * of its own: for each byte read from @in, 1 times its passes and unmerges,
- * 2 gets a pair merged and writes both pages (its kernel page is mapped
- * nowhere then) and ends a pass, 3 gets another pair merged, 4 unmerges;
- * 0 ends it (no answer).
+ * of its own: for each byte read from @in, 1 times its passes, unmerges and
+ * KSM_GET_PROCESS_STATS, 2 gets a pair merged and writes both pages (its
+ * kernel page is mapped nowhere then) and ends a pass, 3 gets another pair
+ * merged, 4 unmerges, 6 registers a pair in a second private domain and
+ * makes a pass; 0 ends it (no answer).
  */
 static void cost_probe(int dev, int in, int out)
 {
 	struct ksm_scan_ext ext = { .pages_to_scan = 1000000, .flags = KSM_SCAN_PASS_END };
 	struct ksm_domain d = { .domain = KSM_DOMAIN_PRIVATE };
 	char *own = anon_map(ktest_page, 0), *pair = anon_map(2 * ktest_page, 0);
-	char *pair2 = anon_map(2 * ktest_page, 0);
+	char *pair2 = anon_map(2 * ktest_page, 0), *pair3 = anon_map(2 * ktest_page, 0);
+	struct ksm_process_stats ps = { 0 };
 	struct ksm_unmerge u = { 0 };
-	int sma, scan;
+	int sma, sma2, scan;
 	char cmd;
 
 	if (!drop_privileges())
@@ -242,6 +249,7 @@ static void cost_probe(int dev, int in, int out)
 	ksmu_fill_pages(own, 1, 71, 1);
 	ksmu_fill_pages(pair, 2, 72, 1);
 	ksmu_fill_pages(pair2, 2, 74, 1);
+	ksmu_fill_pages(pair3, 2, 75, 1);
 	sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
 	scan = ioctl(dev, KSM_CREATE_SCAN);
 	if (sma < 0 || scan < 0 || ioctl(sma, KSM_SMA_SET_DOMAIN, &d) || ksmu_register(sma, own, 1))
@@ -252,6 +260,17 @@ static void cost_probe(int dev, int in, int out)
 		if (cmd == 1) {
 			c.pass = median_call(scan, KSM_SCAN_EXT, &ext, sizeof(ext));
 			c.unmerge = median_call(sma, KSM_UNMERGE, &u, sizeof(u));
+			c.stats = median_call(dev, KSM_GET_PROCESS_STATS, &ps, sizeof(ps));
+		} else if (cmd == 6) {
+			struct ksm_domain d2 = { .domain = KSM_DOMAIN_PRIVATE };
+			struct ksm_scan_ext e = ext;
+
+			sma2 = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+			if (sma2 < 0 || ioctl(sma2, KSM_SMA_SET_DOMAIN, &d2) ||
+			    ksmu_register(sma2, pair3, 2) || ioctl(scan, KSM_SCAN_EXT, &e))
+				_exit(11);
+			c.merged = e.pages_merged;
+			c.scanned = e.pages_scanned;
 		} else if (cmd == 3) {
 			struct ksm_scan_ext e = ext;
 
@@ -285,11 +304,70 @@ static void cost_probe(int dev, int in, int out)
 /* Ask the probe for round @cmd; its answer. */
 static struct cost cost_round(int to, int from, char cmd)
 {
-	struct cost c = { -1, -1, 0 };
+	struct cost c = { -1, -1, -1, 0, 0 };
 
 	if (write(to, &cmd, 1) != 1 || read(from, &c, sizeof(c)) != sizeof(c))
 		ktest_diag("the cost probe did not answer round %d", cmd);
 	return c;
+}
+
+/* Processes of test_cost()'s crowd, and the one-page regions each registers. */
+#define CROWD 16
+#define CROWD_REGIONS 2048
+
+/*
+ * A process of the crowd: @n regions of one page each (never touched), in
+ * the default domain; a byte on @out once they are registered, then it
+ * waits for @in to close.
+ */
+static void crowd_member(int dev, int n, int in, int out)
+{
+	char *mem = anon_map((size_t)n * ktest_page, 0), c = 1;
+	int sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+
+	for (int i = 0; i < n; i++)
+		if (sma < 0 || ksmu_register(sma, mem + (size_t)i * ktest_page, 1))
+			c = 0;
+	if (write(out, &c, 1) != 1)
+		_exit(8);
+	while (read(in, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/*
+ * Start the crowd: CROWD processes of CROWD_REGIONS regions. Returns how many
+ * registered all of theirs; @pids and @to (its end of their pipe) to stop them.
+ */
+static int crowd_start(int dev, pid_t *pids, int *to)
+{
+	int in[2], out[2], ok = 0;
+	char c;
+
+	if (pipe(in) || pipe(out))
+		ktest_fatal("pipe");
+	for (int i = 0; i < CROWD; i++) {
+		pids[i] = fork();
+		if (!pids[i]) {
+			close(in[1]);
+			crowd_member(dev, CROWD_REGIONS, in[0], out[1]);
+		}
+	}
+	close(in[0]);
+	close(out[1]);
+	for (int i = 0; i < CROWD; i++)
+		ok += read(out[0], &c, 1) == 1 && c;
+	close(out[0]);
+	*to = in[1];
+	return ok;
+}
+
+/* Stop the crowd: close their pipe, wait for them. */
+static void crowd_stop(pid_t *pids, int to)
+{
+	close(to);
+	for (int i = 0; i < CROWD; i++)
+		waitpid(pids[i], NULL, 0);
 }
 
 /* A tenant's pass over its own page and its KSM_UNMERGE cost the same beside a large table. */
@@ -297,11 +375,12 @@ static void test_cost(void)
 {
 	struct ksm_scan_ext ext = { .pages_to_scan = 1000000, .flags = KSM_SCAN_PASS_END };
 	int dev = ksm_open(), scan = ksm_scanfd(dev), to[2], from[2];
-	struct cost alone, beside, freed;
+	struct cost alone, beside, freed, crowded;
 	struct ksm_stats st;
 	struct peer big;
 	uint64_t held, shared, sharing;
-	pid_t pid;
+	pid_t pid, crowd[CROWD];
+	int crowd_to;
 
 	if (pipe(to) || pipe(from))
 		ktest_fatal("pipe");
@@ -364,6 +443,27 @@ static void test_cost(void)
 		 (unsigned long long)held, (unsigned long long)st.pages_shared,
 		 (unsigned long long)st.pages_sharing, (unsigned long long)shared,
 		 (unsigned long long)sharing);
+
+	/* Beside other processes' 32768 regions: its pass and its statistics. */
+	ktest_ok(crowd_start(dev, crowd, &crowd_to) == CROWD,
+		 "%d other processes registered %d regions each", CROWD, CROWD_REGIONS);
+	crowded = cost_round(to[1], from[0], 1);
+	ktest_diag("nobody's pass: %.0f us alone, %.0f us beside %d regions; its "
+		   "KSM_GET_PROCESS_STATS: %.0f us, %.0f us", alone.pass * 1e6, crowded.pass * 1e6,
+		   CROWD * CROWD_REGIONS, alone.stats * 1e6, crowded.stats * 1e6);
+	ktest_ok(alone.pass > 0 && crowded.pass > 0 && crowded.pass <= 4 * alone.pass + 500e-6,
+		 "a tenant's pass does not cost more beside other processes' %d regions (%.0f us, "
+		 "%.0f us alone)", CROWD * CROWD_REGIONS, crowded.pass * 1e6, alone.pass * 1e6);
+	ktest_ok(alone.stats > 0 && crowded.stats > 0 && crowded.stats <= 4 * alone.stats + 500e-6,
+		 "nor its KSM_GET_PROCESS_STATS (%.0f us, %.0f us alone)", crowded.stats * 1e6,
+		 alone.stats * 1e6);
+	freed = cost_round(to[1], from[0], 6);
+	ktest_ok(freed.scanned == 7 && freed.merged == 4,
+		 "with a pair in a second private domain, its pass looks at the pages of both of "
+		 "its domains and nothing else (7: %llu), and merges both pairs (4: %llu)",
+		 (unsigned long long)freed.scanned, (unsigned long long)freed.merged);
+	crowd_stop(crowd, crowd_to);
+
 	if (write(to[1], "", 1) != 1)
 		ktest_diag("the cost probe did not take its last round");
 	waitpid(pid, NULL, 0);
