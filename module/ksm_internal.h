@@ -67,6 +67,7 @@
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
+#include <linux/rbtree.h>
 #include <linux/rhashtable-types.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -93,6 +94,7 @@ struct ksmdev_mm {
 	 */
 	struct list_head regions;
 	unsigned int nr_regions;	/* as @regions */
+	struct rb_root by_addr;		/* its regions by start address: registry lock */
 };
 
 /*
@@ -145,6 +147,7 @@ struct ksmdev_region {
 	struct list_head all_link;	/* ksmdev_regions, ksmdev_regions_lock */
 	struct list_head sma_link;	/* registry lock */
 	struct list_head mm_link;	/* kmm->regions: as that list */
+	struct rb_node addr_node;	/* kmm->by_addr, registry lock */
 	struct list_head dom_link;	/* dom->regions: as that list */
 	struct ksmdev_domain *dom;	/* its domain, while @dom_link is linked */
 	struct ksmdev_sma *sma;		/* registry lock; NULL once removed */

@@ -98,6 +98,7 @@ static struct mmu_notifier *ksmdev_mm_alloc(struct mm_struct *mm)
 	if (!kmm)
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&kmm->regions);
+	kmm->by_addr = RB_ROOT;
 	return &kmm->mn;
 }
 
@@ -291,6 +292,7 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 	spin_lock(&ksmdev_regions_lock);
 	list_del_init(&r->all_link);
 	list_del_init(&r->mm_link);
+	rb_erase(&r->addr_node, &kmm->by_addr);
 	if (!--kmm->nr_regions)
 		rhashtable_remove_fast(&ksmdev_mms, &kmm->node, ksmdev_mm_params);
 	list_del_init(&r->dom_link);
@@ -358,18 +360,45 @@ static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 	ksmdev_region_finish(&dead, false, NULL);
 }
 
-/* Does [start, start + npages pages) overlap a region of @kmm? Registry lock. */
+/*
+ * Does [start, start + npages pages) overlap a region of @kmm? Only the region
+ * starting last below its end can (regions never overlap): a descent of the
+ * process's tree, O(log n) under the global registry lock. Registry lock.
+ */
 static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned long npages)
 {
-	struct ksmdev_region *r;
+	unsigned long end = start + (npages << PAGE_SHIFT);
+	struct rb_node *n = kmm->by_addr.rb_node;
+	struct ksmdev_region *below = NULL, *r;
 
 	lockdep_assert_held(&ksmdev_registry_lock);
-	list_for_each_entry(r, &kmm->regions, mm_link) {
-		if (start < r->start + (r->npages << PAGE_SHIFT) &&
-		    r->start < start + (npages << PAGE_SHIFT))
-			return true;
+	while (n) {
+		r = rb_entry(n, struct ksmdev_region, addr_node);
+		if (r->start < end) {
+			below = r;
+			n = n->rb_right;
+		} else {
+			n = n->rb_left;
+		}
 	}
-	return false;
+	return below && below->start + (below->npages << PAGE_SHIFT) > start;
+}
+
+/* Put @r in its process's tree by address (it overlaps none there). Registry lock. */
+static void ksmdev_addr_insert(struct ksmdev_mm *kmm, struct ksmdev_region *r)
+{
+	struct rb_node **link = &kmm->by_addr.rb_node, *parent = NULL;
+
+	lockdep_assert_held(&ksmdev_registry_lock);
+	while (*link) {
+		parent = *link;
+		if (r->start < rb_entry(parent, struct ksmdev_region, addr_node)->start)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&r->addr_node, parent, link);
+	rb_insert_color(&r->addr_node, &kmm->by_addr);
 }
 
 /*
@@ -404,6 +433,7 @@ static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
 					       ksmdev_domain_params);
 	}
 	if (!ret) {
+		ksmdev_addr_insert(kmm, r);
 		r->dom = dom;
 		list_add_tail(&r->dom_link, &dom->regions);
 		dom->nr_regions++;

@@ -15,7 +15,8 @@
  *   table of every tenant each time), and its kernel pages nobody maps any
  *   more are still given back; its pass and its KSM_GET_PROCESS_STATS take as
  *   long beside other processes' 32768 regions (they once walked every region
- *   of the host), and its pass still scans every domain of its own.
+ *   of the host), and its pass still scans every domain of its own; and a
+ *   process's 16384th registration costs what its first did.
  */
 #include "ktest.h"
 
@@ -477,10 +478,57 @@ static void test_cost(void)
 	close(dev);
 }
 
+/* Regions one process registers in test_register_cost(), and how many are timed at each end. */
+#define MANY_REGIONS 16384
+#define TIMED 512
+
+/*
+ * A registration costs the same for a process's 16384th region as for its
+ * first: the check that a region overlaps none of its process's (made under
+ * the global registry lock, which every tenant's registration and removal
+ * wait for) once walked all of them.
+ */
+static void test_register_cost(void)
+{
+	int dev = ksm_open(), sma[MANY_REGIONS / 4096], extra;
+	char *m = anon_map((size_t)(MANY_REGIONS + 1) * ktest_page, 0);
+	double first[TIMED], last[TIMED], t;
+	bool ok = true;
+
+	for (unsigned int i = 0; i < MANY_REGIONS / 4096; i++)
+		sma[i] = ksm_sma(dev);
+	for (int i = 0; i < MANY_REGIONS; i++) {
+		t = ksmu_now_s();
+		ok &= ksmu_register(sma[i / 4096], m + (size_t)i * ktest_page, 1) == 0;
+		t = ksmu_now_s() - t;
+		if (i < TIMED)
+			first[i] = t;
+		else if (i >= MANY_REGIONS - TIMED)
+			last[i - (MANY_REGIONS - TIMED)] = t;
+	}
+	qsort(first, TIMED, sizeof(first[0]), cmp_double);
+	qsort(last, TIMED, sizeof(last[0]), cmp_double);
+	ktest_ok(ok, "one process registered %d regions of one page", MANY_REGIONS);
+	ktest_ok(last[TIMED / 2] <= 4 * first[TIMED / 2] + 200e-6,
+		 "its last %d registrations cost what its first %d did (medians %.0f us, %.0f us)",
+		 TIMED, TIMED, last[TIMED / 2] * 1e6, first[TIMED / 2] * 1e6);
+	extra = ksm_sma(dev);
+	KTEST_ERRNO(ksmu_register(extra, m + (size_t)(MANY_REGIONS / 2) * ktest_page, 2), EEXIST,
+		    "a region over one of them, on another SMA: EEXIST");
+	ktest_ok(ksmu_register(extra, m + (size_t)MANY_REGIONS * ktest_page, 1) == 0,
+		 "a region just after the last one: registered");
+	close(extra);
+	for (unsigned int i = 0; i < MANY_REGIONS / 4096; i++)
+		close(sma[i]);
+	munmap(m, (size_t)(MANY_REGIONS + 1) * ktest_page);
+	close(dev);
+}
+
 int main(void)
 {
 	test_sealed();
 	test_cost();
+	test_register_cost();
 	test_public_stats();
 	return ktest_done();
 }
