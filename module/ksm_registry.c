@@ -14,9 +14,19 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 
-static unsigned int ksmdev_max_regions = 65536;
+/*
+ * Region limits. The one a tenant meets is its process's (as vm.max_map_count
+ * bounds VMAs); a system-wide one, which any tenant could fill for everyone,
+ * is off unless an administrator sets it. Region memory is charged to the
+ * registering process's memory cgroup.
+ */
+static unsigned int ksmdev_max_regions;
 module_param_named(max_regions, ksmdev_max_regions, uint, 0444);
-MODULE_PARM_DESC(max_regions, "Most regions registered at once, system wide");
+MODULE_PARM_DESC(max_regions, "Most regions registered at once, system wide (0: no such limit)");
+
+static unsigned int ksmdev_max_regions_per_process = 65536;
+module_param_named(max_regions_per_process, ksmdev_max_regions_per_process, uint, 0444);
+MODULE_PARM_DESC(max_regions_per_process, "Most regions one process registers, on all its SMA fds");
 
 static unsigned int ksmdev_max_regions_per_sma = 4096;
 module_param_named(max_regions_per_sma, ksmdev_max_regions_per_sma, uint, 0444);
@@ -93,7 +103,7 @@ static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm);
 
 static struct mmu_notifier *ksmdev_mm_alloc(struct mm_struct *mm)
 {
-	struct ksmdev_mm *kmm = kzalloc(sizeof(*kmm), GFP_KERNEL);
+	struct ksmdev_mm *kmm = kzalloc(sizeof(*kmm), GFP_KERNEL_ACCOUNT);
 
 	if (!kmm)
 		return ERR_PTR(-ENOMEM);
@@ -506,7 +516,8 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 
 	mutex_lock(&ksmdev_registry_lock);
 	if (sma->nr_regions >= ksmdev_max_regions_per_sma ||
-	    ksmdev_nr_regions >= ksmdev_max_regions) {
+	    kmm->nr_regions >= ksmdev_max_regions_per_process ||
+	    (ksmdev_max_regions && ksmdev_nr_regions >= ksmdev_max_regions)) {
 		ret = -ENOSPC;
 		goto unlock;
 	}

@@ -2,7 +2,8 @@
 /*
  * Loading: a missing kernel symbol fails the load with ENOENT and a message
  * naming it, leaving nothing behind; module parameters take effect; limits on
- * regions give ENOSPC; load/unload loops are clean.
+ * regions give ENOSPC, and the one a tenant meets by default is its own
+ * process's; load/unload loops are clean.
  */
 #include "ktest.h"
 
@@ -94,6 +95,54 @@ static void test_limits(void)
 	ktest_ok(unload() == 0, "unload");
 }
 
+/*
+ * By default no system-wide region limit (any tenant could fill it for
+ * everyone): max_regions_per_process counts one process's regions on all its
+ * SMAs, and another process still registers when one is at its limit.
+ */
+static void test_process_limit(void)
+{
+	int dev, sma1, sma2, status;
+	char *m;
+	pid_t pid;
+
+	ktest_ok(load(NULL) == 0 && ksmu_read_long("/sys/module/ksm/parameters/max_regions") == 0 &&
+		 ksmu_read_long("/sys/module/ksm/parameters/max_regions_per_process") == 65536,
+		 "by default: no system-wide region limit (%ld), 65536 per process (%ld)",
+		 ksmu_read_long("/sys/module/ksm/parameters/max_regions"),
+		 ksmu_read_long("/sys/module/ksm/parameters/max_regions_per_process"));
+	ktest_ok(unload() == 0 && load("max_regions_per_process=3") == 0,
+		 "load with max_regions_per_process=3");
+	dev = ksm_open();
+	sma1 = ksm_sma(dev);
+	sma2 = ksm_sma(dev);
+	m = anon_map(16 * ktest_page, 0);
+	ktest_ok(ksmu_register(sma1, m, 1) == 0 && ksmu_register(sma1, m + ktest_page, 1) == 0 &&
+		 ksmu_register(sma2, m + 2 * ktest_page, 1) == 0,
+		 "3 regions of one process, on two SMAs");
+	KTEST_ERRNO(ksmu_register(sma2, m + 3 * ktest_page, 1), ENOSPC,
+		    "its 4th region, on either SMA: ENOSPC");
+	pid = fork();
+	if (!pid) {
+		int sma = ksm_sma(dev);
+
+		_exit(sma >= 0 && ksmu_register(sma, m + 8 * ktest_page, 1) == 0 &&
+		      ksmu_register(sma, m + 9 * ktest_page, 1) == 0 &&
+		      ksmu_register(sma, m + 10 * ktest_page, 1) == 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	ktest_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		 "meanwhile another process registers 3 of its own");
+	ioctl(sma1, KSM_REMOVE_MEMORY_REGION);
+	ktest_ok(ksmu_register(sma2, m + 3 * ktest_page, 1) == 0,
+		 "after a removal the first process has room again");
+	close(sma1);
+	close(sma2);
+	close(dev);
+	munmap(m, 16 * ktest_page);
+	ktest_ok(unload() == 0, "unload");
+}
+
 static void test_loops(void)
 {
 	bool ok = true, merged = true;
@@ -162,6 +211,7 @@ int main(void)
 	test_missing_symbol();
 	test_params();
 	test_limits();
+	test_process_limit();
 	test_loops();
 	test_kpage_limit();
 	ktest_ok(load(NULL) == 0, "loaded again with the defaults");
