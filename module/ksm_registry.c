@@ -371,13 +371,12 @@ static void ksmdev_mm_release(struct mmu_notifier *mn, struct mm_struct *mm)
 }
 
 /*
- * Does [start, start + npages pages) overlap a region of @kmm? Only the region
- * starting last below its end can (regions never overlap): a descent of the
- * process's tree, O(log n) under the global registry lock. Registry lock.
+ * The region of @kmm's process that starts last below @end (NULL: none): a
+ * descent of the process's tree, O(log n) under the global registry lock.
+ * Registry lock held.
  */
-static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned long npages)
+static struct ksmdev_region *ksmdev_region_below(struct ksmdev_mm *kmm, unsigned long end)
 {
-	unsigned long end = start + (npages << PAGE_SHIFT);
 	struct rb_node *n = kmm->by_addr.rb_node;
 	struct ksmdev_region *below = NULL, *r;
 
@@ -391,6 +390,17 @@ static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned
 			n = n->rb_left;
 		}
 	}
+	return below;
+}
+
+/*
+ * Does [start, start + npages pages) overlap a region of @kmm? Only the region
+ * starting last below its end can (regions never overlap). Registry lock.
+ */
+static bool ksmdev_overlaps(struct ksmdev_mm *kmm, unsigned long start, unsigned long npages)
+{
+	struct ksmdev_region *below = ksmdev_region_below(kmm, start + (npages << PAGE_SHIFT));
+
 	return below && below->start + (below->npages << PAGE_SHIFT) > start;
 }
 
@@ -552,18 +562,28 @@ free:
  * @addr: the start of the one region to remove, or 0 for all of them
  * @unmerge: give merged pages private copies first (@res counts them)
  *
- * The REMOVE ioctls, and the SMA fd's close. Returns 0, or -ENOENT when no
- * region of @sma starts at @addr.
+ * The REMOVE ioctls, and the SMA fd's close. One region is found by a
+ * descent of its process's tree, not by a walk of the SMA's list under the
+ * global registry lock. Returns 0, or -ENOENT when no region of @sma starts
+ * at @addr.
  */
 int ksmdev_sma_remove(struct ksmdev_sma *sma, u64 addr, bool unmerge, struct ksm_unmerge *res)
 {
 	struct ksmdev_region *r, *tmp;
+	struct ksmdev_mm *kmm;
 	LIST_HEAD(dead);
 
 	mutex_lock(&ksmdev_registry_lock);
-	list_for_each_entry_safe(r, tmp, &sma->regions, sma_link)
-		if (!addr || r->start == addr)
+	if (addr) {
+		/* Its regions are its creator's: found in that process's tree. */
+		kmm = ksmdev_mm_find(sma->owner);
+		r = kmm && addr < TASK_SIZE ? ksmdev_region_below(kmm, addr + 1) : NULL;
+		if (r && r->start == addr && r->sma == sma)
 			ksmdev_region_unlink(r, &dead);
+	} else {
+		list_for_each_entry_safe(r, tmp, &sma->regions, sma_link)
+			ksmdev_region_unlink(r, &dead);
+	}
 	mutex_unlock(&ksmdev_registry_lock);
 	if (addr && list_empty(&dead))
 		return -ENOENT;

@@ -493,6 +493,7 @@ static void test_register_cost(void)
 	int dev = ksm_open(), sma[MANY_REGIONS / 4096], extra;
 	char *m = anon_map((size_t)(MANY_REGIONS + 1) * ktest_page, 0);
 	double first[TIMED], last[TIMED], t;
+	struct ksm_remove_region rm = { 0 };
 	bool ok = true;
 
 	for (unsigned int i = 0; i < MANY_REGIONS / 4096; i++)
@@ -517,6 +518,12 @@ static void test_register_cost(void)
 		    "a region over one of them, on another SMA: EEXIST");
 	ktest_ok(ksmu_register(extra, m + (size_t)MANY_REGIONS * ktest_page, 1) == 0,
 		 "a region just after the last one: registered");
+	rm.addr = (uintptr_t)(m + (size_t)5000 * ktest_page);
+	KTEST_ERRNO(ioctl(extra, KSM_REMOVE_MEMORY_REGION_EXT, &rm), ENOENT,
+		    "REMOVE_EXT of another SMA's region (of the same process): ENOENT");
+	ktest_ok(ioctl(sma[1], KSM_REMOVE_MEMORY_REGION_EXT, &rm) == 0 &&
+		 ksmu_register(extra, m + (size_t)5000 * ktest_page, 1) == 0,
+		 "on its own SMA it is removed, and its range can be registered again");
 	close(extra);
 	for (unsigned int i = 0; i < MANY_REGIONS / 4096; i++)
 		close(sma[i]);
