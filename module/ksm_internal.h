@@ -94,6 +94,7 @@ struct ksmdev_mm {
 	 */
 	struct list_head regions;
 	unsigned int nr_regions;	/* as @regions */
+	unsigned long gen;		/* as @regions: stamp of its last change (never 0) */
 	struct rb_root by_addr;		/* its regions by start address: registry lock */
 };
 
@@ -257,9 +258,9 @@ struct ksmdev_scanner {
 	 * NULL: it scans every region (kksmd, or a scan fd made with
 	 * CAP_SYS_ADMIN), in registration order. Else the mm (mmgrab'ed) of
 	 * the process that made it, and it scans only the domains that process
-	 * has regions in: @domains (by increasing key), as of registry
-	 * generation @domains_gen; a domain's regions in registration order,
-	 * then the next domain's.
+	 * has regions in: @domains (by increasing key), as of the stamp
+	 * @domains_gen of its list of regions (ksmdev_mm.gen); a domain's
+	 * regions in registration order, then the next domain's.
 	 */
 	struct mm_struct *owner;
 	u64 domains[KSMDEV_SCAN_DOMAINS];	/* ksmdev_domain_key()s, sorted */
@@ -449,7 +450,6 @@ int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned lo
 /* ---- ksm_registry.c ---- */
 extern spinlock_t ksmdev_regions_lock;
 extern struct list_head ksmdev_regions;
-extern unsigned long ksmdev_regions_gen;
 int ksmdev_registry_init(void);
 struct ksmdev_mm *ksmdev_mm_find(struct mm_struct *mm);
 struct ksmdev_domain *ksmdev_domain_find(u64 key);

@@ -43,8 +43,12 @@ static DEFINE_MUTEX(ksmdev_registry_lock);
 DEFINE_SPINLOCK(ksmdev_regions_lock);
 LIST_HEAD(ksmdev_regions);
 
-/* Changes whenever the list does (both locks held): scanners' caches of it check it. */
-unsigned long ksmdev_regions_gen;
+/*
+ * Counts the changes to the lists of regions (both locks held): a process's
+ * list is stamped with the count of its last change (ksmdev_mm.gen), so that
+ * its cursors count its domains again only when its own regions changed.
+ */
+static unsigned long ksmdev_regions_gen;
 
 /*
  * The processes that have regions (struct ksmdev_mm, by mm) and the merge
@@ -310,7 +314,7 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 		rhashtable_remove_fast(&ksmdev_domains, &dom->node, ksmdev_domain_params);
 		gone = dom;
 	}
-	ksmdev_regions_gen++;
+	kmm->gen = ++ksmdev_regions_gen;
 	spin_unlock(&ksmdev_regions_lock);
 	kfree(gone);
 	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions - 1);
@@ -460,7 +464,7 @@ static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
 		list_add_tail(&r->mm_link, &kmm->regions);
 		kmm->nr_regions++;
 		list_add_tail(&r->all_link, &ksmdev_regions);
-		ksmdev_regions_gen++;
+		kmm->gen = ++ksmdev_regions_gen;
 	}
 	spin_unlock(&ksmdev_regions_lock);
 	if (!ret)

@@ -84,23 +84,23 @@ void ksmdev_scanner_release(struct ksmdev_scanner *s)
 
 /*
  * The merge domains @s's owner has regions in (the first KSMDEV_SCAN_DOMAINS
- * of them, by registration), by increasing key, counted again when the list
- * of regions changed; but no hardened domain's: a tenant who chose when
- * pages are scanned, and counted the merges, would learn what the hardened
- * mode hides. Walks the owner's own regions only. ksmdev_regions_lock held.
+ * of them, by registration), by increasing key, counted again when its
+ * regions changed (not when anyone else's did); but no hardened domain's: a
+ * tenant who chose when pages are scanned, and counted the merges, would
+ * learn what the hardened mode hides. Walks the owner's own regions only.
+ * ksmdev_regions_lock held.
  */
 static void ksmdev_owner_domains(struct ksmdev_scanner *s)
 {
+	struct ksmdev_mm *kmm = ksmdev_mm_find(s->owner);
 	struct ksmdev_region *o;
-	struct ksmdev_mm *kmm;
 	unsigned int i;
 
 	lockdep_assert_held(&ksmdev_regions_lock);
-	if (s->domains_gen == ksmdev_regions_gen && s->domains_gen)
+	if (kmm && kmm->gen == s->domains_gen)
 		return;
 	s->nr_domains = 0;
-	s->domains_gen = ksmdev_regions_gen;
-	kmm = ksmdev_mm_find(s->owner);
+	s->domains_gen = kmm ? kmm->gen : 0;
 	if (!kmm)
 		return;
 	list_for_each_entry(o, &kmm->regions, mm_link) {

@@ -15,8 +15,9 @@
  *   table of every tenant each time), and its kernel pages nobody maps any
  *   more are still given back; its pass and its KSM_GET_PROCESS_STATS take as
  *   long beside other processes' 32768 regions (they once walked every region
- *   of the host), and its pass still scans every domain of its own; and a
- *   process's 16384th registration costs what its first did.
+ *   of the host), and its pass still scans every domain of its own; a
+ *   process's 16384th registration costs what its first did; and a tenant's
+ *   pass over its 8192 regions costs the same while others register.
  */
 #include "ktest.h"
 
@@ -531,11 +532,97 @@ static void test_register_cost(void)
 	close(dev);
 }
 
+/* Regions of the tenant of test_churn(). */
+#define OWN_REGIONS 8192
+
+/*
+ * The tenant of test_churn(): nobody, with OWN_REGIONS one-page regions
+ * (never touched) in two private domains. For each byte 1 read from @in,
+ * the median time of its passes, written to @out (killed if they take a
+ * minute); 0 ends it.
+ */
+static void churn_tenant(int dev, int in, int out)
+{
+	struct ksm_scan_ext ext = { .pages_to_scan = 1000000, .flags = KSM_SCAN_PASS_END };
+	char *m = anon_map((size_t)OWN_REGIONS * ktest_page, 0), c;
+	int sma[OWN_REGIONS / 4096], scan;
+	double t;
+
+	if (!drop_privileges())
+		_exit(9);
+	scan = ioctl(dev, KSM_CREATE_SCAN);
+	for (int i = 0; i < OWN_REGIONS / 4096; i++) {
+		struct ksm_domain d = { .domain = KSM_DOMAIN_PRIVATE };
+
+		sma[i] = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+		if (scan < 0 || sma[i] < 0 || ioctl(sma[i], KSM_SMA_SET_DOMAIN, &d))
+			_exit(10);
+	}
+	for (int i = 0; i < OWN_REGIONS; i++)
+		if (ksmu_register(sma[i / 4096], m + (size_t)i * ktest_page, 1))
+			_exit(10);
+	while (read(in, &c, 1) == 1 && c) {
+		alarm(60);	/* a module that fails this may take minutes per pass */
+		t = median_call(scan, KSM_SCAN_EXT, &ext, sizeof(ext));
+		alarm(0);
+		if (write(out, &t, sizeof(t)) != sizeof(t))
+			_exit(8);
+	}
+	_exit(0);
+}
+
+/*
+ * A tenant's pass over its own 8192 regions costs the same while another
+ * process registers and removes a region in a loop: its cursor once counted
+ * its domains again, walking all its regions under the spinlock every cursor
+ * and registration takes, whenever anyone's regions changed.
+ */
+static void test_churn(void)
+{
+	int dev = ksm_open(), to[2], from[2];
+	double quiet = -1, churned = -1;
+	pid_t pid, churner;
+
+	if (pipe(to) || pipe(from))
+		ktest_fatal("pipe");
+	pid = fork();
+	if (!pid)
+		churn_tenant(dev, to[0], from[1]);
+	if (write(to[1], "\1", 1) != 1 || read(from[0], &quiet, sizeof(quiet)) != sizeof(quiet))
+		ktest_diag("the tenant did not answer");
+	churner = fork();
+	if (!churner) {
+		char *m = anon_map(ktest_page, 0);
+		int sma = ksm_sma(dev);
+
+		for (;;)
+			if (ksmu_register(sma, m, 1) || ioctl(sma, KSM_REMOVE_MEMORY_REGION))
+				_exit(1);
+	}
+	if (write(to[1], "\1", 1) != 1 || read(from[0], &churned, sizeof(churned)) != sizeof(churned))
+		ktest_diag("the tenant did not answer");
+	kill(churner, SIGKILL);
+	waitpid(churner, NULL, 0);
+	if (write(to[1], "", 1) != 1)
+		ktest_diag("the tenant did not take its last round");
+	waitpid(pid, NULL, 0);
+	close(to[1]);
+	ktest_ok(quiet > 0 && churned > 0 && churned <= 2 * quiet + 500e-6,
+		 "a tenant's pass over its %d regions costs the same while another process "
+		 "registers and removes a region in a loop (%.1f ms, %.1f ms before)", OWN_REGIONS,
+		 churned * 1e3, quiet * 1e3);
+	close(to[0]);
+	close(from[0]);
+	close(from[1]);
+	close(dev);
+}
+
 int main(void)
 {
 	test_sealed();
 	test_cost();
 	test_register_cost();
+	test_churn();
 	test_public_stats();
 	return ktest_done();
 }
