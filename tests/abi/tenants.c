@@ -479,6 +479,9 @@ static void test_cost(void)
 	close(dev);
 }
 
+/* Regions one SMA fd may hold: the module's max_regions_per_sma, by default. */
+#define SMA_REGIONS 4096
+
 /* Regions one process registers in test_register_cost(), and how many are timed at each end. */
 #define MANY_REGIONS 16384
 #define TIMED 512
@@ -491,17 +494,17 @@ static void test_cost(void)
  */
 static void test_register_cost(void)
 {
-	int dev = ksm_open(), sma[MANY_REGIONS / 4096], extra;
+	int dev = ksm_open(), sma[MANY_REGIONS / SMA_REGIONS], extra;
 	char *m = anon_map((size_t)(MANY_REGIONS + 1) * ktest_page, 0);
 	double first[TIMED], last[TIMED], t;
 	struct ksm_remove_region rm = { 0 };
 	bool ok = true;
 
-	for (unsigned int i = 0; i < MANY_REGIONS / 4096; i++)
+	for (unsigned int i = 0; i < MANY_REGIONS / SMA_REGIONS; i++)
 		sma[i] = ksm_sma(dev);
 	for (int i = 0; i < MANY_REGIONS; i++) {
 		t = ksmu_now_s();
-		ok &= ksmu_register(sma[i / 4096], m + (size_t)i * ktest_page, 1) == 0;
+		ok &= ksmu_register(sma[i / SMA_REGIONS], m + (size_t)i * ktest_page, 1) == 0;
 		t = ksmu_now_s() - t;
 		if (i < TIMED)
 			first[i] = t;
@@ -526,7 +529,7 @@ static void test_register_cost(void)
 		 ksmu_register(extra, m + (size_t)5000 * ktest_page, 1) == 0,
 		 "on its own SMA it is removed, and its range can be registered again");
 	close(extra);
-	for (unsigned int i = 0; i < MANY_REGIONS / 4096; i++)
+	for (unsigned int i = 0; i < MANY_REGIONS / SMA_REGIONS; i++)
 		close(sma[i]);
 	munmap(m, (size_t)(MANY_REGIONS + 1) * ktest_page);
 	close(dev);
@@ -545,13 +548,13 @@ static void churn_tenant(int dev, int in, int out)
 {
 	struct ksm_scan_ext ext = { .pages_to_scan = 1000000, .flags = KSM_SCAN_PASS_END };
 	char *m = anon_map((size_t)OWN_REGIONS * ktest_page, 0), c;
-	int sma[OWN_REGIONS / 4096], scan;
+	int sma[OWN_REGIONS / SMA_REGIONS], scan;
 	double t;
 
 	if (!drop_privileges())
 		_exit(9);
 	scan = ioctl(dev, KSM_CREATE_SCAN);
-	for (int i = 0; i < OWN_REGIONS / 4096; i++) {
+	for (int i = 0; i < OWN_REGIONS / SMA_REGIONS; i++) {
 		struct ksm_domain d = { .domain = KSM_DOMAIN_PRIVATE };
 
 		sma[i] = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
@@ -559,7 +562,7 @@ static void churn_tenant(int dev, int in, int out)
 			_exit(10);
 	}
 	for (int i = 0; i < OWN_REGIONS; i++)
-		if (ksmu_register(sma[i / 4096], m + (size_t)i * ktest_page, 1))
+		if (ksmu_register(sma[i / SMA_REGIONS], m + (size_t)i * ktest_page, 1))
 			_exit(10);
 	while (read(in, &c, 1) == 1 && c) {
 		alarm(60);	/* a module that fails this may take minutes per pass */
