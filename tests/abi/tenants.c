@@ -575,45 +575,76 @@ static void churn_tenant(int dev, int in, int out)
 }
 
 /*
+ * A process that keeps calling into the module until killed: registering
+ * and removing a region of one page (@churn), else asking the API version,
+ * which takes no lock (the same load on the CPUs, nothing shared).
+ */
+static pid_t busy_process(int dev, bool churn)
+{
+	pid_t pid = fork();
+
+	if (!pid) {
+		char *m = anon_map(ktest_page, 0);
+		int sma = ksm_sma(dev);
+
+		for (;;)
+			if (churn ? ksmu_register(sma, m, 1) || ioctl(sma, KSM_REMOVE_MEMORY_REGION) :
+			    ioctl(dev, KSM_GET_API_VERSION) < 0)
+				_exit(1);
+	}
+	return pid;
+}
+
+/* The median time of @tenant's passes (answered on @from), beside @busy if > 0. */
+static double tenant_passes(int to, int from, pid_t busy)
+{
+	double t = -1;
+
+	if (write(to, "\1", 1) != 1 || read(from, &t, sizeof(t)) != sizeof(t))
+		ktest_diag("the tenant did not answer");
+	if (busy > 0) {
+		kill(busy, SIGKILL);
+		waitpid(busy, NULL, 0);
+	}
+	return t;
+}
+
+/*
  * A tenant's pass over its own 8192 regions costs the same while another
  * process registers and removes a region in a loop: its cursor once counted
  * its domains again, walking all its regions under the spinlock every cursor
- * and registration takes, whenever anyone's regions changed.
+ * and registration takes, whenever anyone's regions changed. Compared with
+ * its passes while another process only keeps a CPU busy calling into the
+ * module, so that sharing the CPUs (two, emulated) is not counted as the cost;
+ * three rounds of each, alternated, their medians compared.
  */
 static void test_churn(void)
 {
 	int dev = ksm_open(), to[2], from[2];
-	double quiet = -1, churned = -1;
-	pid_t pid, churner;
+	double quiet, busy[3], churned[3];
+	pid_t pid;
 
 	if (pipe(to) || pipe(from))
 		ktest_fatal("pipe");
 	pid = fork();
 	if (!pid)
 		churn_tenant(dev, to[0], from[1]);
-	if (write(to[1], "\1", 1) != 1 || read(from[0], &quiet, sizeof(quiet)) != sizeof(quiet))
-		ktest_diag("the tenant did not answer");
-	churner = fork();
-	if (!churner) {
-		char *m = anon_map(ktest_page, 0);
-		int sma = ksm_sma(dev);
-
-		for (;;)
-			if (ksmu_register(sma, m, 1) || ioctl(sma, KSM_REMOVE_MEMORY_REGION))
-				_exit(1);
+	quiet = tenant_passes(to[1], from[0], 0);
+	for (int i = 0; i < 3; i++) {
+		busy[i] = tenant_passes(to[1], from[0], busy_process(dev, false));
+		churned[i] = tenant_passes(to[1], from[0], busy_process(dev, true));
 	}
-	if (write(to[1], "\1", 1) != 1 || read(from[0], &churned, sizeof(churned)) != sizeof(churned))
-		ktest_diag("the tenant did not answer");
-	kill(churner, SIGKILL);
-	waitpid(churner, NULL, 0);
+	qsort(busy, 3, sizeof(busy[0]), cmp_double);
+	qsort(churned, 3, sizeof(churned[0]), cmp_double);
 	if (write(to[1], "", 1) != 1)
 		ktest_diag("the tenant did not take its last round");
 	waitpid(pid, NULL, 0);
 	close(to[1]);
-	ktest_ok(quiet > 0 && churned > 0 && churned <= 2 * quiet + 500e-6,
+	ktest_ok(quiet > 0 && busy[0] > 0 && churned[0] > 0 && churned[1] <= 2 * busy[1] + 500e-6,
 		 "a tenant's pass over its %d regions costs the same while another process "
-		 "registers and removes a region in a loop (%.1f ms, %.1f ms before)", OWN_REGIONS,
-		 churned * 1e3, quiet * 1e3);
+		 "registers and removes a region in a loop (%.1f ms; %.1f ms beside calls that "
+		 "share nothing, %.1f ms alone)", OWN_REGIONS, churned[1] * 1e3, busy[1] * 1e3,
+		 quiet * 1e3);
 	close(to[0]);
 	close(from[0]);
 	close(from[1]);
