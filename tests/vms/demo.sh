@@ -41,7 +41,13 @@ ks = k.get("after", {}).get("sharing", 0)
 ok(m.get("ok") and k.get("ok"), "both engines ran the workloads to the end")
 # The VMs keep writing (a 2 MiB burst rewrites some 2% of what is shared) and the module's count is
 # as of its last full pass: 90% in all, and 95% of the heap workers' merges, which stay still.
-ok(ks > 0 and ms >= 0.9 * ks, f"the module saves what the built-in KSM saves ({ms} vs {ks} pages)")
+# Each engine merges VMs of its own boot, and how much memory a VM's kernel has touched when the
+# scanner stops varies from boot to boot, for either engine, and what both merge with it (6.1: 44.5k
+# to 50.7k pages resident per VM, 23.4k to 26.8k of them merged): so per page the workloads hold.
+mr, kr = sum(m.get("resident", {}).values()), sum(k.get("resident", {}).values())
+ok(ks > 0 and mr > 0 and kr > 0 and ms / mr >= 0.9 * ks / kr,
+   f"the module saves what the built-in KSM saves, per page the workloads hold ({ms} pages of {mr}: "
+   f"{100 * ms / max(mr, 1):.1f}%; {ks} of {kr}: {100 * ks / max(kr, 1):.1f}%)")
 mh, kh = m.get("merged", {}).get("heap x2", 0), k.get("merged", {}).get("heap x2", 0)
 ok(kh > 0 and mh >= 0.95 * kh, f"in the heap workers, the module merges what the built-in KSM merges "
    f"({mh} vs {kh} pages)")
