@@ -121,8 +121,8 @@ struct ksmdev_domain {
 struct ksmdev_sma {
 	struct list_head regions;	/* ksmdev_region.sma_link, registry lock */
 	unsigned int nr_regions;	/* registry lock */
-	u32 domain;			/* merge domain of its regions */
-	bool hardened;			/* its regions are hardened (with the domain) */
+	u32 domain;			/* registry lock: the id KSM_SMA_SET_DOMAIN gave back */
+	u64 key;			/* registry lock: its regions' ksmdev_domain_key() */
 	struct mm_struct *owner;	/* constant: the creator's mm, mmgrab'ed */
 };
 
@@ -236,7 +236,10 @@ enum {
 
 /*
  * What pages must share to merge: the merge domain's id, and whether it is
- * the hardened domain of that id (another domain, KSM_DOMAIN_HARDENED).
+ * the hardened domain of that id (another domain, KSM_DOMAIN_HARDENED): bit
+ * 32. Named domains' keys are below 1 << 33; a private domain's key is its
+ * number, counted from 1 and never reused, times 1 << 33
+ * (ksmdev_sma_set_domain()).
  */
 static inline u64 ksmdev_domain_key(u32 domain, bool hardened)
 {
@@ -245,7 +248,7 @@ static inline u64 ksmdev_domain_key(u32 domain, bool hardened)
 
 static inline bool ksmdev_domain_hardened(u64 key)
 {
-	return key >> 32;
+	return (key >> 32) & 1;
 }
 
 /* The most merge domains a scanner limited to its owner's domains keeps track of. */

@@ -148,51 +148,60 @@ static int ksmdev_check_vmas(struct mm_struct *mm, unsigned long start, unsigned
 	return 0;
 }
 
-/* Kernel-assigned merge domains (KSM_DOMAIN_PRIVATE) count up from here. */
+/*
+ * Private merge domains (KSM_DOMAIN_PRIVATE): the ids given back are labels
+ * from here up; the domain itself is keyed by a count that never comes round
+ * again (64 bits), so that no two SMAs ever share one, however many are
+ * asked for. Registry lock.
+ */
 #define KSMDEV_FIRST_PRIVATE_DOMAIN 0x80000000U
-static atomic_t ksmdev_next_domain = ATOMIC_INIT(KSMDEV_FIRST_PRIVATE_DOMAIN);
+static u64 ksmdev_private_domains;
 
 /**
  * ksmdev_sma_set_domain - KSM_SMA_SET_DOMAIN
  * @domain: in: KSM_DOMAIN_DEFAULT, KSM_DOMAIN_PRIVATE or an id below
  *	0x80000000 (CAP_SYS_ADMIN: it lets the SMA merge with whoever else uses
- *	that id); out: the SMA's domain
+ *	it); out: the id (for a private domain a label, 0x80000000 or more, that
+ *	nobody can name and that may repeat after 2^31 - 1 of them)
  * @hardened: join the hardened domain of that id, which is another domain:
  *	its pages merge only with those of SMAs that joined it hardened too
  *
- * Only an SMA without regions can change domain (-EBUSY). Private domains
- * are never handed out twice, so nobody can join one (and hardening one
- * would hide nothing from anyone: -EINVAL). Returns 0, -EINVAL (ids from
- * 0x80000000 up are the kernel's), -EPERM, -EBUSY or -EOVERFLOW (private
- * ids exhausted).
+ * Only an SMA without regions can change domain (-EBUSY). A private domain is
+ * never handed out twice, so nobody can join one (and hardening one would
+ * hide nothing from anyone: -EINVAL); one is counted only when it is given.
+ * Takes the registry lock. Returns 0, -EINVAL (ids from 0x80000000 up are
+ * the kernel's), -EPERM or -EBUSY.
  */
 int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened)
 {
 	u32 d = *domain;
-	int ret = 0;
+	u64 key;
 
 	if (d == KSM_DOMAIN_PRIVATE && hardened)
 		return -EINVAL;
-	if (d == KSM_DOMAIN_PRIVATE) {
-		d = atomic_inc_return(&ksmdev_next_domain) - 1;
-		if (d < KSMDEV_FIRST_PRIVATE_DOMAIN || d == KSM_DOMAIN_PRIVATE)
-			return -EOVERFLOW;
-	} else if (d >= KSMDEV_FIRST_PRIVATE_DOMAIN) {
+	if (d != KSM_DOMAIN_PRIVATE && d >= KSMDEV_FIRST_PRIVATE_DOMAIN)
 		return -EINVAL;
-	} else if (d != KSM_DOMAIN_DEFAULT && !capable(CAP_SYS_ADMIN)) {
+	if (d != KSM_DOMAIN_PRIVATE && d != KSM_DOMAIN_DEFAULT && !capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	}
 	mutex_lock(&ksmdev_registry_lock);
 	if (sma->nr_regions) {
-		ret = -EBUSY;
-	} else {
-		sma->domain = d;
-		sma->hardened = hardened;
+		mutex_unlock(&ksmdev_registry_lock);
+		return -EBUSY;
 	}
+	if (d == KSM_DOMAIN_PRIVATE) {
+		u64 n = ++ksmdev_private_domains;
+
+		key = n << 33;	/* above every named key, hardened bit clear */
+		d = KSMDEV_FIRST_PRIVATE_DOMAIN + (u32)((n - 1) % (KSM_DOMAIN_PRIVATE -
+							   KSMDEV_FIRST_PRIVATE_DOMAIN));
+	} else {
+		key = ksmdev_domain_key(d, hardened);
+	}
+	sma->domain = d;
+	sma->key = key;
 	mutex_unlock(&ksmdev_registry_lock);
-	if (!ret)
-		*domain = d;
-	return ret;
+	*domain = d;
+	return 0;
 }
 
 /* Pages handled under one hold of the region and mmap locks by ksmdev_unmerge_region(). */
@@ -526,9 +535,9 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	r->memcg = get_mem_cgroup_from_mm(mm);	/* where its items are charged */
 	r->start = start;
 	r->npages = npages;
-	r->domain = ksmdev_domain_key(sma->domain, sma->hardened);
 
 	mutex_lock(&ksmdev_registry_lock);
+	r->domain = sma->key;	/* as of now: KSM_SMA_SET_DOMAIN waits for the lock */
 	if (sma->nr_regions >= ksmdev_max_regions_per_sma ||
 	    kmm->nr_regions >= ksmdev_max_regions_per_process ||
 	    (ksmdev_max_regions && ksmdev_nr_regions >= ksmdev_max_regions)) {

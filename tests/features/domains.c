@@ -36,6 +36,14 @@ static void test_api(int dev)
 	ktest_ok(ksmu_register(s3, m, 4) == 0, "registers on it");
 	d = 43;
 	KTEST_ERRNO(set_domain(s3, &d), EBUSY, "changing the domain of an SMA with regions: EBUSY");
+	d = KSM_DOMAIN_PRIVATE;
+	KTEST_ERRNO(set_domain(s3, &d), EBUSY, "and asking it for a private one: EBUSY");
+	int s4 = ksm_sma(dev);
+	uint32_t d4 = KSM_DOMAIN_PRIVATE;
+
+	/* Each call that failed used to take a private id: enough of them brought the count round. */
+	ktest_ok(set_domain(s4, &d4) == 0 && d4 == d2 + 1,
+		 "a call that failed took no private domain: the next one is %#x (%#x)", d2 + 1, d4);
 	pid_t pid = fork();
 
 	if (!pid) {
@@ -55,6 +63,7 @@ static void test_api(int dev)
 	close(s1);
 	close(s2);
 	close(s3);
+	close(s4);
 	munmap(m, 4 * ktest_page);
 }
 
