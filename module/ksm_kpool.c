@@ -228,6 +228,20 @@ static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid, unsign
 	return page + slot;
 }
 
+/* The block holding @pfn, or NULL. Stable while the pool's lock or rcu_read_lock() is held. */
+static struct ksmdev_kblock *ksmdev_kblock_of(unsigned long pfn)
+{
+	return xa_load(&ksmdev_kblocks, pfn >> KSMDEV_KBLOCK_ORDER);
+}
+
+/* Give up slot @slot of @b: its page goes with its last reference. Pool lock held. */
+static void ksmdev_kblock_lose_slot(struct ksmdev_kblock *b, unsigned int slot)
+{
+	__set_bit(slot, b->lost);
+	b->nr_lost++;
+	put_page(pfn_to_page(b->pfn + slot));
+}
+
 /**
  * ksmdev_kpool_alloc - a page for a new kernel page, on node @nid
  * @random: a slot drawn at random (for a hardened domain), not the first
@@ -245,7 +259,14 @@ struct page *ksmdev_kpool_alloc(int nid, bool random)
 		nid = numa_mem_id();
 	pool = &ksmdev_kpools[nid];
 	spin_lock(&pool->lock);
-	page = random ? ksmdev_kpool_take_random(pool) : ksmdev_kpool_take(pool);
+	/* A free page found hardware-poisoned since it came back is never handed out. */
+	while ((page = random ? ksmdev_kpool_take_random(pool) : ksmdev_kpool_take(pool)) &&
+	       PageHWPoison(page)) {
+		unsigned long pfn = page_to_pfn(page);
+		struct ksmdev_kblock *b = ksmdev_kblock_of(pfn);
+
+		ksmdev_kblock_lose_slot(b, pfn - b->pfn);
+	}
 	spin_unlock(&pool->lock);
 	if (page)
 		return page;
@@ -254,12 +275,6 @@ struct page *ksmdev_kpool_alloc(int nid, bool random)
 	if (page)
 		return page;
 	return alloc_pages_node(nid, (GFP_HIGHUSER | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM, 0);
-}
-
-/* The block holding @pfn, or NULL. Stable while the pool's lock or rcu_read_lock() is held. */
-static struct ksmdev_kblock *ksmdev_kblock_of(unsigned long pfn)
-{
-	return xa_load(&ksmdev_kblocks, pfn >> KSMDEV_KBLOCK_ORDER);
 }
 
 /* Slot @slot of @b is free again: its page uncharged, kept for the next kernel page. Pool lock held. */
@@ -271,22 +286,15 @@ static void ksmdev_kblock_release_slot(struct ksmdev_kpool *pool, struct ksmdev_
 	ksmdev_kblock_used(pool, b, -1);
 }
 
-/* Give up slot @slot of @b: its page goes with its last reference. Pool lock held. */
-static void ksmdev_kblock_lose_slot(struct ksmdev_kblock *b, unsigned int slot)
-{
-	__set_bit(slot, b->lost);
-	b->nr_lost++;
-	put_page(pfn_to_page(b->pfn + slot));
-}
-
 /**
  * ksmdev_kpool_free - @page, uncharged and mapped nowhere, is no kernel page any more
  *
  * A page of a block stays in the pool for the next kernel page once nobody
  * else holds a reference to it (until then it waits); a hardware-poisoned
  * one is never used again (its reference goes; the allocator keeps it out of
- * use). A page allocated on its own is freed. Any context that may take a
- * spinlock.
+ * use). A page allocated on its own is freed, also when it lies in a block:
+ * what makes a page the block's is its slot being used and not lost, not its
+ * address. Any context that may take a spinlock.
  */
 void ksmdev_kpool_free(struct page *page)
 {
@@ -297,12 +305,16 @@ void ksmdev_kpool_free(struct page *page)
 
 	spin_lock(&pool->lock);
 	b = ksmdev_kblock_of(pfn);
-	if (!b) {
+	slot = b ? pfn - b->pfn : 0;
+	/*
+	 * Not a slot in use: a page allocated on its own, which may be one of a
+	 * block's lost pages, freed by its last holder and handed out again.
+	 */
+	if (!b || !test_bit(slot, b->used) || test_bit(slot, b->lost)) {
 		spin_unlock(&pool->lock);
 		put_page(page);
 		return;
 	}
-	slot = pfn - b->pfn;
 	if (PageHWPoison(page)) {
 		ksmdev_kblock_lose_slot(b, slot);
 	} else if (page_ref_count(page) != 1) {
@@ -356,7 +368,11 @@ static void ksmdev_kblock_recheck(struct ksmdev_kpool *pool, struct ksmdev_kbloc
 	unsigned int slot;
 
 	for_each_set_bit(slot, b->waiting, KSMDEV_KBLOCK_PAGES) {
-		if (page_ref_count(pfn_to_page(b->pfn + slot)) == 1)
+		struct page *page = pfn_to_page(b->pfn + slot);
+
+		if (PageHWPoison(page))
+			ksmdev_kblock_lose_slot(b, slot);
+		else if (page_ref_count(page) == 1)
 			ksmdev_kblock_release_slot(pool, b, slot);
 		else if (give_up)
 			ksmdev_kblock_lose_slot(b, slot);
