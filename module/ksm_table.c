@@ -533,6 +533,7 @@ void ksmdev_kpage_sweep(void)
 				ksmdev_count(kpages_poisoned);
 				ksmdev_kpage_unhash(b, kp);
 				if (!unused) {
+					ksmdev_table_count(-1);	/* out of the buckets */
 					spin_lock(&ksmdev_poisoned_lock);
 					hlist_add_head(&kp->node, &ksmdev_poisoned);
 					spin_unlock(&ksmdev_poisoned_lock);
