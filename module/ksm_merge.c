@@ -685,17 +685,20 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  *
  * A write fault without a write (as GUP with FOLL_FORCE makes) makes the
  * copy through the kernel's own COW path, also in a VMA made read-only
- * since. mmap lock held. Returns 1 if a copy was made, 0 if there was
- * nothing to do, -ENOMEM or -EFAULT if the fault failed.
+ * since. The fault handler may return without making it (as mainline's
+ * break_ksm() knows): a NUMA hinting entry is made present again first
+ * (do_numa_page() cannot move a kernel page), and a PTE that changed under
+ * it (its accessed bit set again, say) makes it back out. So the page is
+ * looked at again after each fault, until it is a copy. mmap lock held.
+ * Returns 1 if a copy was made, 0 if there was nothing to do, -ENOMEM or
+ * -EFAULT if the fault failed, -EINTR on a fatal signal.
  */
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 			  unsigned long addr, bool zero_too, unsigned long *kpfnp)
 {
 	struct vm_area_struct *vma = *vmap;
-	struct page *page = NULL;
-	unsigned long kpfn;
-	vm_fault_t fault;
-	int found;
+	unsigned long kpfn, first_kpfn = 0;
+	bool faulted = false;
 
 	mmap_assert_locked(mm);
 	if (kpfnp)
@@ -706,20 +709,34 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 	}
 	if (!vma || vma->vm_start > addr || !ksmdev_vma_registrable(vma))
 		return 0;
-	found = ksmdev_walk(vma, addr, &page, &kpfn);
-	if (found == KSMDEV_FOUND_ANON)
-		put_page(page);
-	if (found != KSMDEV_FOUND_KPAGE &&
-	    !(zero_too && found == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE)))
-		return 0;
-	fault = handle_mm_fault(vma, addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
-	if (fault & VM_FAULT_OOM)
-		return -ENOMEM;
-	if (fault & VM_FAULT_ERROR)
-		return -EFAULT;
-	if (kpfnp && found == KSMDEV_FOUND_KPAGE)
-		*kpfnp = kpfn;
-	return 1;
+	for (;;) {
+		struct page *page = NULL;
+		vm_fault_t fault;
+		int found;
+
+		found = ksmdev_walk(vma, addr, &page, &kpfn);
+		if (found == KSMDEV_FOUND_ANON)
+			put_page(page);
+		if (found != KSMDEV_FOUND_KPAGE &&
+		    !(zero_too && found == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE)))
+			break;
+		if (faulted) {
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			cond_resched();
+		} else if (found == KSMDEV_FOUND_KPAGE) {
+			first_kpfn = kpfn;
+		}
+		fault = handle_mm_fault(vma, addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
+		if (fault & VM_FAULT_OOM)
+			return -ENOMEM;
+		if (fault & VM_FAULT_ERROR)
+			return -EFAULT;
+		faulted = true;
+	}
+	if (kpfnp)
+		*kpfnp = first_kpfn;
+	return faulted;
 }
 
 /**
