@@ -110,6 +110,7 @@ struct ksmdev_domain {
 	struct rhash_head node;		/* ksmdev_domains */
 	u64 key;			/* constant */
 	struct list_head regions;	/* ksmdev_region.dom_link */
+	struct rb_root by_id;		/* the same regions by id (ksmdev_region.dom_id_node) */
 	unsigned int nr_regions;
 };
 
@@ -146,10 +147,12 @@ struct ksmdev_region {
 	 */
 	struct mutex lock;
 	struct list_head all_link;	/* ksmdev_regions, ksmdev_regions_lock */
+	struct rb_node all_id_node;	/* ksmdev_regions_by_id, ksmdev_regions_lock */
 	struct list_head sma_link;	/* registry lock */
 	struct list_head mm_link;	/* kmm->regions: as that list */
 	struct rb_node addr_node;	/* kmm->by_addr, registry lock */
 	struct list_head dom_link;	/* dom->regions: as that list */
+	struct rb_node dom_id_node;	/* dom->by_id: as that list */
 	struct ksmdev_domain *dom;	/* its domain, while @dom_link is linked */
 	struct ksmdev_sma *sma;		/* registry lock; NULL once removed */
 	struct ksmdev_mm *kmm;		/* constant; holds an mmu_notifier_get() */
@@ -369,6 +372,8 @@ int ksmdev_region_init(void);
 void ksmdev_region_exit(void);
 void ksmdev_region_get(struct ksmdev_region *r);
 void ksmdev_region_put(struct ksmdev_region *r);
+void ksmdev_region_id_insert(struct rb_root *root, struct ksmdev_region *r, bool dom);
+struct ksmdev_region *ksmdev_region_after_id(struct rb_root *root, u64 id, bool dom);
 struct ksmdev_item **ksmdev_items_seek(struct ksmdev_region *r, unsigned long index,
 				       struct ksmdev_item *hint, unsigned long hint_gen);
 struct ksmdev_item *ksmdev_item_add(struct ksmdev_region *r, struct ksmdev_item **link,
@@ -453,6 +458,7 @@ int ksmdev_find_present(struct ksmdev_region *r, unsigned long from, unsigned lo
 /* ---- ksm_registry.c ---- */
 extern spinlock_t ksmdev_regions_lock;
 extern struct list_head ksmdev_regions;
+extern struct rb_root ksmdev_regions_by_id;
 int ksmdev_registry_init(void);
 struct ksmdev_mm *ksmdev_mm_find(struct mm_struct *mm);
 struct ksmdev_domain *ksmdev_domain_find(u64 key);

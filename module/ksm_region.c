@@ -31,6 +31,58 @@ void ksmdev_region_exit(void)
 	ksmdev_item_cache = NULL;
 }
 
+/* @r's node in a tree of regions by id: the domain's (@dom) or that of all regions. */
+static struct rb_node *ksmdev_region_id_node(struct ksmdev_region *r, bool dom)
+{
+	return dom ? &r->dom_id_node : &r->all_id_node;
+}
+
+static struct ksmdev_region *ksmdev_region_of_id_node(struct rb_node *n, bool dom)
+{
+	return dom ? rb_entry(n, struct ksmdev_region, dom_id_node) :
+		     rb_entry(n, struct ksmdev_region, all_id_node);
+}
+
+/*
+ * Add @r to @root, a tree of regions by id (@dom: a domain's, else that of
+ * all regions). Its lock (ksmdev_regions_lock) held. Ids only grow, so the
+ * new region goes last.
+ */
+void ksmdev_region_id_insert(struct rb_root *root, struct ksmdev_region *r, bool dom)
+{
+	struct rb_node **link = &root->rb_node, *parent = NULL;
+
+	while (*link) {
+		parent = *link;
+		if (r->id < ksmdev_region_of_id_node(parent, dom)->id)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(ksmdev_region_id_node(r, dom), parent, link);
+	rb_insert_color(ksmdev_region_id_node(r, dom), root);
+}
+
+/*
+ * The first region of @root (as above) registered after region @id, which
+ * may be gone: where a cursor whose region was removed goes on, in
+ * O(log n) of the tree's regions. NULL if none. The tree's lock held.
+ */
+struct ksmdev_region *ksmdev_region_after_id(struct rb_root *root, u64 id, bool dom)
+{
+	struct rb_node *n = root->rb_node, *best = NULL;
+
+	while (n) {
+		if (ksmdev_region_of_id_node(n, dom)->id > id) {
+			best = n;
+			n = n->rb_left;
+		} else {
+			n = n->rb_right;
+		}
+	}
+	return best ? ksmdev_region_of_id_node(best, dom) : NULL;
+}
+
 void ksmdev_region_get(struct ksmdev_region *r)
 {
 	kref_get(&r->ref);

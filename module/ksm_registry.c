@@ -42,6 +42,7 @@ static DEFINE_MUTEX(ksmdev_registry_lock);
  */
 DEFINE_SPINLOCK(ksmdev_regions_lock);
 LIST_HEAD(ksmdev_regions);
+struct rb_root ksmdev_regions_by_id = RB_ROOT;
 
 /*
  * Counts the changes to the lists of regions (both locks held): a process's
@@ -314,11 +315,13 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 	r->sma = NULL;
 	spin_lock(&ksmdev_regions_lock);
 	list_del_init(&r->all_link);
+	rb_erase(&r->all_id_node, &ksmdev_regions_by_id);
 	list_del_init(&r->mm_link);
 	rb_erase(&r->addr_node, &kmm->by_addr);
 	if (!--kmm->nr_regions)
 		rhashtable_remove_fast(&ksmdev_mms, &kmm->node, ksmdev_mm_params);
 	list_del_init(&r->dom_link);
+	rb_erase(&r->dom_id_node, &dom->by_id);
 	if (!--dom->nr_regions) {
 		rhashtable_remove_fast(&ksmdev_domains, &dom->node, ksmdev_domain_params);
 		gone = dom;
@@ -454,6 +457,7 @@ static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
 			return -ENOMEM;
 		fresh->key = r->domain;
 		INIT_LIST_HEAD(&fresh->regions);
+		fresh->by_id = RB_ROOT;
 		dom = fresh;
 	}
 	spin_lock(&ksmdev_regions_lock);
@@ -469,10 +473,12 @@ static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
 		ksmdev_addr_insert(kmm, r);
 		r->dom = dom;
 		list_add_tail(&r->dom_link, &dom->regions);
+		ksmdev_region_id_insert(&dom->by_id, r, true);
 		dom->nr_regions++;
 		list_add_tail(&r->mm_link, &kmm->regions);
 		kmm->nr_regions++;
 		list_add_tail(&r->all_link, &ksmdev_regions);
+		ksmdev_region_id_insert(&ksmdev_regions_by_id, r, false);
 		kmm->gen = ++ksmdev_regions_gen;
 	}
 	spin_unlock(&ksmdev_regions_lock);

@@ -121,9 +121,10 @@ static void ksmdev_owner_domains(struct ksmdev_scanner *s)
 /*
  * The region after @s's place among its owner's domains (@restart: the
  * first of them): the next one of the domain it is in (registration order;
- * if its region was removed, the first registered after it), else the first
- * of the next domain by key. NULL at the end of the last domain. Looks at
- * the owner's domains only, never at other regions. ksmdev_regions_lock held.
+ * if its region was removed, the first registered after it, found in the
+ * domain's tree by id, not by walking the domain's regions, which in a
+ * shared domain are other tenants' too), else the first of the next domain
+ * by key. NULL at the end of the last domain. ksmdev_regions_lock held.
  */
 static struct ksmdev_region *ksmdev_owner_next(struct ksmdev_scanner *s, bool restart)
 {
@@ -146,9 +147,9 @@ static struct ksmdev_region *ksmdev_owner_next(struct ksmdev_scanner *s, bool re
 				return list_next_entry(cur, dom_link);
 			continue;
 		}
-		list_for_each_entry(r, &dom->regions, dom_link)
-			if (r->id > s->region_id)
-				return r;
+		r = ksmdev_region_after_id(&dom->by_id, s->region_id, true);
+		if (r)
+			return r;
 	}
 	return NULL;
 }
@@ -156,11 +157,12 @@ static struct ksmdev_region *ksmdev_owner_next(struct ksmdev_scanner *s, bool re
 /*
  * The region after @s's place in the list of all regions (@restart: the
  * first): after its region if that is still registered, else the first one
- * registered after it. NULL at the end. ksmdev_regions_lock held.
+ * registered after it (by id, in O(log n)). NULL at the end.
+ * ksmdev_regions_lock held.
  */
 static struct ksmdev_region *ksmdev_all_next(struct ksmdev_scanner *s, bool restart)
 {
-	struct ksmdev_region *cur = s->region, *r;
+	struct ksmdev_region *cur = s->region;
 
 	lockdep_assert_held(&ksmdev_regions_lock);
 	if (restart || !s->region_id)
@@ -168,10 +170,7 @@ static struct ksmdev_region *ksmdev_all_next(struct ksmdev_scanner *s, bool rest
 	if (cur && !list_empty(&cur->all_link))
 		return list_is_last(&cur->all_link, &ksmdev_regions) ? NULL :
 			list_next_entry(cur, all_link);
-	list_for_each_entry(r, &ksmdev_regions, all_link)
-		if (r->id > s->region_id)
-			return r;
-	return NULL;
+	return ksmdev_region_after_id(&ksmdev_regions_by_id, s->region_id, false);
 }
 
 /*
