@@ -492,17 +492,17 @@ static void test_cost(void)
 /*
  * The tenant of test_register_cost(): nobody, in the default domain, with a
  * region of two pages that its scan fd's cursor sits on. For each byte read
- * from @in: the median time, written to @out, of a KSM_SCAN_EXT of one page
- * right after its region was removed and registered again (a new region,
- * the last one registered): the cursor goes on from a removed region. 0
- * ends it.
+ * from @in: the median time (as a struct cost's pass, for cost_round()),
+ * written to @out, of a KSM_SCAN_EXT of one page right after its region was
+ * removed and registered again (a new region, the last one registered): the
+ * cursor goes on from a removed region. 0 ends it.
  */
 static void resume_tenant(int dev, int in, int out)
 {
 	struct ksm_scan_ext one = { .pages_to_scan = 1 };
 	struct ksm_remove_region rm = { 0 };
 	char *own = anon_map(2 * ktest_page, 0), c;
-	double t[RESUMES], med;
+	double t[RESUMES];
 	int sma, scan;
 
 	if (!drop_privileges())
@@ -529,21 +529,12 @@ static void resume_tenant(int dev, int in, int out)
 		if (ioctl(sma, KSM_REMOVE_MEMORY_REGION_EXT, &rm))
 			_exit(13);
 		qsort(t, RESUMES, sizeof(t[0]), cmp_double);
-		med = t[RESUMES / 2];
-		if (write(out, &med, sizeof(med)) != sizeof(med))
+		struct cost cost = { .pass = t[RESUMES / 2] };
+
+		if (write(out, &cost, sizeof(cost)) != sizeof(cost))
 			_exit(14);
 	}
 	_exit(0);
-}
-
-/* resume_tenant()'s median, asked through @to, read from @from; -1 if it failed. */
-static double resume_round(int to, int from)
-{
-	double med = -1;
-
-	if (write(to, "r", 1) != 1 || read(from, &med, sizeof(med)) != sizeof(med))
-		return -1;
-	return med;
 }
 
 /*
@@ -573,7 +564,7 @@ static void test_register_cost(void)
 	}
 	close(to[0]);
 	close(from[1]);
-	alone = resume_round(to[1], from[0]);
+	alone = cost_round(to[1], from[0], 1).pass;
 	for (unsigned int i = 0; i < MANY_REGIONS / SMA_REGIONS; i++)
 		sma[i] = ksm_sma(dev);
 	for (int i = 0; i < MANY_REGIONS; i++) {
@@ -591,7 +582,7 @@ static void test_register_cost(void)
 	ktest_ok(last[TIMED / 2] <= 4 * first[TIMED / 2] + 200e-6,
 		 "its last %d registrations cost what its first %d did (medians %.0f us, %.0f us)",
 		 TIMED, TIMED, last[TIMED / 2] * 1e6, first[TIMED / 2] * 1e6);
-	beside = resume_round(to[1], from[0]);
+	beside = cost_round(to[1], from[0], 1).pass;
 	ktest_ok(alone > 0 && beside > 0 && beside <= 4 * alone + 200e-6,
 		 "a tenant's cursor goes on from its removed region as fast beside them as alone "
 		 "(medians %.0f us, %.0f us)", beside * 1e6, alone * 1e6);

@@ -32,16 +32,9 @@ static bool unmerge_all(int dev)
 /* Write @val to the first of @paths that exists; false if none could be written. */
 static bool write_first(const char *const *paths, const char *val)
 {
-	for (; *paths; paths++) {
-		FILE *f = fopen(*paths, "w");
-
-		if (!f)
-			continue;
-		bool ok = fputs(val, f) >= 0;
-
-		ok &= fclose(f) == 0;
-		return ok;
-	}
+	for (; *paths; paths++)
+		if (!access(*paths, F_OK))
+			return ksmu_write_str(*paths, val) == 0;
 	return false;
 }
 
