@@ -377,6 +377,25 @@ static inline unsigned long ksmdev_zero_pfn(unsigned long addr)
 #endif
 }
 
+/*
+ * ksmdev_fault_copy - fault a private copy of the page mapped read-only at
+ * @addr of @vma (a COW mapping), writing nothing to it. From 6.2 an
+ * unsharing fault, as mainline's break_ksm() makes: the copy keeps the
+ * PTE's uffd-wp marker and soft-dirty bit as they were. Before, a write
+ * fault without a write (as GUP's FOLL_FORCE makes, and break_ksm() then):
+ * it marks the copy dirty and soft-dirty, and where userfaultfd
+ * write-protects the page it fails (VM_FAULT_SIGBUS: no handler may be
+ * waited for here). mmap lock held.
+ */
+static inline vm_fault_t ksmdev_fault_copy(struct vm_area_struct *vma, unsigned long addr)
+{
+#ifdef KSMDEV_HAVE_FAULT_UNSHARE_COW
+	return handle_mm_fault(vma, addr, FAULT_FLAG_UNSHARE | FAULT_FLAG_REMOTE, NULL);
+#else
+	return handle_mm_fault(vma, addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
+#endif
+}
+
 /* The @n-th small page after @page within one large folio. */
 static inline struct page *ksmdev_nth_page(struct page *page, unsigned long n)
 {

@@ -683,7 +683,8 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  * @kpfnp: if not NULL, set to the pfn of the kernel page copied, or 0 (no
  *	copy made, or a copy of the zero page)
  *
- * A write fault without a write (as GUP with FOLL_FORCE makes) makes the
+ * A fault that writes nothing (ksmdev_fault_copy(): unsharing where the
+ * kernel can, else a write fault as GUP with FOLL_FORCE makes) makes the
  * copy through the kernel's own COW path, also in a VMA made read-only
  * since. The fault handler may return without making it (as mainline's
  * break_ksm() knows): a NUMA hinting entry is made present again first
@@ -727,7 +728,10 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 		} else if (found == KSMDEV_FOUND_KPAGE) {
 			first_kpfn = kpfn;
 		}
-		fault = handle_mm_fault(vma, addr, FAULT_FLAG_WRITE | FAULT_FLAG_REMOTE, NULL);
+		/* Not a COW mapping (an anonymous one always is): no fault copies. */
+		if (!(vma->vm_flags & VM_MAYWRITE))
+			return -EFAULT;
+		fault = ksmdev_fault_copy(vma, addr);
 		if (fault & VM_FAULT_OOM)
 			return -ENOMEM;
 		if (fault & VM_FAULT_ERROR)

@@ -208,7 +208,8 @@ struct ksm_unmerge {
 	__u32 flags;		/* in: zero */
 	__u32 reserved0;	/* in: zero */
 	__u64 pages_unmerged;	/* out: merged mappings given a private copy */
-	__u64 pages_failed;	/* out: those that could not be (out of memory) */
+	__u64 pages_failed;	/* out: those that could not be (out of memory; */
+				/* before 6.2, userfaultfd write-protected) */
 	__u64 reserved[3];	/* in: zero; out: zero */
 };
 
