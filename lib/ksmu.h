@@ -533,6 +533,8 @@ static inline long ksmu_pagemap_read(pid_t pid, uintptr_t addr, long npages, uin
 
 #define KSMU_PM_PRESENT (1ULL << 63)
 #define KSMU_PM_EXCLUSIVE (1ULL << 56)
+#define KSMU_PM_SOFT_DIRTY (1ULL << 55)
+#define KSMU_PM_UFFD_WP (1ULL << 57)	/* since 5.13 */
 #define KSMU_PM_PFN_MASK ((1ULL << 55) - 1)
 
 /*

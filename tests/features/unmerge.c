@@ -3,8 +3,12 @@
  * Unmerge: KSM_UNMERGE gives an SMA's merged pages private copies again,
  * byte for byte, also in a range made read-only since; KSM_UNMERGE_ALL does
  * it for every process; KSM_REMOVE_MEMORY_REGION_EXT removes one region or
- * all, optionally unmerging first. Arguments are validated.
+ * all, optionally unmerging first. Arguments are validated. Pages that
+ * userfaultfd write-protects keep that protection through an unmerge.
  */
+#include <sys/utsname.h>
+#include <linux/userfaultfd.h>
+
 #include "ktest.h"
 
 static long merged_count(char *m, long n, struct peer *p)
@@ -30,6 +34,104 @@ static bool all_anon(char *m, long n)
 static bool intact(char *m, long n, uint64_t seed)
 {
 	return ksmu_check_pages(m, n, seed, n) < 0;
+}
+
+/* Is the running kernel @major.@minor or later? */
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma, mi;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+/*
+ * An unmerge writes nothing, and from 6.2 it is seen to: the copy is made by
+ * an unsharing fault, as mainline's break_ksm() makes it, so it is not marked
+ * soft-dirty (CRIU and live migration would take it for written), and where
+ * userfaultfd write-protects the page (QEMU's background snapshot does that
+ * to all of a guest's memory) the copy keeps the uffd-wp marker: the
+ * process's handler still sees the first write. Before 6.2 only a write
+ * fault can make the copy, which the protection turns away: those pages are
+ * reported failed and stay merged, every byte right.
+ */
+static void unmerge_uffd_wp(int dev, int scan)
+{
+	const long n = 64;
+	int sma = ksm_sma(dev), uffd;
+	char *m = anon_map(2 * n * ktest_page, 0);
+	uint64_t pm[2 * n], pfn[2 * n];
+	struct ksm_unmerge u;
+	long merged = 0, anon = 0, wp = 0, soft_dirty = 0;
+	bool unshares = kernel_at_least(6, 2);
+
+	ksmu_fill_pages(m, 2 * n, 61, n);	/* page i and page n + i alike */
+	ktest_ok(ksmu_register(sma, m, 2 * n) == 0, "uffd-wp: a region of %ld twins", n);
+	ksmu_scan_pass(scan);
+	ksmu_pagemap_pfns(0, (uintptr_t)m, 2 * n, pfn);
+	for (long i = 0; i < n; i++)
+		merged += pfn[i] && pfn[i] == pfn[n + i] && !(ksmu_kpageflags(pfn[i]) & (1ULL << KPF_ANON));
+	ktest_ok(merged == n, "uffd-wp: merged (%ld of %ld)", merged, n);
+
+	/* First without userfaultfd: an unmerge writes nothing, so it marks nothing soft-dirty. */
+	ktest_ok(ksmu_write_str("/proc/self/clear_refs", "4") == 0, "soft-dirty bits cleared");
+	memset(&u, 0, sizeof(u));
+	ktest_ok(ioctl(sma, KSM_UNMERGE, &u) == 0 && u.pages_unmerged == (uint64_t)(2 * n),
+		 "KSM_UNMERGE (%llu pages)", (unsigned long long)u.pages_unmerged);
+	ksmu_pagemap_read(0, (uintptr_t)m, 2 * n, pm);
+	for (long i = 0; i < 2 * n; i++)
+		soft_dirty += !!(pm[i] & KSMU_PM_SOFT_DIRTY);
+	if (unshares)
+		ktest_ok(soft_dirty == 0, "no copy is soft-dirty (%ld of %ld)", soft_dirty, 2 * n);
+	ksmu_scan_pass(scan);
+	ksmu_pagemap_pfns(0, (uintptr_t)m, 2 * n, pfn);
+	merged = 0;
+	for (long i = 0; i < n; i++)
+		merged += pfn[i] && pfn[i] == pfn[n + i];
+	ktest_ok(merged == n, "merged again (%ld of %ld)", merged, n);
+
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)m, .len = 2 * n * ktest_page },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect prot = { .range = reg.range, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	bool armed = uffd >= 0 && !ioctl(uffd, UFFDIO_API, &api) && !ioctl(uffd, UFFDIO_REGISTER, &reg) &&
+		     !ioctl(uffd, UFFDIO_WRITEPROTECT, &prot);
+
+	ktest_ok(armed, "uffd-wp: userfaultfd write-protects them%s%s", armed ? "" : ": ",
+		 armed ? "" : strerror(errno));
+	ktest_ok(ksmu_write_str("/proc/self/clear_refs", "4") == 0, "uffd-wp: soft-dirty bits cleared");
+
+	memset(&u, 0, sizeof(u));
+	ktest_ok(ioctl(sma, KSM_UNMERGE, &u) == 0, "uffd-wp: KSM_UNMERGE");
+	ksmu_pagemap_read(0, (uintptr_t)m, 2 * n, pm);
+	soft_dirty = 0;
+	for (long i = 0; i < 2 * n; i++) {
+		anon += !!(ksmu_kpageflags(pm[i] & KSMU_PM_PFN_MASK) & (1ULL << KPF_ANON));
+		wp += !!(pm[i] & KSMU_PM_UFFD_WP);
+		soft_dirty += !!(pm[i] & KSMU_PM_SOFT_DIRTY);
+	}
+	if (unshares) {
+		ktest_ok(u.pages_unmerged == (uint64_t)(2 * n) && u.pages_failed == 0 && anon == 2 * n,
+			 "uffd-wp: every page unmerged (%llu, %llu failed, %ld anonymous)",
+			 (unsigned long long)u.pages_unmerged, (unsigned long long)u.pages_failed, anon);
+		ktest_ok(wp == 2 * n && soft_dirty == 0,
+			 "uffd-wp: each copy still write-protected, none soft-dirty (%ld, %ld of %ld)", wp,
+			 soft_dirty, 2 * n);
+	} else {
+		ktest_ok(u.pages_unmerged == 0 && u.pages_failed == (uint64_t)(2 * n) && anon == 0,
+			 "uffd-wp: before 6.2 every page reported failed, still merged (%llu, %llu failed, %ld anonymous)",
+			 (unsigned long long)u.pages_unmerged, (unsigned long long)u.pages_failed, anon);
+	}
+	ktest_ok(ksmu_check_pages(m, 2 * n, 61, n) < 0, "uffd-wp: every byte right");
+	close(uffd);
+	close(sma);
+	munmap(m, 2 * n * ktest_page);
 }
 
 int main(void)
@@ -130,5 +232,6 @@ int main(void)
 	ktest_ok(merged_count(m, n, &p) == n / 2 && intact(m, n, 50), "its pages stay merged and right");
 	peer_stop(&p);
 	close(sma);
+	unmerge_uffd_wp(dev, scan);
 	return ktest_done();
 }
