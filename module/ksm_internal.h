@@ -42,8 +42,9 @@
  *   ksmdev_poisoned_lock (spinlock) the poisoned kernel pages on their way
  *                                  out (under a bucket lock, or alone)
  *   ksmdev_regions_lock (spinlock) the lists of regions (all, per process,
- *                                  per domain) and the tables of processes
- *                                  and domains, for cursors and statistics;
+ *                                  per domain), a process's domains and the
+ *                                  tables of processes and domains, for
+ *                                  the cursors;
  *                                  taken with no other spinlock held (those
  *                                  tables' own locks nest inside it)
  *   pool->lock (spinlock)          a node's blocks of kernel pages
@@ -96,6 +97,19 @@ struct ksmdev_mm {
 	unsigned int nr_regions;	/* as @regions */
 	unsigned long gen;		/* as @regions: stamp of its last change (never 0) */
 	struct rb_root by_addr;		/* its regions by start address: registry lock */
+	/*
+	 * The merge domains of its regions but the hardened ones
+	 * (ksmdev_mm_domain, by key), kept as regions come and go so that a
+	 * scan fd never counts them under ksmdev_regions_lock: as @regions.
+	 */
+	struct rb_root domains;
+};
+
+/* One merge domain of a process's regions (ksmdev_mm.domains), and how many are in it. */
+struct ksmdev_mm_domain {
+	struct rb_node node;		/* as ksmdev_mm.regions */
+	u64 key;			/* constant */
+	unsigned int nr_regions;	/* as ksmdev_mm.regions */
 };
 
 /*

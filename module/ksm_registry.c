@@ -114,6 +114,7 @@ static struct mmu_notifier *ksmdev_mm_alloc(struct mm_struct *mm)
 		return ERR_PTR(-ENOMEM);
 	INIT_LIST_HEAD(&kmm->regions);
 	kmm->by_addr = RB_ROOT;
+	kmm->domains = RB_ROOT;
 	return &kmm->mn;
 }
 
@@ -297,6 +298,41 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
 }
 
 /*
+ * The entry of merge domain @key among @kmm's (NULL: none of its regions
+ * is in it, or it is hardened). Registry lock or ksmdev_regions_lock held.
+ */
+static struct ksmdev_mm_domain *ksmdev_mm_domain_find(struct ksmdev_mm *kmm, u64 key)
+{
+	struct rb_node *n = kmm->domains.rb_node;
+
+	while (n) {
+		struct ksmdev_mm_domain *md = rb_entry(n, struct ksmdev_mm_domain, node);
+
+		if (key == md->key)
+			return md;
+		n = key < md->key ? n->rb_left : n->rb_right;
+	}
+	return NULL;
+}
+
+/* Put @md, a domain none of @kmm's regions is in yet, in its tree. Both registry locks held. */
+static void ksmdev_mm_domain_insert(struct ksmdev_mm *kmm, struct ksmdev_mm_domain *md)
+{
+	struct rb_node **link = &kmm->domains.rb_node, *parent = NULL;
+
+	lockdep_assert_held(&ksmdev_regions_lock);
+	while (*link) {
+		parent = *link;
+		if (md->key < rb_entry(parent, struct ksmdev_mm_domain, node)->key)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&md->node, parent, link);
+	rb_insert_color(&md->node, &kmm->domains);
+}
+
+/*
  * ksmdev_region_unlink - first half of unregistering @r
  *
  * Caller holds ksmdev_registry_lock. Marks the region dead and unlinks it
@@ -307,6 +343,7 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 {
 	struct ksmdev_domain *dom = r->dom, *gone = NULL;
 	struct ksmdev_mm *kmm = r->kmm;
+	struct ksmdev_mm_domain *md;
 
 	lockdep_assert_held(&ksmdev_registry_lock);
 	WRITE_ONCE(r->dead, true);
@@ -318,6 +355,11 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 	rb_erase(&r->all_id_node, &ksmdev_regions_by_id);
 	list_del_init(&r->mm_link);
 	rb_erase(&r->addr_node, &kmm->by_addr);
+	md = ksmdev_mm_domain_find(kmm, r->domain);
+	if (md && !--md->nr_regions)
+		rb_erase(&md->node, &kmm->domains);
+	else
+		md = NULL;
 	if (!--kmm->nr_regions)
 		rhashtable_remove_fast(&ksmdev_mms, &kmm->node, ksmdev_mm_params);
 	list_del_init(&r->dom_link);
@@ -329,6 +371,7 @@ static void ksmdev_region_unlink(struct ksmdev_region *r, struct list_head *dead
 	kmm->gen = ++ksmdev_regions_gen;
 	spin_unlock(&ksmdev_regions_lock);
 	kfree(gone);
+	kfree(md);
 	WRITE_ONCE(ksmdev_nr_regions, ksmdev_nr_regions - 1);
 	WRITE_ONCE(ksmdev_nr_region_pages, ksmdev_nr_region_pages - r->npages);
 	list_add_tail(&r->sma_link, dead);
@@ -409,6 +452,23 @@ static struct ksmdev_region *ksmdev_region_below(struct ksmdev_mm *kmm, unsigned
 	return below;
 }
 
+/* The first region of @kmm's process that starts at @from or above (its node), or NULL. Registry lock. */
+static struct rb_node *ksmdev_region_from(struct ksmdev_mm *kmm, unsigned long from)
+{
+	struct rb_node *n = kmm->by_addr.rb_node, *found = NULL;
+
+	lockdep_assert_held(&ksmdev_registry_lock);
+	while (n) {
+		if (rb_entry(n, struct ksmdev_region, addr_node)->start >= from) {
+			found = n;
+			n = n->rb_left;
+		} else {
+			n = n->rb_right;
+		}
+	}
+	return found;
+}
+
 /*
  * Does [start, start + npages pages) overlap a region of @kmm? Only the region
  * starting last below its end can (regions never overlap). Registry lock.
@@ -447,14 +507,26 @@ static void ksmdev_addr_insert(struct ksmdev_mm *kmm, struct ksmdev_region *r)
 static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
 {
 	struct ksmdev_domain *dom, *fresh = NULL;
+	struct ksmdev_mm_domain *md = NULL, *new_md = NULL;
 	int ret = 0;
 
 	lockdep_assert_held(&ksmdev_registry_lock);
+	if (!ksmdev_domain_hardened(r->domain)) {
+		md = ksmdev_mm_domain_find(kmm, r->domain);
+		if (!md) {
+			new_md = kzalloc(sizeof(*new_md), GFP_KERNEL_ACCOUNT);
+			if (!new_md)
+				return -ENOMEM;
+			new_md->key = r->domain;
+		}
+	}
 	dom = ksmdev_domain_find(r->domain);
 	if (!dom) {
 		fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
-		if (!fresh)
+		if (!fresh) {
+			kfree(new_md);
 			return -ENOMEM;
+		}
 		fresh->key = r->domain;
 		INIT_LIST_HEAD(&fresh->regions);
 		fresh->by_id = RB_ROOT;
@@ -477,11 +549,19 @@ static int ksmdev_region_link(struct ksmdev_region *r, struct ksmdev_mm *kmm)
 		dom->nr_regions++;
 		list_add_tail(&r->mm_link, &kmm->regions);
 		kmm->nr_regions++;
+		if (new_md) {
+			ksmdev_mm_domain_insert(kmm, new_md);
+			md = new_md;
+			new_md = NULL;
+		}
+		if (md)
+			md->nr_regions++;
 		list_add_tail(&r->all_link, &ksmdev_regions);
 		ksmdev_region_id_insert(&ksmdev_regions_by_id, r, false);
 		kmm->gen = ++ksmdev_regions_gen;
 	}
 	spin_unlock(&ksmdev_regions_lock);
+	kfree(new_md);
 	if (!ret)
 		return 0;
 	kfree(fresh);
@@ -714,24 +794,42 @@ void ksmdev_sma_stats(struct ksmdev_sma *sma, struct ksm_process_stats *st)
 	mutex_unlock(&ksmdev_registry_lock);
 }
 
+/* Regions ksmdev_mm_stats() adds up under one hold of the registry lock. */
+#define KSMDEV_STATS_BATCH 256
+
 /*
  * KSM_GET_PROCESS_STATS: the counters of the regions of @mm's process, on
- * whatever SMA (@st->pid is kept): a walk of that process's regions only.
+ * whatever SMA (@st->pid is kept): a walk of that process's regions only, in
+ * address order, KSMDEV_STATS_BATCH at a time under the registry lock (which
+ * no scan takes; registrations wait at most for one batch), going on from
+ * the end of the last one counted. Regions registered or removed meanwhile
+ * may be counted or not, as if the call had come a little earlier or later.
  */
 void ksmdev_mm_stats(struct mm_struct *mm, struct ksm_process_stats *st)
 {
-	struct ksmdev_region *r;
-	struct ksmdev_mm *kmm;
+	unsigned long from = 0;
 	s32 pid = st->pid;
+	struct rb_node *n;
 
 	memset(st, 0, sizeof(*st));
 	st->pid = pid;
-	spin_lock(&ksmdev_regions_lock);
-	kmm = ksmdev_mm_find(mm);
-	if (kmm)
-		list_for_each_entry(r, &kmm->regions, mm_link)
+	do {
+		struct ksmdev_region *r = NULL;
+		struct ksmdev_mm *kmm;
+		int i = 0;
+
+		mutex_lock(&ksmdev_registry_lock);
+		kmm = ksmdev_mm_find(mm);
+		n = kmm ? ksmdev_region_from(kmm, from) : NULL;
+		for (; n && i < KSMDEV_STATS_BATCH; n = rb_next(n), i++) {
+			r = rb_entry(n, struct ksmdev_region, addr_node);
 			ksmdev_region_add_stats(r, st);
-	spin_unlock(&ksmdev_regions_lock);
+		}
+		if (r)
+			from = r->start + (r->npages << PAGE_SHIFT);
+		mutex_unlock(&ksmdev_registry_lock);
+		cond_resched();
+	} while (n);
 }
 
 /* Number of registered regions and of their pages: a lockless snapshot. */

@@ -83,18 +83,18 @@ void ksmdev_scanner_release(struct ksmdev_scanner *s)
 }
 
 /*
- * The merge domains @s's owner has regions in (the first KSMDEV_SCAN_DOMAINS
- * of them, by registration), by increasing key, counted again when its
- * regions changed (not when anyone else's did); but no hardened domain's: a
- * tenant who chose when pages are scanned, and counted the merges, would
- * learn what the hardened mode hides. Walks the owner's own regions only.
- * ksmdev_regions_lock held.
+ * The merge domains @s's owner has regions in (the KSMDEV_SCAN_DOMAINS of
+ * lowest key), by increasing key, copied again when its regions changed (not
+ * when anyone else's did) from what its process keeps of them
+ * (ksmdev_mm.domains): no walk of its regions under the lock every cursor
+ * takes. But no hardened domain (they are not kept there): a tenant who chose
+ * when pages are scanned, and counted the merges, would learn what the
+ * hardened mode hides. ksmdev_regions_lock held.
  */
 static void ksmdev_owner_domains(struct ksmdev_scanner *s)
 {
 	struct ksmdev_mm *kmm = ksmdev_mm_find(s->owner);
-	struct ksmdev_region *o;
-	unsigned int i;
+	struct rb_node *n;
 
 	lockdep_assert_held(&ksmdev_regions_lock);
 	if (kmm && kmm->gen == s->domains_gen)
@@ -103,19 +103,8 @@ static void ksmdev_owner_domains(struct ksmdev_scanner *s)
 	s->domains_gen = kmm ? kmm->gen : 0;
 	if (!kmm)
 		return;
-	list_for_each_entry(o, &kmm->regions, mm_link) {
-		if (ksmdev_domain_hardened(o->domain))
-			continue;
-		for (i = 0; i < s->nr_domains && s->domains[i] < o->domain; i++)
-			;
-		if ((i < s->nr_domains && s->domains[i] == o->domain) ||
-		    s->nr_domains == KSMDEV_SCAN_DOMAINS)
-			continue;
-		memmove(&s->domains[i + 1], &s->domains[i],
-			(s->nr_domains - i) * sizeof(s->domains[0]));
-		s->domains[i] = o->domain;
-		s->nr_domains++;
-	}
+	for (n = rb_first(&kmm->domains); n && s->nr_domains < KSMDEV_SCAN_DOMAINS; n = rb_next(n))
+		s->domains[s->nr_domains++] = rb_entry(n, struct ksmdev_mm_domain, node)->key;
 }
 
 /*
