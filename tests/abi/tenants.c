@@ -16,8 +16,10 @@
  *   more are still given back; its pass and its KSM_GET_PROCESS_STATS take as
  *   long beside other processes' 32768 regions (they once walked every region
  *   of the host), and its pass still scans every domain of its own; a
- *   process's 16384th registration costs what its first did; and a tenant's
- *   pass over its 8192 regions costs the same while others register.
+ *   process's 16384th registration costs what its first did; a tenant's
+ *   pass over its 8192 regions costs the same while others register; and a
+ *   process asking for its stats, or registering, removing and scanning, in
+ *   a loop beside its 16384 regions costs a neighbour's scans nothing.
  */
 #include "ktest.h"
 
@@ -728,12 +730,215 @@ static void test_churn(void)
 	close(dev);
 }
 
+/* Regions of test_noisy()'s noisy tenant; scans its neighbour times each round; rounds. */
+#define NOISY_REGIONS 16384
+#define NEIGHBOUR_SCANS 64
+#define NOISY_ROUNDS 3
+
+/* What the noisy tenant's loop does: */
+enum noise {
+	NOISE_NONE,	/* nothing */
+	NOISE_CALLS,	/* asks the API version: a call that takes no lock */
+	NOISE_STATS,	/* KSM_GET_PROCESS_STATS of itself */
+	NOISE_CHURN,	/* registers a region, scans a page, removes it, scans a page */
+	NOISE_END,
+};
+
+static int noise_now;	/* the noisy tenant's enum noise, set by its main thread */
+
+struct noisy {
+	int dev, sma, scan;
+	char *extra;
+};
+
+/* The noisy tenant's loop, in a thread of its own. */
+static void *noisy_loop(void *arg)
+{
+	struct noisy *n = arg;
+	struct ksm_process_stats ps;
+	struct ksm_scan_ext one;
+
+	for (;;) {
+		switch (__atomic_load_n(&noise_now, __ATOMIC_RELAXED)) {
+		case NOISE_NONE:
+			usleep(1000);
+			break;
+		case NOISE_CALLS:
+			if (ioctl(n->dev, KSM_GET_API_VERSION) < 0)
+				_exit(20);
+			break;
+		case NOISE_STATS:
+			memset(&ps, 0, sizeof(ps));
+			if (ioctl(n->dev, KSM_GET_PROCESS_STATS, &ps) || ps.regions < NOISY_REGIONS)
+				_exit(21);
+			break;
+		case NOISE_CHURN:
+			one = (struct ksm_scan_ext){ .pages_to_scan = 1 };
+			if (ksmu_register(n->sma, n->extra, 1) || ioctl(n->scan, KSM_SCAN_EXT, &one))
+				_exit(22);
+			one = (struct ksm_scan_ext){ .pages_to_scan = 1 };
+			if (ioctl(n->sma, KSM_REMOVE_MEMORY_REGION) || ioctl(n->scan, KSM_SCAN_EXT, &one))
+				_exit(23);
+			break;
+		default:
+			return NULL;
+		}
+	}
+}
+
+/*
+ * The noisy tenant of test_noisy(): nobody, with NOISY_REGIONS one-page
+ * regions in the default domain, each page present and unlike the others
+ * (a one-page scan stops at the first). A byte on @out once they
+ * are registered; then each byte read from @in sets what its loop does
+ * (enum noise), answered by a byte.
+ */
+static void noisy_tenant(int dev, int in, int out)
+{
+	struct noisy n = { .dev = dev };
+	char *m = anon_map((size_t)NOISY_REGIONS * ktest_page, 0), c = 1;
+	int sma[NOISY_REGIONS / SMA_REGIONS];
+	pthread_t loop;
+
+	ksmu_fill_pages(m, NOISY_REGIONS, 79, NOISY_REGIONS);	/* a page scanned is a page looked at */
+	if (!drop_privileges())
+		_exit(9);
+	n.extra = anon_map(ktest_page, 0);
+	ksmu_fill_pages(n.extra, 1, 80, 1);
+	n.sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+	n.scan = ioctl(dev, KSM_CREATE_SCAN);
+	for (int i = 0; i < NOISY_REGIONS / SMA_REGIONS; i++)
+		sma[i] = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+	for (int i = 0; i < NOISY_REGIONS; i++)
+		if (n.sma < 0 || n.scan < 0 || ksmu_register(sma[i / SMA_REGIONS], m + (size_t)i * ktest_page, 1))
+			_exit(10);
+	if (pthread_create(&loop, NULL, noisy_loop, &n) || write(out, &c, 1) != 1)
+		_exit(11);
+	while (read(in, &c, 1) == 1) {
+		__atomic_store_n(&noise_now, c, __ATOMIC_RELAXED);
+		if (c == NOISE_END)
+			break;
+		usleep(20000);	/* the loop is at it */
+		if (write(out, &c, 1) != 1)
+			_exit(12);
+	}
+	pthread_join(loop, NULL);
+	_exit(0);
+}
+
+/*
+ * The neighbour of test_noisy(): nobody, with a region of one page in a
+ * private domain. For each byte read from @in, the median time of
+ * NEIGHBOUR_SCANS one-page scans of its scan fd (each moves its cursor on,
+ * under the lock of the lists of regions), written to @out; 0 ends it.
+ */
+static void neighbour(int dev, int in, int out)
+{
+	struct ksm_domain d = { .domain = KSM_DOMAIN_PRIVATE };
+	char *own = anon_map(ktest_page, 0), c;
+	double t[NEIGHBOUR_SCANS];
+	int sma, scan;
+
+	if (!drop_privileges())
+		_exit(9);
+	ksmu_fill_pages(own, 1, 78, 1);
+	sma = ioctl(dev, KSM_CREATE_SHARED_MEMORY_AREA);
+	scan = ioctl(dev, KSM_CREATE_SCAN);
+	if (sma < 0 || scan < 0 || ioctl(sma, KSM_SMA_SET_DOMAIN, &d) || ksmu_register(sma, own, 1))
+		_exit(10);
+	while (read(in, &c, 1) == 1 && c) {
+		for (int i = 0; i < NEIGHBOUR_SCANS; i++) {
+			struct ksm_scan_ext e = { .pages_to_scan = 1 };
+
+			t[i] = ksmu_now_s();
+			if (ioctl(scan, KSM_SCAN_EXT, &e) || e.pages_scanned != 1)
+				_exit(11);
+			t[i] = ksmu_now_s() - t[i];
+		}
+		qsort(t, NEIGHBOUR_SCANS, sizeof(t[0]), cmp_double);
+		if (write(out, &t[NEIGHBOUR_SCANS / 2], sizeof(t[0])) != sizeof(t[0]))
+			_exit(12);
+	}
+	_exit(0);
+}
+
+/* Set the noisy tenant's loop to @what; then the neighbour's median scan, in seconds. */
+static double noisy_round(int noisy_to, int noisy_from, int nb_to, int nb_from, char what)
+{
+	double t = -1;
+	char c;
+
+	if (write(noisy_to, &what, 1) != 1 || read(noisy_from, &c, 1) != 1 ||
+	    write(nb_to, "\1", 1) != 1 || read(nb_from, &t, sizeof(t)) != sizeof(t))
+		ktest_diag("round %d: no answer", what);
+	c = NOISE_NONE;
+	if (write(noisy_to, &c, 1) != 1 || read(noisy_from, &c, 1) != 1)
+		ktest_diag("round %d: the noisy tenant did not stop", what);
+	return t;
+}
+
+/*
+ * A tenant's calls on its own many regions cost others nothing: a process
+ * with 16384 regions asking for its KSM_GET_PROCESS_STATS in a loop, or
+ * registering and removing a region and scanning a page in a loop (its scan
+ * fd then counts its domains again), once walked all its regions under the
+ * spinlock that every scan fd's cursor takes, each time: a neighbour's
+ * one-page scans then waited for it. Compared with the neighbour's scans
+ * while the noisy process makes calls that take no lock (the same load on
+ * the two emulated CPUs); three rounds of each, alternated, medians compared.
+ */
+static void test_noisy(void)
+{
+	int dev = ksm_open(), nt[2], nf[2], bt[2], bf[2], st;
+	double calls[NOISY_ROUNDS], stats[NOISY_ROUNDS], churn[NOISY_ROUNDS];
+	pid_t noisy, nb;
+	char c;
+
+	if (pipe(nt) || pipe(nf) || pipe(bt) || pipe(bf))
+		ktest_fatal("pipe");
+	noisy = fork();
+	if (!noisy)
+		noisy_tenant(dev, nt[0], nf[1]);
+	nb = fork();
+	if (!nb)
+		neighbour(dev, bt[0], bf[1]);
+	ktest_ok(read(nf[0], &c, 1) == 1, "a process registered %d regions", NOISY_REGIONS);
+	for (int i = 0; i < NOISY_ROUNDS; i++) {
+		calls[i] = noisy_round(nt[1], nf[0], bt[1], bf[0], NOISE_CALLS);
+		stats[i] = noisy_round(nt[1], nf[0], bt[1], bf[0], NOISE_STATS);
+		churn[i] = noisy_round(nt[1], nf[0], bt[1], bf[0], NOISE_CHURN);
+	}
+	c = NOISE_END;
+	ktest_ok(write(nt[1], &c, 1) == 1 && waitpid(noisy, &st, 0) == noisy && WIFEXITED(st) &&
+		 WEXITSTATUS(st) == 0, "the noisy process did all it was asked (%#x)", st);
+	ktest_ok(write(bt[1], "", 1) == 1 && waitpid(nb, &st, 0) == nb && WIFEXITED(st) &&
+		 WEXITSTATUS(st) == 0, "its neighbour too (%#x)", st);
+	qsort(calls, NOISY_ROUNDS, sizeof(calls[0]), cmp_double);
+	qsort(stats, NOISY_ROUNDS, sizeof(stats[0]), cmp_double);
+	qsort(churn, NOISY_ROUNDS, sizeof(churn[0]), cmp_double);
+	ktest_ok(calls[0] > 0 && stats[0] > 0 && stats[1] <= 2 * calls[1] + 100e-6,
+		 "a neighbour's scans take as long while it asks for its stats in a loop "
+		 "(medians %.0f us, %.0f us beside calls that take no lock)", stats[1] * 1e6,
+		 calls[1] * 1e6);
+	ktest_ok(calls[0] > 0 && churn[0] > 0 && churn[1] <= 2 * calls[1] + 100e-6,
+		 "and while it registers, removes and scans in a loop (medians %.0f us, %.0f us)",
+		 churn[1] * 1e6, calls[1] * 1e6);
+	for (int i = 0; i < 2; i++) {
+		close(nt[i]);
+		close(nf[i]);
+		close(bt[i]);
+		close(bf[i]);
+	}
+	close(dev);
+}
+
 int main(void)
 {
 	test_sealed();
 	test_cost();
 	test_register_cost();
 	test_churn();
+	test_noisy();
 	test_public_stats();
 	return ktest_done();
 }
