@@ -54,11 +54,28 @@ bool ksmdev_vma_registrable(struct vm_area_struct *vma)
 }
 
 /*
- * The VMA at @addr, if pages there may be merged now. Returns it, or NULL
- * with *reason set. mmap lock held.
+ * Why pages of @vma (registrable) may not be merged now: 0, or
+ * KSMDEV_SKIP(reason).
+ */
+static int ksmdev_vma_refuses(struct vm_area_struct *vma)
+{
+	/* mlock() would have to account our non-LRU page: not worth it. */
+	if (vma->vm_flags & VM_LOCKED)
+		return KSMDEV_SKIP(KSM_SKIP_LOCKED);
+	/* A replaced PTE would lose its uffd-wp marker. */
+	if (userfaultfd_armed(vma))
+		return KSMDEV_SKIP(KSM_SKIP_OTHER);
+	return 0;
+}
+
+/*
+ * The VMA at @addr, if pages there may be registered (@merging false: to
+ * look at what is mapped, or to unmap a poisoned kernel page) or merged now
+ * (@merging: ksmdev_vma_refuses() says nothing). Returns it, or NULL with
+ * *reason set. mmap lock held.
  */
 static struct vm_area_struct *ksmdev_vma_at(struct mm_struct *mm, unsigned long addr,
-					    int *reason)
+					    bool merging, int *reason)
 {
 	struct vm_area_struct *vma;
 
@@ -68,17 +85,8 @@ static struct vm_area_struct *ksmdev_vma_at(struct mm_struct *mm, unsigned long 
 		*reason = KSMDEV_SKIP(KSM_SKIP_NO_VMA);
 		return NULL;
 	}
-	if (vma->vm_flags & VM_LOCKED) {
-		/* mlock() would have to account our non-LRU page: not worth it. */
-		*reason = KSMDEV_SKIP(KSM_SKIP_LOCKED);
-		return NULL;
-	}
-	if (userfaultfd_armed(vma)) {
-		/* A replaced PTE would lose its uffd-wp marker. */
-		*reason = KSMDEV_SKIP(KSM_SKIP_OTHER);
-		return NULL;
-	}
-	return vma;
+	*reason = merging ? ksmdev_vma_refuses(vma) : 0;
+	return *reason ? NULL : vma;
 }
 
 /*
@@ -223,7 +231,10 @@ static int ksmdev_walk(struct vm_area_struct *vma, unsigned long addr, struct pa
  * ksmdev_lookup - find the page at @t->index of @t->region
  *
  * Takes and drops the mmap lock of the region's process. Sets @t->addr and,
- * on KSMDEV_FOUND_ANON, @t->page (referenced: put_page() it). Otherwise
+ * on KSMDEV_FOUND_ANON, @t->page (referenced: put_page() it), only where it
+ * may be merged now (not mlocked, not userfaultfd-armed); kernel pages are
+ * found in any VMA a region may cover, to be kept count of or, poisoned,
+ * unmapped. Otherwise
  * returns KSMDEV_FOUND_KPAGE or KSMDEV_FOUND_POISONED (and @t->kpfn, the
  * kernel page's pfn, as it was when looked at), or KSMDEV_SKIP(reason).
  */
@@ -237,9 +248,15 @@ int ksmdev_lookup(struct ksmdev_target *t)
 	t->page = NULL;
 	if (!ksmdev_mm_lock(mm))
 		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	vma = ksmdev_vma_at(mm, t->addr, false, &ret);
 	if (vma)
 		ret = ksmdev_walk(vma, t->addr, &t->page, &t->kpfn);
+	if (ret == KSMDEV_FOUND_ANON && ksmdev_vma_refuses(vma)) {
+		/* Not to be merged there now; what is merged there is still seen. */
+		ret = ksmdev_vma_refuses(vma);
+		put_page(t->page);
+		t->page = NULL;
+	}
 	ksmdev_mm_unlock(mm);
 	return ret;
 }
@@ -577,7 +594,7 @@ int ksmdev_split_target(struct ksmdev_target *t)
 
 	if (!ksmdev_mm_lock(mm))
 		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	if (ksmdev_vma_at(mm, t->addr, &ret))
+	if (ksmdev_vma_at(mm, t->addr, true, &ret))
 		ret = ksmdev_split(t->page);
 	ksmdev_mm_unlock(mm);
 	return ret;
@@ -597,7 +614,7 @@ static int ksmdev_switch(struct ksmdev_target *t, struct page *kpage, bool fill)
 
 	if (!ksmdev_mm_lock(mm))
 		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	vma = ksmdev_vma_at(mm, t->addr, true, &ret);
 	if (!vma)
 		goto unlock;
 	if (PageCompound(t->page)) {
@@ -767,11 +784,12 @@ int ksmdev_unmerge_target(struct ksmdev_target *t)
 /*
  * ksmdev_target_pte_lock - lock the page table entry of @t, to change it
  *
- * Takes the process's mmap lock (read), checks the VMA, then
- * ksmdev_pte_lock(). Returns 0 with all of that held (release with
+ * Takes the process's mmap lock (read), checks the VMA (ksmdev_vma_at(),
+ * @merging), then ksmdev_pte_lock(). Returns 0 with all of that held (release with
  * ksmdev_target_pte_unlock()), or KSMDEV_SKIP(reason) with nothing held.
  */
-static int ksmdev_target_pte_lock(struct ksmdev_target *t, struct ksmdev_pte_lock *l)
+static int ksmdev_target_pte_lock(struct ksmdev_target *t, bool merging,
+				  struct ksmdev_pte_lock *l)
 {
 	struct mm_struct *mm = t->region->mm;
 	struct vm_area_struct *vma;
@@ -779,7 +797,7 @@ static int ksmdev_target_pte_lock(struct ksmdev_target *t, struct ksmdev_pte_loc
 
 	if (!ksmdev_mm_lock(mm))
 		return KSMDEV_SKIP(KSM_SKIP_EXITING);
-	vma = ksmdev_vma_at(mm, t->addr, &ret);
+	vma = ksmdev_vma_at(mm, t->addr, merging, &ret);
 	if (vma)
 		ret = ksmdev_pte_lock(vma, t->addr, l);
 	if (ret)
@@ -814,7 +832,7 @@ int ksmdev_poison_target(struct ksmdev_target *t)
 	pte_t old;
 	int ret;
 
-	ret = ksmdev_target_pte_lock(t, &l);
+	ret = ksmdev_target_pte_lock(t, false, &l);
 	if (ret)
 		return ret;
 	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
@@ -854,7 +872,7 @@ int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 	pte_t old;
 	int ret;
 
-	ret = ksmdev_target_pte_lock(t, &l);
+	ret = ksmdev_target_pte_lock(t, true, &l);
 	if (ret)
 		return ret;
 	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
