@@ -6,10 +6,10 @@
  * unmap it (it is no LRU page, and has no rmap the kernel walks): the module
  * then takes it out of its table at once (no new sharer is ever mapped to
  * it), never reads it again, and replaces the mappings it knows by
- * hardware-poison entries, so that its sharers get SIGBUS on access, as the
- * sharers of a mainline KSM page do since 6.12; the other kernel pages are
- * untouched. An unmerged page is the kernel's to handle, and the scanner
- * leaves it alone. Soft offlining a merged page fails and changes nothing; an
+ * hardware-poison entries (also in a range locked since), so that its
+ * sharers get SIGBUS on access, as the sharers of a mainline KSM page do
+ * since 6.12; the other kernel pages are untouched. An unmerged page is the
+ * kernel's to handle, and the scanner leaves it alone. Soft offlining a merged page fails and changes nothing; an
  * unmerged one moves, and merges later like any page.
  */
 #include "ktest.h"
@@ -119,6 +119,43 @@ static void test_soft_offline(int dev, int scan)
 	peer_stop(&h);
 }
 
+/*
+ * A merged page in a range one of its processes made read-only and locked
+ * since (mlock() then makes no copy): the kernel page stays mapped there,
+ * and poisoned it is unmapped there too, as try_to_unmap() unmaps mlocked
+ * pages. (A pass once left it mapped in the locked range, which it would
+ * not merge in, so that process could go on reading the poisoned page.)
+ */
+static void test_locked(int dev, int scan)
+{
+	struct peer a = peer_start(dev, 8, 75, 8), b = peer_start(dev, 8, 75, 8);
+	struct ksm_stats st;
+	uint64_t pfn;
+	long r, l;
+
+	ksmu_scan_settle(scan, 3);
+	r = peer_cmd(&b, PEER_MPROTECT, 0, 8, PROT_READ);
+	l = peer_cmd(&b, PEER_MLOCK, 0, 8, 1);
+	ktest_ok(r == 0 && l == 0 && peers_shared(&a, &b) == 8,
+		 "a process makes its 8 merged pages read-only and locks them: still merged (%ld, %ld, %ld)",
+		 r, l, peers_shared(&a, &b));
+	pfn = peer_pfn(&a, 2);
+	r = peer_cmd(&a, PEER_MADVISE, 2, 1, MADV_HWPOISON);
+	ktest_ok(poisoned(pfn), "MADV_HWPOISON on one of them (%ld)", r);
+	ksmu_scan_pass(scan);
+	ktest_ok(peer_pfn(&b, 2) != pfn && peer_cmd(&b, PEER_PROBE, 2, 0, 0) == 1,
+		 "a pass unmaps the poisoned kernel page in the locked range too: SIGBUS there");
+	ktest_ok(peer_cmd(&a, PEER_PROBE, 2, 0, 0) == 1, "and in the other process");
+	ktest_ok(peers_shared(&a, &b) == 7 && peer_check(&a) && peer_check(&b),
+		 "the 7 other pages are still merged, locked, and hold what was written (%ld)",
+		 peers_shared(&a, &b));
+	ktest_ok(peer_cmd(&b, PEER_MLOCK, 0, 8, 0) == 0, "munlock");
+	peer_stop(&a);
+	peer_stop(&b);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0, 10000),
+		 "every kernel page is given back");
+}
+
 int main(void)
 {
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
@@ -126,5 +163,6 @@ int main(void)
 	test_merged(dev, scan);
 	test_unmerged(dev, scan);
 	test_soft_offline(dev, scan);
+	test_locked(dev, scan);
 	return ktest_done();
 }
