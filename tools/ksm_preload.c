@@ -54,13 +54,15 @@
  * protects the table; fork() takes it (pthread_atfork), and the child closes
  * its copies of the parent's SMA fds (they hold the parent's regions),
  * registers its own copy of the madvised memory, and restarts the
- * KSM_PRELOAD_ALL thread. Our fds are close-on-exec and kept out of the low
- * numbers; before closing one we check it still is an SMA fd, in case the
- * program closed it and reused the number.
+ * KSM_PRELOAD_ALL thread. Our fds are close-on-exec and kept in a band of
+ * their own (fd_base to fd_limit), out of the low numbers and leaving the
+ * program the high ones; before using /dev/ksm or closing an SMA fd we check
+ * it still is one, in case the program closed it and reused the number.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -121,7 +123,12 @@ static unsigned int nr_ranges;
 static int dev_fd = -1;		/* /dev/ksm, opened at first use */
 static bool can_unmerge;	/* the module has KSM_UNMERGE */
 static bool dev_failed_logged;
-static int fd_base = 512;	/* our fds go at or above this number */
+/*
+ * Our fds go at or above fd_base and below fd_limit (the first half of the
+ * numbers above fd_base, as RLIMIT_NOFILE was at load): the program keeps
+ * the low numbers, and the numbers above ours, whatever we register.
+ */
+static int fd_base = 512, fd_limit = 768;
 /* cfg.one_sma: the SMA new ranges go on (-1: none yet), and why there is none (-errno, sticky). */
 static int domain_sma = -1;
 static int domain_error;
@@ -158,16 +165,67 @@ static void vlog(const char *fmt, ...)
 
 /* ---- the device and SMA fds ---- */
 
-/* Open /dev/ksm once; true if it is open. Called with lock held. */
+/*
+ * Is @fd still open on @what (its /proc/self/fd link)? The program may have
+ * closed one of ours and reused the number. Without /proc to tell: is it open.
+ */
+static bool fd_is(int fd, const char *what)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)	/* not open, or no /proc to tell (then trust our table) */
+		return fcntl(fd, F_GETFD) >= 0;
+	target[n] = '\0';
+	return !strcmp(target, what);
+}
+
+/* Is @fd still one of the SMA fds we created? */
+static bool is_sma_fd(int fd)
+{
+	return fd_is(fd, "anon_inode:ksm-sma");
+}
+
+/*
+ * Move our new fd @fd to the lowest free number in [fd_base, fd_limit),
+ * close-on-exec. Returns it, or -EMFILE (and @fd closed) when there is no
+ * room: never a low number, which the program may expect to get itself.
+ */
+static int fd_place(int fd)
+{
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, fd_base);
+
+	close(fd);
+	if (hi >= fd_limit) {
+		close(hi);
+		return -EMFILE;
+	}
+	return hi < 0 ? -EMFILE : hi;
+}
+
+/*
+ * Open /dev/ksm once; true if it is open. Called with lock held. An fd the
+ * program closed and reused since is left to it, and /dev/ksm opened again.
+ */
 static bool device_open(void)
 {
-	if (dev_fd >= 0)
-		return true;
-	dev_fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+	int fd;
+
 	if (dev_fd >= 0) {
+		if (fd_is(dev_fd, "/dev/ksm"))
+			return true;
+		vlog("fd %d is no longer /dev/ksm (the program closed it): opening it again", dev_fd);
+		dev_fd = -1;
+	}
+	fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
+	fd = fd < 0 ? -errno : fd_place(fd);
+	if (fd >= 0) {
 		struct ksm_features f;
 		uint64_t need = KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE;
 
+		dev_fd = fd;
 		memset(&f, 0, sizeof(f));
 		can_unmerge = !ioctl(dev_fd, KSM_GET_FEATURES, &f) &&
 			      (f.features & KSM_FEATURE_UNMERGE);
@@ -178,24 +236,10 @@ static bool device_open(void)
 		return true;
 	}
 	if (!dev_failed_logged) {
-		vlog("cannot open /dev/ksm: %s: nothing will be registered", strerror(errno));
+		vlog("cannot open /dev/ksm: %s: nothing will be registered", strerror(-fd));
 		dev_failed_logged = true;
 	}
 	return false;
-}
-
-/* Is @fd still one of the SMA fds we created (the program may have closed it and reused it)? */
-static bool is_sma_fd(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)	/* not open, or no /proc to tell (then trust our table) */
-		return fcntl(fd, F_GETFD) >= 0;
-	target[n] = '\0';
-	return !strcmp(target, "anon_inode:ksm-sma");
 }
 
 /* Close SMA fd @fd, which removes its region; leaves any other file alone. */
@@ -205,25 +249,12 @@ static void sma_close(int fd)
 		close(fd);
 }
 
-/* A new SMA fd, close-on-exec and placed from fd_base up. Returns it, or -errno. */
+/* A new SMA fd, close-on-exec, placed by fd_place(). Returns it, or -errno. */
 static int sma_create(void)
 {
-	int fd, hi;
+	int fd = ioctl(dev_fd, KSM_CREATE_SHARED_MEMORY_AREA);
 
-	fd = ioctl(dev_fd, KSM_CREATE_SHARED_MEMORY_AREA);
-	if (fd < 0)
-		return -errno;
-	/* Close-on-exec, and out of the way of programs that expect dense low fds. */
-	hi = fcntl(fd, F_DUPFD_CLOEXEC, fd_base);
-	if (hi < 0)
-		hi = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (hi >= 0) {
-		close(fd);
-		fd = hi;
-	} else {
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	}
-	return fd;
+	return fd < 0 ? -errno : fd_place(fd);
 }
 
 /*
@@ -238,6 +269,10 @@ static int domain_sma_get(void)
 
 	if (domain_error)
 		return domain_error;
+	if (domain_sma >= 0 && !is_sma_fd(domain_sma)) {
+		vlog("fd %d is no longer our SMA (the program closed it): a new one", domain_sma);
+		domain_sma = -1;
+	}
 	if (domain_sma >= 0)
 		return domain_sma;
 	fd = sma_create();
@@ -285,13 +320,22 @@ static int register_one(uintptr_t start, uintptr_t end)
 			return fd;
 		err = register_on(fd, start, end);
 		if (err == -ENOSPC && cfg.domain != KSM_DOMAIN_PRIVATE) {
+			int full = fd;
+
 			/* The old SMA stays open for its ranges (range_unregister closes it). */
 			vlog("SMA fd %d is full: another one for merge domain %u", fd, cfg.domain);
 			domain_sma = -1;
 			fd = domain_sma_get();
-			if (fd < 0)
-				return fd;
-			err = register_on(fd, start, end);
+			err = fd < 0 ? fd : register_on(fd, start, end);
+			if (err) {
+				/*
+				 * Not that SMA's limit but the process's or the
+				 * module's: the new SMA holds nothing, drop it.
+				 */
+				if (fd >= 0)
+					close(fd);
+				domain_sma = full;
+			}
 		}
 		return err ? err : fd;
 	}
@@ -478,7 +522,13 @@ static int maps_foreach(bool (*fn)(const struct vma_info *, void *), void *arg)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;	/* not the whole list */
+		}
+		if (!n)
 			break;
 		for (ssize_t i = 0; i < n; i++) {
 			char c = maps_buf[i];
@@ -708,6 +758,8 @@ static unsigned int nr_cands;
 /* Every private anonymous VMA of this pass (adjacent ones merged), to drop stale entries. */
 static struct span anon_vmas[MAX_CANDIDATES];
 static unsigned int nr_anon_vmas;
+/* This pass found more than those tables hold: they are not the whole picture. */
+static bool cands_truncated;
 
 /* maps_foreach() callback: collect the candidates of this pass. */
 static bool collect_candidate(const struct vma_info *v, void *arg)
@@ -715,12 +767,12 @@ static bool collect_candidate(const struct vma_info *v, void *arg)
 	(void)arg;
 	if (!v->anonymous)
 		return true;
-	if (nr_anon_vmas < MAX_CANDIDATES) {
-		if (nr_anon_vmas && anon_vmas[nr_anon_vmas - 1].end == v->start)
-			anon_vmas[nr_anon_vmas - 1].end = v->end;
-		else
-			anon_vmas[nr_anon_vmas++] = (struct span){ v->start, v->end };
-	}
+	if (nr_anon_vmas && anon_vmas[nr_anon_vmas - 1].end == v->start)
+		anon_vmas[nr_anon_vmas - 1].end = v->end;
+	else if (nr_anon_vmas < MAX_CANDIDATES)
+		anon_vmas[nr_anon_vmas++] = (struct span){ v->start, v->end };
+	else
+		cands_truncated = true;
 	/* Readable and writable; the main stack is too hot to be worth it. */
 	if (v->perms[0] != 'r' || v->perms[1] != 'w' || v->stack)
 		return true;
@@ -728,8 +780,10 @@ static bool collect_candidate(const struct vma_info *v, void *arg)
 		cands[nr_cands - 1].end = v->end;
 		return true;
 	}
-	if (nr_cands == MAX_CANDIDATES)
+	if (nr_cands == MAX_CANDIDATES) {
+		cands_truncated = true;
 		return false;
+	}
 	cands[nr_cands].start = v->start;
 	cands[nr_cands].end = v->end;
 	nr_cands++;
@@ -798,11 +852,19 @@ static void all_pass(void)
 		return;
 	nr_cands = 0;
 	nr_anon_vmas = 0;
+	cands_truncated = false;
 	if (maps_foreach(collect_candidate, NULL))
 		return;
 
-	/* Drop what no longer fits: unmapped, merged into a bigger VMA, or no longer writable. */
-	for (unsigned int i = 0; i < nr_ranges;) {
+	/*
+	 * Drop what no longer fits: unmapped, merged into a bigger VMA, or no
+	 * longer writable. Not after a pass that saw only part of the memory
+	 * (more than MAX_CANDIDATES ranges): what it did not see is not gone.
+	 */
+	if (cands_truncated)
+		vlog("more than %d ranges of memory: the rest is neither registered nor dropped",
+		     MAX_CANDIDATES);
+	for (unsigned int i = 0; i < nr_ranges && !cands_truncated;) {
 		struct range *r = &ranges[i];
 		bool keep = true;
 
@@ -1031,9 +1093,14 @@ static void ksm_preload_init(void)
 	cfg.interval_ms = (unsigned int)env_number("KSM_PRELOAD_INTERVAL_MS", 1000, 3600000);
 	cfg.max_region_pages = env_number("KSM_PRELOAD_MAX_REGION_PAGES", 1ULL << 31, UINT32_MAX);
 	parse_domain_env();
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur / 2 < (rlim_t)fd_base)
-		fd_base = (int)(rl.rlim_cur / 2);
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		int soft = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX ? INT_MAX :
+			   (int)rl.rlim_cur;
+
+		if (soft / 2 < fd_base)
+			fd_base = soft / 2;
+		fd_limit = fd_base + (soft - fd_base) / 2;
+	}
 
 	real_madvise = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
