@@ -244,6 +244,31 @@ static int agent_main(void)
 		} else if (!strcmp(cmd, "forktest")) {
 			sscanf(line, "%*s %lu %lu", &n, &same);
 			printf("failed %d\n", agent_forktest((int)n, same));
+		} else if (!strcmp(cmd, "vmas")) {
+			/* n ranges of one writable page, each followed by an inaccessible one. */
+			sscanf(line, "%*s %lu", &n);
+			char *p = mmap(NULL, 2 * n * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			unsigned long made = 0;
+
+			for (unsigned long i = 0; p != MAP_FAILED && i < n; i++)
+				made += !mprotect(p + 2 * i * PAGE, PAGE, PROT_READ | PROT_WRITE);
+			printf("made %lu\n", made);
+		} else if (!strcmp(cmd, "openfiles")) {
+			/* How many files the program itself can open (at most n, 1024), closed again. */
+			int fds[1024];
+			unsigned long got = 0;
+
+			sscanf(line, "%*s %lu", &n);
+			while (got < n && got < 1024) {
+				int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+				if (fd < 0)
+					break;
+				fds[got++] = fd;
+			}
+			for (unsigned long i = 0; i < got; i++)
+				close(fds[i]);
+			printf("opened %lu\n", got);
 		} else if (!strcmp(cmd, "exit")) {
 			return 0;
 		} else {
@@ -737,6 +762,70 @@ static void test_all(void)
 	unlink(ag.log);
 }
 
+/* Fds of @pid open on /dev/ksm or an SMA, and how many of them are below @below. */
+static int ksm_fds(pid_t pid, int below, int *low)
+{
+	char path[64], target[64];
+	int n = 0;
+
+	*low = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		if (!strcmp(target, "/dev/ksm") || !strcmp(target, "anon_inode:ksm-sma")) {
+			n++;
+			*low += fd < below;
+		}
+	}
+	return n;
+}
+
+/*
+ * ALL in a process with more ranges of memory than a pass takes in (8192)
+ * and than the library has fds for. The madvised memory stays registered (a
+ * pass that saw only part of /proc/self/maps once dropped every range beyond
+ * what it saw); /dev/ksm and the SMA fds stay out of the low numbers and
+ * leave the program fds to open (an SMA fd per range once took every free
+ * number, low ones too, and the program's open() failed with EMFILE).
+ */
+static void test_all_many(void)
+{
+	const char *opts[] = { "--all", NULL };
+	const char *env[] = { "KSM_PRELOAD_INTERVAL_MS=200", NULL };
+	struct agent ag = agent_start(opts, env);
+	struct ksm_stats st0 = stats_now();
+	unsigned long made = 0, opened = 0;
+	long distinct, absent;
+	int nfds, low;
+	char r[128];
+	uintptr_t m;
+
+	m = agent_map(&ag, 64, false);
+	agent_fill_pages(&ag, m, 64, 35, true);
+	agent_madvise(&ag, m, 64 * PAGE, 'm', NULL);
+	ktest_ok(wait_region_pages(st0.region_pages + 64, true, 15), "many: 64 madvised pages registered");
+	ktest_ok(agent_cmd(&ag, r, sizeof(r), "vmas 8400") && sscanf(r, "made %lu", &made) == 1 &&
+		 made == 8400, "many: the process makes 8400 more ranges of memory ('%s')", r);
+	usleep(3000 * 1000);	/* passes of the thread over them */
+	/* Written again: merged again only if still registered. */
+	agent_fill_pages(&ag, m, 64, 36, true);
+	settle();
+	distinct = distinct_pfns(ag.pid, m, 64, &absent);
+	ktest_ok(distinct == 1 && !absent, "many: the madvised pages are still registered: they merge "
+		 "again once rewritten (%ld distinct pfns, %ld absent)", distinct, absent);
+	ktest_ok(agent_cmd(&ag, r, sizeof(r), "openfiles 200") && sscanf(r, "opened %lu", &opened) == 1 &&
+		 opened == 200, "many: the program can still open files ('%s')", r);
+	nfds = ksm_fds(ag.pid, 64, &low);
+	ktest_ok(nfds > 1 && low == 0, "many: none of the library's %d fds is below 64 (%d are)", nfds, low);
+	ktest_ok(agent_stop(&ag) == 0, "many: the agent exits normally");
+	unlink(ag.log);
+}
+
 /*
  * F: fork while threads malloc and madvise: without KSM_PRELOAD_ALL (the
  * children check that their memory is registered: it merges), then with the
@@ -927,6 +1016,7 @@ int main(int argc, char **argv)
 	test_split();
 	test_builtin();
 	test_all();
+	test_all_many();
 	test_fork(false);
 	test_fork(true);
 	test_domains();
