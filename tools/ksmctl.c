@@ -441,6 +441,11 @@ static int cmd_stop(int argc, char **argv)
 	(void)argv;
 	if (argc != 1)
 		usage_error("usage: %s stop (no arguments)", prog);
+	/* With --no-load and no module, no scanner runs: nothing to stop (ksm.service's ExecStop). */
+	if (opt_no_load && access(KSM_DEVICE, F_OK) && access("/sys/module/" KSM_MODULE_NAME, F_OK)) {
+		fprintf(stderr, "%s: the ksm module is not loaded: no scanner to stop\n", prog);
+		return EXIT_OK;
+	}
 	fd = open_device();
 	if (fd < 0)
 		return EXIT_FAIL;

@@ -111,7 +111,7 @@ if make --no-print-directory install-system install-tools DESTDIR="$dest2" PREFI
 	unit=$dest2/usr/lib/systemd/system/ksm.service
 	if [ -f "$unit" ] && [ -f "$dest2/etc/ksm.d/ksm.conf" ] &&
 		grep -qx 'ExecStart=/usr/sbin/ksmctl start ${KSM_PAGES_TO_SCAN} ${KSM_MAX_PAGES_TO_MERGE} ${KSM_SLEEP_USECS}' "$unit" &&
-		grep -qx 'ExecStop=/usr/sbin/ksmctl stop' "$unit" && grep -qx 'EnvironmentFile=-/etc/ksm.d/ksm.conf' "$unit" &&
+		grep -qx 'ExecStop=/usr/sbin/ksmctl --no-load stop' "$unit" && grep -qx 'EnvironmentFile=-/etc/ksm.d/ksm.conf' "$unit" &&
 		! grep -q /usr/local "$unit"; then
 		ok "PREFIX=/usr SYSCONFDIR=/etc/ksm.d: the unit runs /usr/sbin/ksmctl and reads /etc/ksm.d/ksm.conf"
 	else

@@ -2,9 +2,9 @@
 # Guest test (suite packaging): the command lines of packaging/ksm.service do what the unit means when run
 # by hand the way systemd runs them: ExecCondition with KSM_ENABLED values, and ExecStart, ExecReload and
 # ExecStop with the settings of packaging/ksm.conf (sourced as systemd's EnvironmentFile= reads it),
-# checked in /sys/class/misc/ksm/kksmd/. ExecStartPre (modprobe ksm) is tests/host/dkms.sh's business.
-# ksmctl is $KSMCTL, else the one on PATH (guest-run puts build/tools first); without it the kksmd
-# points are skipped.
+# checked in /sys/class/misc/ksm/kksmd/, and ExecStop once the module is unloaded. ExecStartPre
+# (modprobe ksm) is tests/host/dkms.sh's business. ksmctl is $KSMCTL, else the one on PATH (guest-run
+# puts build/tools first); without it the kksmd points are skipped.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
@@ -112,5 +112,18 @@ rc=$?
 ok "$([ $rc = 0 ] && [ "$(cat $kk/running)" = 0 ]; echo $?)" "ExecStop stops kksmd (status $rc)"
 sleep 0.2
 ok "$(! pgrep -x kksmd > /dev/null; echo $?)" "no kksmd thread is left"
+
+# ExecStop once the module was unloaded (rmmod; removing ksm-tools runs the unit's stop): nothing to stop,
+# a success, and the module is not loaded again (ksmctl stop would load it).
+if [ -n "${KSM_MODULE:-}" ] && rmmod ksm 2> /dev/null; then
+	out=$(run_as_systemd packaging/ksm.conf ExecStop 2>&1)
+	rc=$?
+	[ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/# /'
+	ok "$([ $rc = 0 ] && [ ! -d /sys/module/ksm ]; echo $?)" \
+		"ExecStop with the module unloaded succeeds and does not load it again (status $rc)"
+	[ -d /sys/module/ksm ] || insmod "$KSM_MODULE" || echo "# could not load $KSM_MODULE again"
+else
+	skip "ExecStop with the module unloaded succeeds and does not load it again" "it could not be unloaded"
+fi
 
 tap_end
