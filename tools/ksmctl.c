@@ -902,11 +902,12 @@ static int cmd_stats(int argc, char **argv)
 	fd = open_device();
 	if (fd < 0)
 		return EXIT_FAIL;
-	if (get_features(fd, &feat) || !(feat.features & KSM_FEATURE_STATS)) {
-		if (errno == ENOTTY || !(feat.features & KSM_FEATURE_STATS))
-			error("the loaded ksm module has no statistics (KSM_GET_STATS): too old");
-		else
-			ioctl_error("KSM_GET_FEATURES", "reading the module's features");
+	if (get_features(fd, &feat) && errno != ENOTTY) {
+		ioctl_error("KSM_GET_FEATURES", "reading the module's features");
+		return EXIT_FAIL;
+	}
+	if (!(feat.features & KSM_FEATURE_STATS)) {	/* zeroed when the call is unknown */
+		error("the loaded ksm module has no statistics (KSM_GET_STATS): too old");
 		return EXIT_FAIL;
 	}
 	o.page_size = feat.page_size ? feat.page_size : (uint32_t)sysconf(_SC_PAGESIZE);
@@ -1382,12 +1383,19 @@ static int cmd_run(int argc, char **argv)
 		}
 	} else if (find_preload(lib, sizeof(lib)))
 		return EXIT_FAIL;
+	/* ld.so splits LD_PRELOAD at spaces and colons: such a path would be ignored. */
+	if (strpbrk(lib, " :")) {
+		error("the preload library %s: LD_PRELOAD cannot hold a path with a space or a colon",
+		      lib);
+		return EXIT_FAIL;
+	}
 
 	/* The command is of no use without /dev/ksm: make sure it can be opened. */
 	fd = open_device();
 	if (fd < 0)
 		return EXIT_FAIL;
-	if ((*domain_env || hardened) &&
+	/* The default domain, not hardened, is as without --domain: nothing to check. */
+	if ((domain != KSM_DOMAIN_DEFAULT || hardened) &&
 	    check_domain(fd, domain, hardened ? KSM_DOMAIN_HARDENED : 0)) {
 		close(fd);
 		return EXIT_FAIL;

@@ -105,9 +105,14 @@ ok $? "ksmctl run of a missing program: exit 127 and says so ($rc)"
 run run -- sh -c 'echo "$LD_PRELOAD"; exit 7'
 [ $rc = 7 ] && [ -r "$out" ] && [ "${out##*/}" = libksm-preload.so ]
 ok $? "ksmctl run execs the command with LD_PRELOAD=$out and returns its status ($rc)"
+lib=$out
 run run --library /nonexistent.so -- true
 [ $rc = 1 ] && grep -q "nonexistent.so" "$tmp/err"
 ok $? "ksmctl run --library with a missing file fails with exit 1 ($rc)"
+mkdir -p "$tmp/a b" && cp "$lib" "$tmp/a b/libksm-preload.so"
+run run --library "$tmp/a b/libksm-preload.so" -- true
+[ $rc = 1 ] && grep -q "space or a colon" "$tmp/err"
+ok $? "ksmctl run --library with a space in its path (LD_PRELOAD would split it) fails with exit 1 ($rc)"
 
 # ---- stats ----
 run stats
