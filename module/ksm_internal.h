@@ -24,8 +24,10 @@
  * Locking, outermost first (a lock may only be taken while holding ones above
  * it in this list; lockdep_assert_held() marks the functions that rely on one):
  *
- *   ksmdev_kthread_lock (mutex)    kksmd's settings, its start and stop; held
- *                                  while waiting for the thread to stop
+ *   ksmdev_kthread_lock (mutex)    kksmd's settings (not the advisor's
+ *                                  pages_to_scan, which kksmd writes), its
+ *                                  start and stop; held while waiting for the
+ *                                  thread to stop
  *   ksmdev_registry_lock (mutex)   regions, SMAs and per-mm lists
  *   ksmdev_config_lock (mutex)     the settings, written only under it
  *   scanner->lock (mutex)          one scan at a time per cursor

@@ -3,7 +3,9 @@
  * kksmd: the background scanner. It exists only while started
  * (KSM_START_STOP_KTHREAD with running = 1); it scans pages_to_scan pages,
  * merging at most max_pages_to_merge, then sleeps `sleep' microseconds, at
- * nice 5, freezable. Stopping it waits for the page it is on, no longer.
+ * nice 5, freezable. Stopping it waits for the page it is on (and, when it
+ * waits for a region's lock, for that lock's holder: at most the unmerge of
+ * that region on its removal).
  * With the scan-time advisor on, it sets pages_to_scan itself after each
  * full pass.
  */
@@ -18,12 +20,14 @@
 /* Upper bound of the sleep setting: one minute. */
 #define KSMDEV_MAX_SLEEP_US (60U * USEC_PER_SEC)
 
-/* Protects the settings below and the thread's start and stop. */
+/* Protects the settings below (but the advisor's pages_to_scan) and the thread's start and stop. */
 static DEFINE_MUTEX(ksmdev_kthread_lock);
 
 /*
  * The settings (running mirrors whether the thread exists). Written under
- * ksmdev_kthread_lock; the thread reads them with READ_ONCE() each round.
+ * ksmdev_kthread_lock, and pages_to_scan also by the thread itself when the
+ * scan-time advisor is on (ksmdev_advise(): the advisor has the last word,
+ * a value set meanwhile is where it starts from); read with READ_ONCE().
  */
 static struct ksm_kthread_info ksmdev_kthread_info = {
 	.sleep = 10000,
@@ -176,7 +180,10 @@ unlock:
 void ksmdev_kthread_get(struct ksm_kthread_info *info)
 {
 	mutex_lock(&ksmdev_kthread_lock);
-	*info = ksmdev_kthread_info;
+	info->sleep = ksmdev_kthread_info.sleep;
+	info->pages_to_scan = READ_ONCE(ksmdev_kthread_info.pages_to_scan);	/* the advisor's too */
+	info->max_pages_to_merge = ksmdev_kthread_info.max_pages_to_merge;
+	info->running = ksmdev_kthread_info.running;
 	mutex_unlock(&ksmdev_kthread_lock);
 }
 

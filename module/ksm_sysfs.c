@@ -31,7 +31,8 @@ static umode_t ksmdev_stat_visible(struct kobject *kobj, struct attribute *attr,
  *
  * The event counters, then the levels the module keeps as things happen:
  * constant time (per CPU for the events), whatever the size of the tables,
- * so that reading the world-readable sysfs files costs the kernel nothing.
+ * so that reading the sysfs files (root's, or everyone's with public_stats)
+ * costs the kernel nothing.
  */
 void ksmdev_stats_read(struct ksm_stats *st)
 {
