@@ -351,6 +351,8 @@ unsigned long ksmdev_level(enum ksmdev_level lv);
 extern struct ksm_config ksmdev_cfg;
 void ksmdev_config_get(struct ksm_config *cfg);
 int ksmdev_config_set(const struct ksm_config *cfg);
+bool ksmdev_merge_rule(unsigned int *gen);
+bool ksmdev_kpage_count(unsigned int gen);
 
 /* ---- ksm_page.c ---- */
 int ksmdev_page_init(void);
@@ -359,7 +361,7 @@ u32 ksmdev_hash_page(struct page *page);
 void ksmdev_sha1_page(struct page *page, u8 *digest);
 bool ksmdev_pages_identical(struct page *a, struct page *b);
 bool ksmdev_page_is_zero(struct page *page);
-int ksmdev_merge_nid(struct page *page);
+int ksmdev_merge_nid(struct page *page, unsigned int *gen);
 
 /* ---- ksm_kpool.c ---- */
 int ksmdev_kpool_init(void);
@@ -375,7 +377,8 @@ size_t ksmdev_kpool_metadata_bytes(void);
 extern unsigned long ksmdev_max_kernel_pages;
 int ksmdev_kpage_init(void);
 void ksmdev_kpage_exit(void);
-struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain);
+struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain,
+				      unsigned int nodes_gen);
 struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm);
 struct ksmdev_kpage *ksmdev_kpage_lookup(unsigned long pfn);
 void ksmdev_kpage_put(struct ksmdev_kpage *kp);
@@ -439,6 +442,7 @@ struct ksmdev_target {
 	unsigned long addr;
 	struct page *page;		/* referenced when the lookup found a page */
 	unsigned long kpfn;		/* the kernel page's pfn, when it found one */
+	unsigned int nodes_gen;		/* the node rule its twins were looked up by */
 };
 
 /*

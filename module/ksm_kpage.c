@@ -94,6 +94,8 @@ void ksmdev_kpage_exit(void)
  * ksmdev_kpage_new - a new kernel page, to be filled with the content of @page
  * @page: a process's page (referenced by the caller), of process @mm
  * @domain: the merge domain the kernel page serves
+ * @nodes_gen: the generation of the node rule its twins were chosen by
+ *	(ksmdev_merge_nid()): under another one, no kernel page
  *
  * On the node of @page, charged to the memory cgroup of @page (as mainline
  * KSM's page keeps the charge of the page that became it): when that cgroup
@@ -104,9 +106,10 @@ void ksmdev_kpage_exit(void)
  * (ksmdev_kpage_is_ours() knows it before it is mapped) and in no content
  * table yet; the caller holds its one reference.
  * Returns NULL when out of memory, over the cgroup's limit or the
- * max_kernel_pages limit.
+ * max_kernel_pages limit, or when the node rule changed.
  */
-struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain)
+struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u64 domain,
+				      unsigned int nodes_gen)
 {
 	struct ksmdev_kpage *kp = NULL;
 	struct mem_cgroup *memcg, *old;
@@ -131,11 +134,15 @@ struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u
 	kp->page = kpage;
 	kp->pfn = page_to_pfn(kpage);
 	kp->domain = domain;
-	kp->nid = ksmdev_merge_nid(page);
-	if (rhashtable_insert_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params))
+	kp->nid = ksmdev_merge_nid(page, NULL);
+	/* Counted only under the node rule its twins were chosen by. */
+	if (!ksmdev_kpage_count(nodes_gen))
 		goto free;
+	if (rhashtable_insert_fast(&ksmdev_pfn_table, &kp->pfn_node, ksmdev_pfn_params)) {
+		ksmdev_level_add(KSMDEV_LV_KPAGES, -1);
+		goto free;
+	}
 	WRITE_ONCE(kpage->private, KSMDEV_KPAGE_TAG);
-	ksmdev_level_add(KSMDEV_LV_KPAGES, 1);
 	ksmdev_count(kpages_created);
 	return kp;
 
@@ -171,8 +178,11 @@ static bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src)
  */
 struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm)
 {
-	struct ksmdev_kpage *copy = ksmdev_kpage_new(kp->page, mm, kp->domain);
+	struct ksmdev_kpage *copy;
+	unsigned int gen;
 
+	ksmdev_merge_nid(kp->page, &gen);
+	copy = ksmdev_kpage_new(kp->page, mm, kp->domain, gen);
 	if (!copy)
 		return NULL;
 	if (!ksmdev_kpage_fill(copy, kp->page) || copy->hash != kp->hash ||

@@ -97,9 +97,12 @@ bool ksmdev_page_is_zero(struct page *page)
 
 /*
  * The node a page must share with its twins: -1 (any) unless
- * merge_across_nodes is off.
+ * merge_across_nodes is off; the rule's generation in *@gen if not NULL
+ * (ksmdev_merge_rule()).
  */
-int ksmdev_merge_nid(struct page *page)
+int ksmdev_merge_nid(struct page *page, unsigned int *gen)
 {
-	return READ_ONCE(ksmdev_cfg.merge_across_nodes) ? -1 : page_to_nid(page);
+	unsigned int g;
+
+	return ksmdev_merge_rule(gen ?: &g) ? -1 : page_to_nid(page);
 }

@@ -324,7 +324,7 @@ static struct ksmdev_kpage *ksmdev_merge_new(struct ksmdev_target *t)
 	struct ksmdev_kpage *kp;
 	int ret;
 
-	kp = ksmdev_kpage_new(t->page, t->region->mm, t->region->domain);
+	kp = ksmdev_kpage_new(t->page, t->region->mm, t->region->domain, t->nodes_gen);
 	if (!kp)
 		return NULL;
 	ret = ksmdev_merge_first(t, kp);
@@ -369,7 +369,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 	if (!kp && !ksmdev_pages_identical(t->page, u->page)) {
 		/* A hash collision, or @u changed since it was filed. */
 		ksmdev_count(memcmp_mismatch);
-		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page));
+		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page, NULL));
 		return 0;
 	}
 	if (!kp) {
@@ -391,7 +391,7 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 	ksmdev_count_failure(ret);
 	if (!merged && ret == KSMDEV_DIFFERENT) {
 		/* The same collision or change, found by the compare itself. */
-		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page));
+		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page, NULL));
 	} else if (merged && ksmdev_domain_hardened(t->region->domain)) {
 		/* A hardened domain's page keeps a kernel page of its own (ksmdev_try_alone()). */
 		ksmdev_count(hardened_alone);
@@ -584,7 +584,7 @@ static int ksmdev_scan_page(struct ksmdev_item *it)
 	}
 
 	hash = ksmdev_hash_page(t.page);
-	nid = ksmdev_merge_nid(t.page);
+	nid = ksmdev_merge_nid(t.page, &t.nodes_gen);
 	/* In the table first: a twin scanned meanwhile finds it. */
 	settled = ksmdev_item_file(it, hash, nid);
 	if (volatility && !settled) {
