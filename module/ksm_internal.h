@@ -256,10 +256,13 @@ enum {
 /*
  * What pages must share to merge: the merge domain's id, and whether it is
  * the hardened domain of that id (another domain, KSM_DOMAIN_HARDENED): bit
- * 32. Named domains' keys are below 1 << 33; a private domain's key is its
- * number, counted from 1 and never reused, times 1 << 33
- * (ksmdev_sma_set_domain()).
+ * 32. Named domains' keys are below KSMDEV_PRIVATE_KEYS; a private domain's
+ * key is KSMDEV_PRIVATE_KEYS plus its number, counted from 1 and never
+ * reused (ksmdev_sma_set_domain()): 2^64 - 2^33 of them before the count
+ * could come round, which no caller lives to see.
  */
+#define KSMDEV_PRIVATE_KEYS (1ULL << 33)
+
 static inline u64 ksmdev_domain_key(u32 domain, bool hardened)
 {
 	return (u64)hardened << 32 | domain;
@@ -267,7 +270,7 @@ static inline u64 ksmdev_domain_key(u32 domain, bool hardened)
 
 static inline bool ksmdev_domain_hardened(u64 key)
 {
-	return (key >> 32) & 1;
+	return key < KSMDEV_PRIVATE_KEYS && ((key >> 32) & 1);
 }
 
 /* The most merge domains a scanner limited to its owner's domains keeps track of. */

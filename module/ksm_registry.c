@@ -193,7 +193,8 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened)
 	if (d == KSM_DOMAIN_PRIVATE) {
 		u64 n = ++ksmdev_private_domains;
 
-		key = n << 33;	/* above every named key, hardened bit clear */
+		/* Above every named key; n << 33 came round to them after 2^31. */
+		key = KSMDEV_PRIVATE_KEYS + n;
 		d = KSMDEV_FIRST_PRIVATE_DOMAIN + (u32)((n - 1) % (KSM_DOMAIN_PRIVATE -
 							   KSMDEV_FIRST_PRIVATE_DOMAIN));
 	} else {
