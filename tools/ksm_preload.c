@@ -75,6 +75,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +86,8 @@
 
 /* How many registered or excluded ranges we track (each registered one holds one fd). */
 #define MAX_RANGES 8192
+/* Of those, kept for memory the program madvises (the thread's never take them). */
+#define MADVISED_RESERVE 512
 /* Private anonymous ranges one pass of the KSM_PRELOAD_ALL thread can handle. */
 #define MAX_CANDIDATES 8192
 
@@ -126,9 +129,12 @@ static bool dev_failed_logged;
 /*
  * Our fds go at or above fd_base and below fd_limit (the first half of the
  * numbers above fd_base, as RLIMIT_NOFILE was at load): the program keeps
- * the low numbers, and the numbers above ours, whatever we register.
+ * the low numbers, and the numbers above ours, whatever we register. The
+ * KSM_PRELOAD_ALL thread's SMA fds stay below fd_auto_limit (half of the
+ * band): memory the program madvises (guest RAM) always finds room.
  */
-static int fd_base = 512, fd_limit = 768;
+static int fd_base = 512, fd_limit = 768, fd_auto_limit = 640;
+static dev_t dev_rdev;		/* the device dev_fd was opened on */
 /* cfg.one_sma: the SMA new ranges go on (-1: none yet), and why there is none (-errno, sticky). */
 static int domain_sma = -1;
 static int domain_error;
@@ -189,16 +195,16 @@ static bool is_sma_fd(int fd)
 }
 
 /*
- * Move our new fd @fd to the lowest free number in [fd_base, fd_limit),
+ * Move our new fd @fd to the lowest free number in [fd_base, @limit),
  * close-on-exec. Returns it, or -EMFILE (and @fd closed) when there is no
  * room: never a low number, which the program may expect to get itself.
  */
-static int fd_place(int fd)
+static int fd_place(int fd, int limit)
 {
 	int hi = fcntl(fd, F_DUPFD_CLOEXEC, fd_base);
 
 	close(fd);
-	if (hi >= fd_limit) {
+	if (hi >= limit) {
 		close(hi);
 		return -EMFILE;
 	}
@@ -206,26 +212,34 @@ static int fd_place(int fd)
 }
 
 /*
- * Open /dev/ksm once; true if it is open. Called with lock held. An fd the
- * program closed and reused since is left to it, and /dev/ksm opened again.
+ * Open /dev/ksm once; true if it is open. Called with lock held, before
+ * every use. An fd the program closed and reused since (not the device we
+ * opened: compared by device number, whatever path /dev/ksm is) is left to
+ * it, and /dev/ksm opened again.
  */
 static bool device_open(void)
 {
+	struct stat st;
 	int fd;
 
 	if (dev_fd >= 0) {
-		if (fd_is(dev_fd, "/dev/ksm"))
+		if (!fstat(dev_fd, &st) && S_ISCHR(st.st_mode) && st.st_rdev == dev_rdev)
 			return true;
 		vlog("fd %d is no longer /dev/ksm (the program closed it): opening it again", dev_fd);
 		dev_fd = -1;
 	}
 	fd = open("/dev/ksm", O_RDWR | O_CLOEXEC);
-	fd = fd < 0 ? -errno : fd_place(fd);
+	fd = fd < 0 ? -errno : fd_place(fd, fd_limit);
+	if (fd >= 0 && fstat(fd, &st)) {
+		close(fd);
+		fd = -errno;
+	}
 	if (fd >= 0) {
 		struct ksm_features f;
 		uint64_t need = KSM_FEATURE_DOMAINS | KSM_FEATURE_UNMERGE;
 
 		dev_fd = fd;
+		dev_rdev = st.st_rdev;
 		memset(&f, 0, sizeof(f));
 		can_unmerge = !ioctl(dev_fd, KSM_GET_FEATURES, &f) &&
 			      (f.features & KSM_FEATURE_UNMERGE);
@@ -249,12 +263,18 @@ static void sma_close(int fd)
 		close(fd);
 }
 
-/* A new SMA fd, close-on-exec, placed by fd_place(). Returns it, or -errno. */
-static int sma_create(void)
+/*
+ * A new SMA fd, close-on-exec, placed by fd_place() below @limit. Returns
+ * it, or -errno.
+ */
+static int sma_create(int limit)
 {
-	int fd = ioctl(dev_fd, KSM_CREATE_SHARED_MEMORY_AREA);
+	int fd;
 
-	return fd < 0 ? -errno : fd_place(fd);
+	if (!device_open())
+		return -ENODEV;
+	fd = ioctl(dev_fd, KSM_CREATE_SHARED_MEMORY_AREA);
+	return fd < 0 ? -errno : fd_place(fd, limit);
 }
 
 /*
@@ -275,7 +295,7 @@ static int domain_sma_get(void)
 	}
 	if (domain_sma >= 0)
 		return domain_sma;
-	fd = sma_create();
+	fd = sma_create(fd_limit);
 	if (fd < 0)
 		return fd;
 	if (ioctl(fd, KSM_SMA_SET_DOMAIN, &d)) {
@@ -306,11 +326,12 @@ static int register_on(int fd, uintptr_t start, uintptr_t end)
 }
 
 /*
- * Register [start, end) (page aligned, at most max_region_pages pages) on a
- * new SMA fd, or with a merge domain on the domain's SMA (a full one is
- * replaced by a new one of the same named domain). Returns the fd, or -errno.
+ * Register [start, end) (page aligned, at most max_region_pages pages) as
+ * @kind on a new SMA fd, or with a merge domain on the domain's SMA (a full
+ * one is replaced by a new one of the same named domain). Returns the fd, or
+ * -errno.
  */
-static int register_one(uintptr_t start, uintptr_t end)
+static int register_one(uintptr_t start, uintptr_t end, enum range_kind kind)
 {
 	int fd, err;
 
@@ -339,7 +360,7 @@ static int register_one(uintptr_t start, uintptr_t end)
 		}
 		return err ? err : fd;
 	}
-	fd = sma_create();
+	fd = sma_create(kind == RANGE_AUTO ? fd_auto_limit : fd_limit);
 	if (fd < 0)
 		return fd;
 	err = register_on(fd, start, end);
@@ -353,7 +374,7 @@ static int register_one(uintptr_t start, uintptr_t end)
 /* Add a table entry. Returns false (and logs) when the table is full. */
 static bool range_add(uintptr_t start, uintptr_t end, int fd, enum range_kind kind)
 {
-	if (nr_ranges == MAX_RANGES) {
+	if (nr_ranges >= MAX_RANGES - (kind == RANGE_MADVISED ? 0 : MADVISED_RESERVE)) {
 		vlog("table full (%d ranges): 0x%lx-0x%lx not tracked", MAX_RANGES,
 		     (unsigned long)start, (unsigned long)end);
 		return false;
@@ -444,7 +465,7 @@ static int register_range(uintptr_t start, uintptr_t end, enum range_kind kind,
 	*done_to = start;
 	while (start < end) {
 		uintptr_t piece = end - start > max ? start + max : end;
-		int fd = register_one(start, piece);
+		int fd = register_one(start, piece, kind);
 
 		if (fd < 0)
 			return fd;
@@ -561,12 +582,24 @@ struct fallback_ctx {
 	enum range_kind kind;
 };
 
+/* The KSM_PRELOAD_ALL thread ran out of fds in this pass: it registers nothing more. */
+static bool auto_no_fd;
+
 /*
  * A range the module refused: for the KSM_PRELOAD_ALL thread, remember it
- * (as excluded) so that the next passes do not try again while it stays.
+ * (as excluded) so that the next passes do not try again while it stays;
+ * but for want of an fd, the thread stops for this pass and tries again at
+ * the next (fds may be given back).
  */
 static void refused(uintptr_t start, uintptr_t end, enum range_kind kind, int err)
 {
+	if (kind == RANGE_AUTO && err == -EMFILE) {
+		if (!auto_no_fd)
+			vlog("no fd left for the memory nobody madvised: from 0x%lx, next pass",
+			     (unsigned long)start);
+		auto_no_fd = true;
+		return;
+	}
 	vlog("cannot register 0x%lx-0x%lx: %s%s", (unsigned long)start, (unsigned long)end,
 	     strerror(-err), err == -EEXIST ? " (the program registered it itself?)" : "");
 	if (kind == RANGE_AUTO)
@@ -758,8 +791,11 @@ static unsigned int nr_cands;
 /* Every private anonymous VMA of this pass (adjacent ones merged), to drop stale entries. */
 static struct span anon_vmas[MAX_CANDIDATES];
 static unsigned int nr_anon_vmas;
-/* This pass found more than those tables hold: they are not the whole picture. */
-static bool cands_truncated;
+/*
+ * Below this address the tables are the whole picture: the start of the
+ * first range this pass found no room for (UINTPTR_MAX: none).
+ */
+static uintptr_t cands_complete_to;
 
 /* maps_foreach() callback: collect the candidates of this pass. */
 static bool collect_candidate(const struct vma_info *v, void *arg)
@@ -771,8 +807,8 @@ static bool collect_candidate(const struct vma_info *v, void *arg)
 		anon_vmas[nr_anon_vmas - 1].end = v->end;
 	else if (nr_anon_vmas < MAX_CANDIDATES)
 		anon_vmas[nr_anon_vmas++] = (struct span){ v->start, v->end };
-	else
-		cands_truncated = true;
+	else if (v->start < cands_complete_to)
+		cands_complete_to = v->start;
 	/* Readable and writable; the main stack is too hot to be worth it. */
 	if (v->perms[0] != 'r' || v->perms[1] != 'w' || v->stack)
 		return true;
@@ -781,7 +817,8 @@ static bool collect_candidate(const struct vma_info *v, void *arg)
 		return true;
 	}
 	if (nr_cands == MAX_CANDIDATES) {
-		cands_truncated = true;
+		if (v->start < cands_complete_to)
+			cands_complete_to = v->start;
 		return false;
 	}
 	cands[nr_cands].start = v->start;
@@ -852,23 +889,26 @@ static void all_pass(void)
 		return;
 	nr_cands = 0;
 	nr_anon_vmas = 0;
-	cands_truncated = false;
+	cands_complete_to = UINTPTR_MAX;
 	if (maps_foreach(collect_candidate, NULL))
 		return;
 
 	/*
 	 * Drop what no longer fits: unmapped, merged into a bigger VMA, or no
-	 * longer writable. Not after a pass that saw only part of the memory
-	 * (more than MAX_CANDIDATES ranges): what it did not see is not gone.
+	 * longer writable. After a pass that could not take in all the memory
+	 * (more than MAX_CANDIDATES ranges), only below where it stopped: what
+	 * it did not see is not gone.
 	 */
-	if (cands_truncated)
-		vlog("more than %d ranges of memory: the rest is neither registered nor dropped",
-		     MAX_CANDIDATES);
-	for (unsigned int i = 0; i < nr_ranges && !cands_truncated;) {
+	if (cands_complete_to != UINTPTR_MAX)
+		vlog("more than %d ranges of memory: from 0x%lx up, neither registered nor dropped",
+		     MAX_CANDIDATES, (unsigned long)cands_complete_to);
+	for (unsigned int i = 0; i < nr_ranges;) {
 		struct range *r = &ranges[i];
 		bool keep = true;
 
-		if (r->kind == RANGE_AUTO)
+		if (r->end > cands_complete_to)
+			keep = true;
+		else if (r->kind == RANGE_AUTO)
 			keep = within_candidate(r->start, r->end);
 		else
 			keep = intersects_anon(r->start, r->end);
@@ -887,7 +927,8 @@ static void all_pass(void)
 	}
 
 	/* Each candidate minus the madvised and excluded ranges, piece by piece. */
-	for (unsigned int c = 0; c < nr_cands; c++) {
+	auto_no_fd = false;
+	for (unsigned int c = 0; c < nr_cands && !auto_no_fd; c++) {
 		uintptr_t pos = cands[c].start, end = cands[c].end;
 
 		while (pos < end) {
@@ -910,6 +951,8 @@ static void all_pass(void)
 				continue;
 			}
 			sync_piece(pos, next);
+			if (auto_no_fd)
+				break;
 			pos = next;
 		}
 	}
@@ -992,7 +1035,7 @@ static void after_fork_child(void)
 			continue;
 		}
 		if (r->kind == RANGE_MADVISED) {
-			int fd = dev_fd >= 0 ? register_one(r->start, r->end) : -EBADF;
+			int fd = dev_fd >= 0 ? register_one(r->start, r->end, r->kind) : -EBADF;
 
 			if (fd >= 0) {
 				r->fd = fd;
@@ -1100,6 +1143,7 @@ static void ksm_preload_init(void)
 		if (soft / 2 < fd_base)
 			fd_base = soft / 2;
 		fd_limit = fd_base + (soft - fd_base) / 2;
+		fd_auto_limit = fd_base + (fd_limit - fd_base) / 2;
 	}
 
 	real_madvise = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "madvise");
