@@ -269,6 +269,25 @@ static int agent_main(void)
 			for (unsigned long i = 0; i < got; i++)
 				close(fds[i]);
 			printf("opened %lu\n", got);
+		} else if (!strcmp(cmd, "stealdev")) {
+			/* Put /dev/null on the fd the library has /dev/ksm open on, as dup2() would. */
+			char path[64], target[64];
+			int null = open("/dev/null", O_RDONLY | O_CLOEXEC), stolen = -1;
+
+			for (int fd = 0; fd < 4096 && null >= 0; fd++) {
+				ssize_t len;
+
+				snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+				len = readlink(path, target, sizeof(target) - 1);
+				if (len > 0 && (target[len] = '\0', !strcmp(target, "/dev/ksm")) &&
+				    dup2(null, fd) == fd) {
+					stolen = fd;
+					break;
+				}
+			}
+			if (null >= 0)
+				close(null);
+			printf("stolen %d\n", stolen);
 		} else if (!strcmp(cmd, "exit")) {
 			return 0;
 		} else {
@@ -820,9 +839,47 @@ static void test_all_many(void)
 		 "again once rewritten (%ld distinct pfns, %ld absent)", distinct, absent);
 	ktest_ok(agent_cmd(&ag, r, sizeof(r), "openfiles 200") && sscanf(r, "opened %lu", &opened) == 1 &&
 		 opened == 200, "many: the program can still open files ('%s')", r);
+	/* Memory madvised now still finds an fd: the thread's ranges leave room for it. */
+	m = agent_map(&ag, 64, false);
+	agent_fill_pages(&ag, m, 64, 37, true);
+	agent_madvise(&ag, m, 64 * PAGE, 'm', NULL);
+	settle();
+	distinct = distinct_pfns(ag.pid, m, 64, &absent);
+	ktest_ok(distinct == 1 && !absent, "many: 64 pages madvised after them are registered and merge "
+		 "(%ld distinct pfns, %ld absent)", distinct, absent);
 	nfds = ksm_fds(ag.pid, 64, &low);
 	ktest_ok(nfds > 1 && low == 0, "many: none of the library's %d fds is below 64 (%d are)", nfds, low);
 	ktest_ok(agent_stop(&ag) == 0, "many: the agent exits normally");
+	unlink(ag.log);
+}
+
+/*
+ * The program puts another file on the fd the library holds /dev/ksm on
+ * (dup2), then MADV_UNMERGEABLE on part of a madvised range: the rest is
+ * registered again, on /dev/ksm opened anew (it once went to the program's
+ * file, failed, and the rest was never registered again).
+ */
+static void test_stolen_dev(void)
+{
+	struct agent ag = agent_start(NULL, NULL);
+	long distinct, absent;
+	int stolen = -1;
+	char r[128];
+	uintptr_t m;
+
+	m = agent_map(&ag, 64, false);
+	agent_fill_pages(&ag, m, 64, 38, true);
+	agent_madvise(&ag, m, 64 * PAGE, 'm', NULL);
+	ktest_ok(agent_cmd(&ag, r, sizeof(r), "stealdev") && sscanf(r, "stolen %d", &stolen) == 1 &&
+		 stolen >= 0, "stolen fd: the program dup2()s /dev/null onto the library's /dev/ksm fd (%d)",
+		 stolen);
+	agent_madvise(&ag, m, 16 * PAGE, 'u', NULL);
+	agent_fill_pages(&ag, m + 16 * PAGE, 48, 39, true);	/* written: merged again only if registered */
+	settle();
+	distinct = distinct_pfns(ag.pid, m + 16 * PAGE, 48, &absent);
+	ktest_ok(distinct == 1 && !absent, "stolen fd: after MADV_UNMERGEABLE on 16 pages the other 48 are "
+		 "registered again and merge (%ld distinct pfns, %ld absent)", distinct, absent);
+	ktest_ok(agent_stop(&ag) == 0, "stolen fd: the agent exits normally");
 	unlink(ag.log);
 }
 
@@ -1017,6 +1074,7 @@ int main(int argc, char **argv)
 	test_builtin();
 	test_all();
 	test_all_many();
+	test_stolen_dev();
 	test_fork(false);
 	test_fork(true);
 	test_domains();
