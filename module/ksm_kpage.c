@@ -181,7 +181,7 @@ struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_
 	struct ksmdev_kpage *copy;
 	unsigned int gen;
 
-	ksmdev_merge_nid(kp->page, &gen);
+	ksmdev_merge_rule(&gen);	/* the copy keeps @kp's node (below) */
 	copy = ksmdev_kpage_new(kp->page, mm, kp->domain, gen);
 	if (!copy)
 		return NULL;

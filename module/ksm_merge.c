@@ -251,11 +251,15 @@ int ksmdev_lookup(struct ksmdev_target *t)
 	vma = ksmdev_vma_at(mm, t->addr, false, &ret);
 	if (vma)
 		ret = ksmdev_walk(vma, t->addr, &t->page, &t->kpfn);
-	if (ret == KSMDEV_FOUND_ANON && ksmdev_vma_refuses(vma)) {
+	if (ret == KSMDEV_FOUND_ANON) {
 		/* Not to be merged there now; what is merged there is still seen. */
-		ret = ksmdev_vma_refuses(vma);
-		put_page(t->page);
-		t->page = NULL;
+		int refused = ksmdev_vma_refuses(vma);
+
+		if (refused) {
+			ret = refused;
+			put_page(t->page);
+			t->page = NULL;
+		}
 	}
 	ksmdev_mm_unlock(mm);
 	return ret;
