@@ -171,11 +171,8 @@ static void vlog(const char *fmt, ...)
 
 /* ---- the device and SMA fds ---- */
 
-/*
- * Is @fd still open on @what (its /proc/self/fd link)? The program may have
- * closed one of ours and reused the number. Without /proc to tell: is it open.
- */
-static bool fd_is(int fd, const char *what)
+/* Is @fd still one of the SMA fds we created (the program may have closed it and reused it)? */
+static bool is_sma_fd(int fd)
 {
 	char path[64], target[64];
 	ssize_t n;
@@ -185,13 +182,7 @@ static bool fd_is(int fd, const char *what)
 	if (n < 0)	/* not open, or no /proc to tell (then trust our table) */
 		return fcntl(fd, F_GETFD) >= 0;
 	target[n] = '\0';
-	return !strcmp(target, what);
-}
-
-/* Is @fd still one of the SMA fds we created? */
-static bool is_sma_fd(int fd)
-{
-	return fd_is(fd, "anon_inode:ksm-sma");
+	return !strcmp(target, "anon_inode:ksm-sma");
 }
 
 /*
@@ -904,14 +895,11 @@ static void all_pass(void)
 		     MAX_CANDIDATES, (unsigned long)cands_complete_to);
 	for (unsigned int i = 0; i < nr_ranges;) {
 		struct range *r = &ranges[i];
-		bool keep = true;
+		bool keep = true;	/* beyond what this pass saw */
 
-		if (r->end > cands_complete_to)
-			keep = true;
-		else if (r->kind == RANGE_AUTO)
-			keep = within_candidate(r->start, r->end);
-		else
-			keep = intersects_anon(r->start, r->end);
+		if (r->end <= cands_complete_to)
+			keep = r->kind == RANGE_AUTO ? within_candidate(r->start, r->end) :
+						       intersects_anon(r->start, r->end);
 		if (keep) {
 			i++;
 			continue;
