@@ -119,7 +119,7 @@ static void print_usage(FILE *f)
 		"                               advisor_max_pages_to_scan\n"
 		"  unmerge                      give every page the module merged a private copy\n"
 		"                               again (the regions stay registered)\n"
-		"  run [--all] [--builtin|--no-builtin] [--domain ID|private] [--hardened]\n"
+		"  run [--all] [--builtin|--no-builtin] [--domain ID|private] [--hardened|--no-hardened]\n"
 		"      [--verbose] [--library PATH] -- CMD [ARGS]\n"
 		"                               run CMD with libksm-preload.so: its\n"
 		"                               madvise(MADV_MERGEABLE) memory is registered with\n"
@@ -131,6 +131,8 @@ static void print_usage(FILE *f)
 		"                               private, with no other process; --hardened: in the\n"
 		"                               hardened domain of that ID (or of the default one),\n"
 		"                               where merged pages behave like the others on writes\n"
+		"                               (--no-hardened: not, whatever KSM_PRELOAD_HARDENED\n"
+		"                               says)\n"
 		"  help, --help                 this text\n"
 		"  version, --version           the version\n"
 		"\n"
@@ -1334,14 +1336,49 @@ static int check_domain(int fd, uint32_t domain, uint32_t flags)
 }
 
 /*
+ * The merge domain and hardened flag a `run' without --domain or --hardened
+ * inherits from the environment (KSM_PRELOAD_DOMAIN, KSM_PRELOAD_HARDENED),
+ * read as the preload library reads them, into @domain (unless @domain_given)
+ * and @hardened (unless set: not negative); so that
+ * they are checked as the options would be. Returns 0, or -1 after printing
+ * why the library would register nothing with that value.
+ */
+static int domain_from_env(uint32_t *domain, bool domain_given, int *hardened)
+{
+	const char *v = getenv("KSM_PRELOAD_DOMAIN"), *h = getenv("KSM_PRELOAD_HARDENED");
+	unsigned long long n;
+	char *end;
+
+	if (*hardened < 0)
+		*hardened = h && *h && strcmp(h, "0");
+	if (domain_given || !v || !*v)
+		return 0;
+	if (!strcmp(v, "private")) {
+		*domain = KSM_DOMAIN_PRIVATE;
+		return 0;
+	}
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || errno || *end || n > 0x7fffffffULL) {
+		error("KSM_PRELOAD_DOMAIN=%s in the environment: not private nor an id from 0 to "
+		      "2147483647 (the preload library would register nothing)", v);
+		return -1;
+	}
+	*domain = (uint32_t)n;
+	return 0;
+}
+
+/*
  * run [options] -- CMD [ARGS]: exec CMD with the preload library in LD_PRELOAD
- * and its settings in the environment, once /dev/ksm is known to open.
+ * and its settings in the environment, once /dev/ksm is known to open (and
+ * the merge domain, from the options or else inherited, known to be allowed).
  */
 static int cmd_run(int argc, char **argv)
 {
 	char lib[PATH_MAX], *preload, domain_env[16] = "";
-	const char *library = NULL, *old;
-	int builtin = -1, all = 0, verbose = 0, hardened = 0, i, fd;
+	const char *library = NULL, *old, *env_domain, *env_hardened;
+	bool inherited;
+	int builtin = -1, all = 0, verbose = 0, hardened = -1, i, fd;
 	uint32_t domain = KSM_DOMAIN_DEFAULT;
 
 	for (i = 1; i < argc; i++) {
@@ -1358,6 +1395,8 @@ static int cmd_run(int argc, char **argv)
 			verbose = 1;
 		else if (!strcmp(argv[i], "--hardened"))
 			hardened = 1;
+		else if (!strcmp(argv[i], "--no-hardened"))
+			hardened = 0;
 		else if (!strcmp(argv[i], "--domain")) {
 			if (++i == argc)
 				usage_error("run: --domain needs an id (1 to 2147483647) or private");
@@ -1373,8 +1412,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (i >= argc)
 		usage_error("usage: %s run [--all] [--builtin|--no-builtin] [--domain ID|private] "
-			    "[--hardened] [--verbose] [--library PATH] -- CMD [ARGS...]: no command "
-			    "given", prog);
+			    "[--hardened|--no-hardened] [--verbose] [--library PATH] -- CMD [ARGS...]: "
+			    "no command given", prog);
 
 	if (library) {
 		if (!realpath(library, lib) || !readable_file(lib)) {
@@ -1390,6 +1429,13 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 
+	env_domain = getenv("KSM_PRELOAD_DOMAIN");
+	env_hardened = getenv("KSM_PRELOAD_HARDENED");
+	/* What the environment decides: a setting set there that no option names. */
+	inherited = (!*domain_env && env_domain && *env_domain) || hardened < 0;
+	if (domain_from_env(&domain, *domain_env, &hardened))
+		return EXIT_FAIL;
+
 	/* The command is of no use without /dev/ksm: make sure it can be opened. */
 	fd = open_device();
 	if (fd < 0)
@@ -1397,6 +1443,10 @@ static int cmd_run(int argc, char **argv)
 	/* The default domain, not hardened, is as without --domain: nothing to check. */
 	if ((domain != KSM_DOMAIN_DEFAULT || hardened) &&
 	    check_domain(fd, domain, hardened ? KSM_DOMAIN_HARDENED : 0)) {
+		if (inherited)
+			error("(settings from the environment: KSM_PRELOAD_DOMAIN=%s "
+			      "KSM_PRELOAD_HARDENED=%s)", env_domain ? env_domain : "",
+			      env_hardened ? env_hardened : "");
 		close(fd);
 		return EXIT_FAIL;
 	}
@@ -1419,8 +1469,7 @@ static int cmd_run(int argc, char **argv)
 		set_env("KSM_PRELOAD_VERBOSE", "1");
 	if (*domain_env)
 		set_env("KSM_PRELOAD_DOMAIN", domain_env);
-	if (hardened)
-		set_env("KSM_PRELOAD_HARDENED", "1");
+	set_env("KSM_PRELOAD_HARDENED", hardened ? "1" : "0");
 
 	execvp(argv[i], &argv[i]);
 	error("cannot run %s: %s", argv[i], strerror(errno));

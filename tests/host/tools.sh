@@ -52,7 +52,7 @@ got=$(complete_words ksmctl --no-load stats --)
 [ "$got" = "--json --pid --prometheus " ]
 ok $? "after a global option it completes the command's options (stats: $got)"
 got=$(complete_words ksmctl run --all --)
-[ "$got" = "-- --all --builtin --domain --hardened --library --no-builtin --verbose " ]
+[ "$got" = "-- --all --builtin --domain --hardened --library --no-builtin --no-hardened --verbose " ]
 ok $? "run: its options ($got)"
 got=$(complete_words ksmctl run --domain "")
 [ "$got" = "default private " ]

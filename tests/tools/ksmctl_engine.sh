@@ -146,6 +146,19 @@ ok $? "... and ksmctl run --hardened (the default domain's hardened one) sets KS
 as_nobody run --hardened --domain private -- true
 [ $rc = 1 ] && grep -q -- "--domain private" "$tmp/err"
 ok $? "... but not with --domain private: $(head -n 1 "$tmp/err")"
+KSM_PRELOAD_DOMAIN=7 as_nobody run -- true
+[ $rc = 1 ] && grep -q "CAP_SYS_ADMIN" "$tmp/err" && grep -q "environment: KSM_PRELOAD_DOMAIN=7" "$tmp/err"
+ok $? "... and so does ksmctl run with KSM_PRELOAD_DOMAIN=7 inherited, saying so: $(tr '\n' ' ' < "$tmp/err")"
+KSM_PRELOAD_HARDENED=1 as_nobody run --domain private -- true
+[ $rc = 1 ] && grep -q -- "--domain private" "$tmp/err"
+ok $? "... and ksmctl run --domain private with KSM_PRELOAD_HARDENED=1 inherited: $(head -n 1 "$tmp/err")"
+KSM_PRELOAD_DOMAIN=7 as_nobody run --domain private -- sh -c 'test "$KSM_PRELOAD_DOMAIN" = private'
+[ $rc = 0 ]
+ok $? "... while --domain private wins over an inherited KSM_PRELOAD_DOMAIN=7 (rc $rc)"
+KSM_PRELOAD_HARDENED=1 as_nobody run --no-hardened --domain private -- \
+	sh -c 'test "$KSM_PRELOAD_HARDENED" = 0 && test "$KSM_PRELOAD_DOMAIN" = private'
+[ $rc = 0 ]
+ok $? "... and --no-hardened over an inherited KSM_PRELOAD_HARDENED=1 (rc $rc)"
 as_nobody stats --pid 0
 [ $rc = 0 ] && grep -qE '^regions +0 ' "$tmp/out"
 ok $? "... and ksmctl stats --pid 0 (its own counters) works (rc $rc)"
@@ -154,6 +167,9 @@ chmod 600 /dev/ksm
 usage_case "ids from 2147483648 up" "run --domain 2147483648" run --domain 2147483648 -- true
 usage_case "not a number" "run --domain anyone" run --domain anyone -- true
 usage_case "needs an id" "run --domain (nothing after it)" run --domain
+KSM_PRELOAD_DOMAIN=bogus run run -- true
+[ $rc = 1 ] && grep -q "KSM_PRELOAD_DOMAIN=bogus" "$tmp/err"
+ok $? "ksmctl run refuses an inherited KSM_PRELOAD_DOMAIN the library cannot use (rc $rc: $(head -n 1 "$tmp/err"))"
 run run --domain 7 -- sh -c 'echo "$KSM_PRELOAD_DOMAIN"'
 [ $rc = 0 ] && [ "$out" = 7 ]
 ok $? "ksmctl run --domain 7 passes KSM_PRELOAD_DOMAIN=7 to the preload library ($out)"
