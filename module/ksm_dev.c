@@ -189,7 +189,12 @@ static int ksmdev_scan_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-/* Run one synchronous scan on @s; -EINTR if a signal cut it short. */
+/*
+ * Run one synchronous scan on @s. A signal that cut it short returns -EINTR
+ * once a page was scanned or a pass completed (what was done stays done, and
+ * is reported), -ERESTARTSYS before: with nothing done, a handler with
+ * SA_RESTART sees the call restarted.
+ */
 static int ksmdev_scan_run(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 {
 	int ret;
@@ -197,7 +202,7 @@ static int ksmdev_scan_run(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl
 	ctl->should_stop = ksmdev_signal_pending;
 	ret = ksmdev_scan(s, ctl);
 	if (!ret && ctl->scanned < ctl->to_scan && signal_pending(current))
-		ret = -EINTR;
+		ret = ctl->scanned || ctl->full_scans ? -EINTR : -ERESTARTSYS;
 	return ret;
 }
 
@@ -232,9 +237,8 @@ static long ksmdev_scan_ioctl(struct file *file, unsigned int cmd, unsigned long
 		ctl.to_scan = scan.pages_to_scan;
 		ctl.max_merge = scan.max_pages_to_merge;
 		ctl.pass_end = scan.flags & KSM_SCAN_PASS_END;
+		/* 0, -EINTR or -ERESTARTSYS: the results are written back in each case. */
 		ret = ksmdev_scan_run(s, &ctl);
-		if (ret && ret != -EINTR)
-			return ret;
 		scan.pages_scanned = ctl.scanned;
 		scan.pages_merged = ctl.merged;
 		scan.full_scans = ctl.full_scans;

@@ -717,13 +717,13 @@ unlock:
  * any more: at once when it went over every region (kksmd, a scan fd of
  * CAP_SYS_ADMIN's), else by a deferred sweep, since a sweep walks the whole
  * table and a pass over one tenant's domains may be as short as a page.
- * Takes @s->lock; returns 0 or -EINTR if a signal arrived while waiting for
- * it.
+ * Takes @s->lock; returns 0 or -ERESTARTSYS if a signal arrived while
+ * waiting for it (nothing done: the call may be restarted).
  */
 int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 {
 	if (mutex_lock_interruptible(&s->lock))
-		return -EINTR;
+		return -ERESTARTSYS;
 
 	while (!ksmdev_scan_done(ctl)) {
 		struct ksmdev_region *r = s->region;

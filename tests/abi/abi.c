@@ -7,6 +7,7 @@
 #include "ktest.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -310,6 +311,89 @@ static void test_scan_signal(int dev)
 	munmap(mem, npages * ktest_page);
 }
 
+struct scan_ext_thread {
+	int scan;
+	int ret, err;
+	atomic_int tid;
+	struct ksm_scan_ext ext;
+};
+
+static void *scan_one_pass(void *arg)
+{
+	struct scan_ext_thread *t = arg;
+
+	atomic_store(&t->tid, (int)syscall(SYS_gettid));
+	t->ext.pages_to_scan = 0xffffffff;
+	t->ext.flags = KSM_SCAN_PASS_END;
+	t->ret = ioctl(t->scan, KSM_SCAN_EXT, &t->ext);
+	t->err = errno;
+	return NULL;
+}
+
+/*
+ * A signal whose handler has SA_RESTART, arriving while a KSM_SCAN_EXT waits
+ * for another scan on the same fd (nothing done yet), restarts the call: it
+ * goes on waiting, then scans its pass, and does not fail with EINTR.
+ */
+static void test_scan_restart(int dev)
+{
+	const long npages = 65536;	/* 256 MiB, one page in 16 touched */
+	int sma = ksm_sma(dev), scan = ksm_scanfd(dev);
+	char *mem = anon_map(npages * ktest_page, 0);
+	struct sigaction sa = { .sa_handler = on_signal }, restart = sa;
+	struct scan_thread a = { .scan = scan };
+	struct scan_ext_thread b = { .scan = scan };
+	struct ksm_stats st;
+	uint64_t scanned;
+	pthread_t ta, tb;
+	int i;
+
+	restart.sa_flags = SA_RESTART;
+	for (long i = 0; i < npages; i += 16)
+		ksmu_fill_page(mem + i * ktest_page, 9, i);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &restart, NULL);
+	ktest_ok(ksmu_register(sma, mem, npages) == 0, "register 256 MiB for the restart test");
+	ksmu_stats(dev, &st);
+	scanned = st.pages_scanned;
+	pthread_create(&ta, NULL, scan_forever, &a);
+	/* a holds the fd's scan lock once pages are being scanned. */
+	for (i = 0; i < 1000 && !ksmu_stats(dev, &st) && st.pages_scanned == scanned; i++)
+		usleep(10000);
+	pthread_create(&tb, NULL, scan_one_pass, &b);	/* waits for a's scan */
+	/* b asleep in its ioctl: waiting for that lock. */
+	for (i = 0; i < 1000; i++) {
+		char path[64], line[32] = "";
+		FILE *f;
+
+		usleep(10000);
+		snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", atomic_load(&b.tid));
+		f = atomic_load(&b.tid) ? fopen(path, "r") : NULL;
+		if (f && fgets(line, sizeof(line), f) && atoi(line) == SYS_ioctl) {
+			fclose(f);
+			break;
+		}
+		if (f)
+			fclose(f);
+	}
+	ktest_ok(i < 1000, "the second scan waits for the first (%d ms)", i * 10);
+	pthread_kill(tb, SIGUSR2);
+	usleep(300000);
+	pthread_kill(ta, SIGUSR1);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ktest_ok(a.ret == -1 && a.err == EINTR, "the first scan, interrupted without SA_RESTART: EINTR "
+		 "(ret %d errno %d)", a.ret, a.err);
+	ktest_ok(b.ret == 0 && (b.ext.pages_scanned || b.ext.full_scans),
+		 "a scan waiting for it, signalled with SA_RESTART, restarts and scans its pass "
+		 "(ret %d errno %d, %llu pages)", b.ret, b.ret ? b.err : 0,
+		 (unsigned long long)b.ext.pages_scanned);
+	signal(SIGUSR2, SIG_DFL);
+	close(scan);
+	close(sma);
+	munmap(mem, npages * ktest_page);
+}
+
 int main(void)
 {
 	int dev = ksm_open();
@@ -326,6 +410,7 @@ int main(void)
 	test_permissions(dev);
 	test_scan_args(dev, scan);
 	test_scan_signal(dev);
+	test_scan_restart(dev);
 	close(scan);
 	close(sma);
 	close(dev);
