@@ -392,9 +392,6 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 	if (!merged && ret == KSMDEV_DIFFERENT) {
 		/* The same collision or change, found by the compare itself. */
 		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page, NULL));
-	} else if (merged && ksmdev_domain_hardened(t->region->domain)) {
-		/* A hardened domain's page keeps a kernel page of its own (ksmdev_try_alone()). */
-		ksmdev_count(hardened_alone);
 	} else if (merged) {
 		/* @t alone on the page it just got saves nothing: give it back. */
 		ksmdev_unmerge_target(t);
@@ -471,12 +468,15 @@ static int ksmdev_try_unstable(struct ksmdev_target *t, struct ksmdev_item *t_it
 /*
  * ksmdev_try_alone - give @t a kernel page of its own
  *
- * For an idle page of a hardened domain that has no twin: merged or not, a
- * write to it then takes the same fault and the same copy, so its owner can
- * tell from nothing it measures whether another process holds the same
- * content (docs/security.md). The new kernel page (placed at random in the
- * pool) goes into the content table, where its twins find it later. Region
- * lock of @t held. Returns the number of merges done (0 or 1).
+ * For an idle page of a hardened domain that no kernel page holds the
+ * content of: merged either way, a write to it then takes the same fault and
+ * the same copy, so its owner can tell from nothing it measures whether
+ * another process holds the same content (docs/security.md). Twins waiting
+ * in the table are not used: a page merged as another's twin would merge on
+ * that page's visit, not its own, and when it merged would tell. The new
+ * kernel page (placed at random in the pool) goes into the content table,
+ * where its twins find it on their own visits. Region lock of @t held.
+ * Returns the number of merges done (0 or 1).
  */
 static int ksmdev_try_alone(struct ksmdev_target *t)
 {
@@ -515,9 +515,10 @@ static void ksmdev_smart_fail(struct ksmdev_item *it, bool unchanged)
  * Also keeps the item's state: notices when a page it merged was copied on
  * write since (cow_breaks) or unmapped, maps all-zero pages to the zero page
  * (use_zero_pages), leaves pages that changed since the last pass alone
- * (volatility_filter, and always in a hardened domain, where an unchanged
- * page with no twin gets a kernel page of its own) and skips pages that keep
- * failing (smart_scan). Region lock held. Returns the number of merges done.
+ * (volatility_filter, and always in a hardened domain, where an idle page
+ * merges on its own visit only: into the kernel page of its content, or one
+ * of its own) and skips pages that keep failing (smart_scan). Region lock
+ * held. Returns the number of merges done.
  */
 static int ksmdev_scan_page(struct ksmdev_item *it)
 {
@@ -600,9 +601,8 @@ static int ksmdev_scan_page(struct ksmdev_item *it)
 	}
 	merged = ksmdev_try_stable(&t, hash, nid, &digest);
 	if (!merged)
-		merged = ksmdev_try_unstable(&t, it, hash, nid, volatility);
-	if (!merged && hardened)
-		merged = ksmdev_try_alone(&t);
+		merged = hardened ? ksmdev_try_alone(&t) :
+			 ksmdev_try_unstable(&t, it, hash, nid, volatility);
 	if (merged) {
 		ksmdev_item_unfile(it);
 		ksmdev_item_merged(it, KSMDEV_IT_MERGED);

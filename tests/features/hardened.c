@@ -9,7 +9,10 @@
  * domain the merged half faults and the other does not: the attacker learns
  * which contents the victim holds (so this test can tell). In the hardened
  * domain both halves fault alike, while the victim's and the attacker's
- * twins still share their pages and save the memory.
+ * twins still share their pages and save the memory. And an attacker whose
+ * pages go idle one to three passes after the victim's, its region scanned
+ * after the victim's or before, sees all its pages merged in the same pass,
+ * its twins of the victim's pages no earlier than the others.
  */
 #include "ktest.h"
 
@@ -18,6 +21,7 @@
 #define N 256
 #define SEED_SHARED 1700
 #define SEED_OWN 1701
+#define SEED_JUNK 1702	/* 1702 and 1703: what a tenant holds before 'r' */
 
 /* A tenant: a child process with @halves * N pages registered in domain 0 (@flags). */
 struct tenant {
@@ -35,12 +39,21 @@ static long minor_faults(void)
 	return ru.ru_minflt;
 }
 
+/* Fill the halves of @mem: the shared content and the tenant's own, or junk. */
+static void tenant_fill(char *mem, long halves, bool junk)
+{
+	ksmu_fill_pages(mem, N, junk ? SEED_JUNK : SEED_SHARED, N);
+	if (halves > 1)
+		ksmu_fill_pages(mem + N * ktest_page, N, junk ? SEED_JUNK + 1 : SEED_OWN, N);
+}
+
 /*
- * The tenant's life: register, report ready, wait for a command; 'w': write
- * one byte to every page of each half and report the faults of each, then
- * check both halves; 'q': exit.
+ * The tenant's life: register (holding junk first if @junk), report ready,
+ * wait for a command; 'r': write the shared and own contents (both halves
+ * at once) and report; 'w': write one byte to every page of each half and
+ * report the faults of each, then check both halves; 'q': exit.
  */
-static void tenant_main(int dev, char *mem, long halves, uint32_t flags, int in, int out)
+static void tenant_main(int dev, char *mem, long halves, uint32_t flags, bool junk, int in, int out)
 {
 	struct ksm_domain d = { .domain = KSM_DOMAIN_DEFAULT, .flags = flags };
 	int sma = ksmu_sma_create(dev);
@@ -48,14 +61,18 @@ static void tenant_main(int dev, char *mem, long halves, uint32_t flags, int in,
 	char cmd;
 
 	/* Written here, not before the fork: a page shared with the parent would fault on COW. */
-	ksmu_fill_pages(mem, N, SEED_SHARED, N);
-	if (halves > 1)
-		ksmu_fill_pages(mem + N * ktest_page, N, SEED_OWN, N);
+	tenant_fill(mem, halves, junk);
 	if (sma < 0 || ioctl(sma, KSM_SMA_SET_DOMAIN, &d) || ksmu_register(sma, mem, halves * N))
 		_exit(3);
 	if (write(out, res, sizeof(res)) != sizeof(res))
 		_exit(4);
-	while (read(in, &cmd, 1) == 1 && cmd == 'w') {
+	while (read(in, &cmd, 1) == 1 && (cmd == 'w' || cmd == 'r')) {
+		if (cmd == 'r') {
+			tenant_fill(mem, halves, false);
+			if (write(out, res, sizeof(res)) != sizeof(res))
+				_exit(4);
+			continue;
+		}
 		for (long h = 0; h < halves; h++) {
 			long f0 = minor_faults();
 
@@ -76,7 +93,7 @@ static void tenant_main(int dev, char *mem, long halves, uint32_t flags, int in,
 	_exit(0);
 }
 
-static struct tenant tenant_start(int dev, long halves, uint32_t flags)
+static struct tenant tenant_start_as(int dev, long halves, uint32_t flags, bool junk)
 {
 	struct tenant t = { .halves = halves, .mem = anon_map(halves * N * ktest_page, 0) };
 	int to[2], from[2];
@@ -90,7 +107,7 @@ static struct tenant tenant_start(int dev, long halves, uint32_t flags)
 	if (!t.pid) {
 		close(to[1]);
 		close(from[0]);
-		tenant_main(dev, t.mem, halves, flags, to[0], from[1]);
+		tenant_main(dev, t.mem, halves, flags, junk, to[0], from[1]);
 	}
 	close(to[0]);
 	close(from[1]);
@@ -99,6 +116,11 @@ static struct tenant tenant_start(int dev, long halves, uint32_t flags)
 	if (read(t.from, res, sizeof(res)) != sizeof(res))
 		ktest_fatal("tenant did not start (status of its registration)");
 	return t;
+}
+
+static struct tenant tenant_start(int dev, long halves, uint32_t flags)
+{
+	return tenant_start_as(dev, halves, flags, false);
 }
 
 /* Merged mappings of @pid (KSM_GET_PROCESS_STATS). */
@@ -154,6 +176,48 @@ static void round_in(int dev, int scan, uint32_t flags, const char *name, long *
 	tenant_stop(&victim);
 }
 
+/*
+ * Tenants that go idle at different times in the hardened domain: after
+ * each pass the attacker must have none or all of its pages merged, never
+ * its twins of the victim's pages alone, or its writes (or its own
+ * statistics) would tell it, for that pass, that the victim holds those
+ * contents. @first: the attacker registers first (its region scanned
+ * before the victim's), holding junk, and takes on the shared and its own
+ * contents @lag passes after the victim registered; else it registers with
+ * them @lag passes after the victim. Returns how many passes showed it
+ * partly merged; *@merged: its merged pages at the end.
+ */
+static int idle_later(int dev, int scan, bool first, int lag, long *merged)
+{
+	struct tenant victim, attacker;
+	int pass, partial = 0;
+	long res[3];
+
+	if (first)
+		attacker = tenant_start_as(dev, 2, KSM_DOMAIN_HARDENED, true);
+	victim = tenant_start(dev, 1, KSM_DOMAIN_HARDENED);
+	for (pass = 0; pass < lag; pass++)
+		ksmu_scan_pass(scan);
+	if (!first)
+		attacker = tenant_start(dev, 2, KSM_DOMAIN_HARDENED);
+	else if (write(attacker.to, "r", 1) != 1 || read(attacker.from, res, sizeof(res)) != sizeof(res))
+		ktest_fatal("attacker did not answer");
+	for (pass = 0; pass < 12; pass++) {
+		ksmu_scan_pass(scan);
+		*merged = merged_of(dev, attacker.pid);
+		if (*merged > 0 && *merged < 2 * N) {
+			ktest_diag("%s, lag %d, pass %d: the attacker has %ld of %d pages merged",
+				   first ? "first" : "later", lag, pass, *merged, 2 * N);
+			partial++;
+		}
+		if (*merged == 2 * N)
+			break;
+	}
+	tenant_stop(&attacker);
+	tenant_stop(&victim);
+	return partial;
+}
+
 int main(void)
 {
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
@@ -186,5 +250,17 @@ int main(void)
 	ktest_ok(labs(shared - own) <= 4 && shared >= N && own >= N,
 		 "hardened domain: the attacker's faults are the same either way (%ld, %ld)",
 		 shared, own);
+
+	for (int first = 0; first < 2; first++) {
+		for (int lag = 1; lag <= 3; lag++) {
+			int partial = idle_later(dev, scan, first, lag, &shared);
+
+			ktest_ok(!partial && shared == 2 * N,
+				 "hardened domain, the attacker %s, idle %d passes after the victim: "
+				 "its twins merge with the rest of its pages, never before (%d passes "
+				 "partly merged; %ld of %d merged)", first ? "registered first" :
+				 "registered later", lag, partial, shared, 2 * N);
+		}
+	}
 	return ktest_done();
 }
