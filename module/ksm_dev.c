@@ -310,7 +310,7 @@ static int ksmdev_process_stats(struct ksm_process_stats *st)
 	struct mm_struct *mm;
 	struct pid *pid;
 
-	if (st->reserved0)
+	if (st->reserved0 || memchr_inv(st->reserved, 0, sizeof(st->reserved)))
 		return -EINVAL;
 	if (!st->pid || st->pid == task_tgid_vnr(current)) {
 		ksmdev_mm_stats(current->mm, st);

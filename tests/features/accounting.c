@@ -57,6 +57,8 @@ int main(void)
 	KTEST_ERRNO(ioctl(dev, KSM_GET_PROCESS_STATS, &ps), EINVAL, "negative pid: EINVAL");
 	ps = (struct ksm_process_stats){ .pid = 0, .reserved0 = 1 };
 	KTEST_ERRNO(ioctl(dev, KSM_GET_PROCESS_STATS, &ps), EINVAL, "reserved0 != 0: EINVAL");
+	ps = (struct ksm_process_stats){ .pid = 0, .reserved = { [7] = 1 } };
+	KTEST_ERRNO(ioctl(dev, KSM_GET_PROCESS_STATS, &ps), EINVAL, "reserved[7] != 0: EINVAL");
 	ps = (struct ksm_process_stats){ .pid = 0x3fffffff };
 	KTEST_ERRNO(ioctl(dev, KSM_GET_PROCESS_STATS, &ps), ESRCH, "no such process: ESRCH");
 	pid_t pid = fork();

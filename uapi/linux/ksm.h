@@ -226,7 +226,7 @@ struct ksm_process_stats {
 	__u64 merges;		/* out: merges done (events) */
 	__u64 cow_breaks;	/* out: merged mappings later found replaced by a private copy */
 	__u64 unmerged;		/* out: merged mappings given back by KSM_UNMERGE */
-	__u64 reserved[8];	/* out: zero */
+	__u64 reserved[8];	/* in: zero; out: zero */
 };
 
 #define KSM_GET_PROCESS_STATS            _IOWR(KSMIO, 0x0a, struct ksm_process_stats)
