@@ -385,7 +385,9 @@ static inline unsigned long ksmdev_zero_pfn(unsigned long addr)
  * fault without a write (as GUP's FOLL_FORCE makes, and break_ksm() then):
  * it marks the copy dirty and soft-dirty, and where userfaultfd
  * write-protects the page it fails (VM_FAULT_SIGBUS: no handler may be
- * waited for here). mmap lock held.
+ * waited for here), or, once that userfaultfd is being closed, returns
+ * VM_FAULT_NOPAGE without a copy, however often it is made (the caller
+ * gives up). mmap lock held.
  */
 static inline vm_fault_t ksmdev_fault_copy(struct vm_area_struct *vma, unsigned long addr)
 {

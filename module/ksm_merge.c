@@ -695,6 +695,13 @@ int ksmdev_may_switch(struct ksmdev_target *t)
 	return 0;
 }
 
+/*
+ * Faults ksmdev_unmerge_locked() makes for one page before it gives up: one
+ * may only make a NUMA hinting entry present again, one back out of a PTE
+ * that changed under it; more than a few in a row make no copy at all.
+ */
+#define KSMDEV_UNMERGE_FAULTS 16
+
 /**
  * ksmdev_unmerge_locked - a private copy at @addr of @mm, if the module
  * merged the page there
@@ -711,16 +718,20 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  * break_ksm() knows): a NUMA hinting entry is made present again first
  * (do_numa_page() cannot move a kernel page), and a PTE that changed under
  * it (its accessed bit set again, say) makes it back out. So the page is
- * looked at again after each fault, until it is a copy. mmap lock held.
+ * looked at again after each fault, until it is a copy, but not forever:
+ * before 6.2 a write fault on a page userfaultfd write-protects returns
+ * without a copy nor an error, over and over, once that userfaultfd is being
+ * closed (and its closer waits for the mmap lock we hold). mmap lock held.
  * Returns 1 if a copy was made, 0 if there was nothing to do, -ENOMEM or
- * -EFAULT if the fault failed, -EINTR on a fatal signal.
+ * -EFAULT if the fault failed or kept making no copy (the page stays
+ * merged), -EINTR on a fatal signal.
  */
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 			  unsigned long addr, bool zero_too, unsigned long *kpfnp)
 {
 	struct vm_area_struct *vma = *vmap;
 	unsigned long kpfn, first_kpfn = 0;
-	bool faulted = false;
+	unsigned int faults = 0;
 
 	mmap_assert_locked(mm);
 	if (kpfnp)
@@ -742,9 +753,11 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 		if (found != KSMDEV_FOUND_KPAGE &&
 		    !(zero_too && found == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE)))
 			break;
-		if (faulted) {
+		if (faults) {
 			if (fatal_signal_pending(current))
 				return -EINTR;
+			if (faults == KSMDEV_UNMERGE_FAULTS)
+				return -EFAULT;
 			cond_resched();
 		} else if (found == KSMDEV_FOUND_KPAGE) {
 			first_kpfn = kpfn;
@@ -757,11 +770,11 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 			return -ENOMEM;
 		if (fault & VM_FAULT_ERROR)
 			return -EFAULT;
-		faulted = true;
+		faults++;
 	}
 	if (kpfnp)
 		*kpfnp = first_kpfn;
-	return faulted;
+	return faults > 0;
 }
 
 /**

@@ -1174,7 +1174,8 @@ static int cmd_config(int argc, char **argv)
 
 /*
  * unmerge: KSM_UNMERGE_ALL, every merged page of every region gets a private
- * copy again. Fails (exit 1) when some could not be (out of memory).
+ * copy again. Fails (exit 1) when some could not be (out of memory, or a
+ * fault that made no copy: before 6.2, where userfaultfd write-protects).
  */
 static int cmd_unmerge(int argc, char **argv)
 {
@@ -1197,7 +1198,8 @@ static int cmd_unmerge(int argc, char **argv)
 	       (uint64_t)u.pages_failed, ret ? " (interrupted)" : "");
 	close(fd);
 	if (u.pages_failed)
-		error("%" PRIu64 " merged pages could not get a private copy (out of memory)",
+		error("%" PRIu64 " merged pages could not get a private copy (out of memory, or "
+		      "before Linux 6.2 write-protected by userfaultfd); they stay merged",
 		      (uint64_t)u.pages_failed);
 	return ret || u.pages_failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -6,6 +6,7 @@
  * all, optionally unmerging first. Arguments are validated. Pages that
  * userfaultfd write-protects keep that protection through an unmerge.
  */
+#include <stdatomic.h>
 #include <sys/utsname.h>
 #include <linux/userfaultfd.h>
 
@@ -134,6 +135,105 @@ static void unmerge_uffd_wp(int dev, int scan)
 	munmap(m, 2 * n * ktest_page);
 }
 
+/* The unmerging thread of unmerge_uffd_close(). */
+struct unmerger {
+	int sma;
+	atomic_int go, stop, busy;
+	atomic_long calls;
+};
+
+static void *unmerge_loop(void *arg)
+{
+	struct unmerger *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		struct ksm_unmerge u = { 0 };
+
+		atomic_store(&w->busy, 1);
+		if (atomic_load(&w->go)) {
+			ioctl(w->sma, KSM_UNMERGE, &u);
+			atomic_fetch_add(&w->calls, 1);
+		}
+		atomic_store(&w->busy, 0);
+		sched_yield();
+	}
+	return NULL;
+}
+
+/*
+ * The child of unmerge_uffd_close(): @rounds times, merge the pages, have
+ * userfaultfd write-protect them, let a thread unmerge them over and over,
+ * and close the userfaultfd meanwhile. Exits 0, or hangs.
+ */
+static void uffd_close_rounds(int dev, int rounds)
+{
+	const long n = 256;
+	int scan = ksm_scanfd(dev);
+	struct unmerger w = { .sma = ksm_sma(dev) };
+	char *m = anon_map(2 * n * ktest_page, 0);
+	pthread_t th;
+
+	ksmu_fill_pages(m, 2 * n, 62, n);
+	if (ksmu_register(w.sma, m, 2 * n))
+		_exit(2);
+	pthread_create(&th, NULL, unmerge_loop, &w);
+	for (int r = 0; r < rounds; r++) {
+		struct uffdio_api api = { .api = UFFD_API };
+		struct uffdio_register reg = {
+			.range = { .start = (uintptr_t)m, .len = 2 * n * ktest_page },
+			.mode = UFFDIO_REGISTER_MODE_WP,
+		};
+		struct uffdio_writeprotect prot = { .range = reg.range,
+						    .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		int uffd;
+
+		atomic_store(&w.go, 0);
+		while (atomic_load(&w.busy))
+			sched_yield();
+		ksmu_scan_pass(scan);
+		uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+		    ioctl(uffd, UFFDIO_WRITEPROTECT, &prot))
+			_exit(3);
+		atomic_store(&w.go, 1);
+		usleep(r % 7 * 300);
+		close(uffd);
+	}
+	atomic_store(&w.stop, 1);
+	pthread_join(th, NULL);
+	_exit(ksmu_check_pages(m, 2 * n, 62, n) < 0 ? 0 : 4);
+}
+
+/*
+ * Closing a userfaultfd while KSM_UNMERGE copies the pages it write-protects
+ * must not hang either. Before 6.2 the copy is a write fault, which on such
+ * a page returns neither a copy nor an error once the userfaultfd is being
+ * closed, and the closer waits for the mmap lock the unmerge holds: an
+ * unmerge that faulted until it saw a copy spun until killed (and kksmd, with
+ * no signal to stop it, for ever). The rounds run in a child, killed if they
+ * take more than a minute.
+ */
+static void unmerge_uffd_close(int dev)
+{
+	const int rounds = 60;
+	pid_t pid = fork();
+	int status = 0, waited;
+
+	if (!pid)
+		uffd_close_rounds(dev, rounds);
+	for (waited = 0; waited < 600 && waitpid(pid, &status, WNOHANG) == 0; waited++)
+		usleep(100000);
+	if (waited == 600) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	ktest_ok(waited < 600 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		 "%d rounds of KSM_UNMERGE while the userfaultfd that write-protects the pages is "
+		 "closed: %s (%.1f s)", rounds,
+		 waited == 600 ? "hung, killed" : WIFEXITED(status) && !WEXITSTATUS(status) ?
+		 "no hang, every byte right" : "failed", waited / 10.0);
+}
+
 int main(void)
 {
 	const long n = 1024;
@@ -233,5 +333,6 @@ int main(void)
 	peer_stop(&p);
 	close(sma);
 	unmerge_uffd_wp(dev, scan);
+	unmerge_uffd_close(dev);
 	return ktest_done();
 }
