@@ -237,6 +237,8 @@ static void ksmdev_table_resize_workfn(struct work_struct *work)
 			hlist_del(&it->node);
 			hlist_add_head(&it->node, &ksmdev_item_bucket(it)->unstable);
 		}
+		if (!(i % 4096))
+			cond_resched();	/* up to 2^24 buckets; the semaphore sleeps */
 	}
 	percpu_up_write(&ksmdev_table_sem);
 	kvfree(old);
@@ -521,13 +523,24 @@ void ksmdev_kpage_sweep(void)
 		HLIST_HEAD(dead);
 		u64 chain = 0;
 
+		if (!(i % 4096))
+			cond_resched();	/* also over a long run of empty buckets */
 		if (hlist_empty(&b->stable) && hlist_empty(&b->unstable))
 			continue;
 		spin_lock(&b->lock);
 		hlist_for_each_entry_safe(kp, tmp, &b->stable, node) {
-			int maps = ksmdev_small_mapcount(kp->page);
-			/* Only the table's reference: no merge can map it now. */
-			bool unused = kref_read(&kp->ref) == 1 && !maps;
+			/*
+			 * Only the table's reference: no merge can map it now.
+			 * The count first: a merge maps the page before it
+			 * drops the reference it took (a release), so a map
+			 * count read after seeing that drop sees the mapping.
+			 */
+			bool unused = kref_read(&kp->ref) == 1;
+			int maps;
+
+			smp_rmb();	/* the count before the map count: above */
+			maps = ksmdev_small_mapcount(kp->page);
+			unused = unused && !maps;
 
 			if (PageHWPoison(kp->page)) {
 				ksmdev_count(kpages_poisoned);
@@ -559,8 +572,6 @@ void ksmdev_kpage_sweep(void)
 			ksmdev_kpage_drop(kp);
 		used += chain > 0;
 		max_chain = max(max_chain, chain);
-		if (!(i % 4096))
-			cond_resched();
 	}
 	percpu_up_read(&ksmdev_table_sem);
 
