@@ -91,6 +91,7 @@ static DEFINE_SPINLOCK(ksmdev_poisoned_lock);
 static HLIST_HEAD(ksmdev_poisoned);
 
 static void ksmdev_kpage_sweep_cancel(void);
+static void ksmdev_sweep_idle_arm(void);
 
 /*
  * The bucket of content @hash in @domain for pages of node @nid (-1: any
@@ -586,6 +587,7 @@ void ksmdev_kpage_sweep(void)
 	ksmdev_kpool_maintain();
 	WRITE_ONCE(ksmdev_sweep_len, jiffies - start);
 	WRITE_ONCE(ksmdev_sweep_end, jiffies);
+	ksmdev_sweep_idle_arm();
 }
 
 /*
@@ -647,8 +649,19 @@ void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned 
  * delays: 0.1 s, 0.5 s, 2.5 s. After a pass of a scan fd that scans only its
  * owner's domains: once. Callers cannot make them run more often than
  * ksmdev_sweep_schedule() allows.
+ *
+ * And while kernel pages are alive, at the latest KSMDEV_IDLE_SWEEP after
+ * the last sweep: a kernel page can lose its last mapping when no pass is
+ * there to notice (the last region went, and a fork child or an exit slower
+ * than those rounds unmaps it later; kksmd stopped), and would stay, charged
+ * and pinning its block, until some later pass. Where passes run, their
+ * sweeps make these unneeded and they are skipped.
  */
+#define KSMDEV_IDLE_SWEEP (10 * HZ)
+
 static atomic_t ksmdev_sweep_rounds = ATOMIC_INIT(0);
+/* A caller asked for the next run (not only the idle sweep's timer). */
+static atomic_t ksmdev_sweep_asked = ATOMIC_INIT(0);
 
 static void ksmdev_sweep_workfn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(ksmdev_sweep_work, ksmdev_sweep_workfn);
@@ -674,20 +687,52 @@ static void ksmdev_sweep_schedule(unsigned long delay)
 	mod_delayed_work(system_wq, &ksmdev_sweep_work, due - now);
 }
 
+/*
+ * When the idle sweep is due: KSMDEV_IDLE_SWEEP after the last sweep ended,
+ * or ten times its duration if that is longer (as ksmdev_sweep_schedule()).
+ */
+static unsigned long ksmdev_sweep_idle_due(void)
+{
+	return READ_ONCE(ksmdev_sweep_end) +
+	       max_t(unsigned long, KSMDEV_IDLE_SWEEP, 10 * READ_ONCE(ksmdev_sweep_len));
+}
+
+/*
+ * While kernel pages are alive and no run is pending, have one run when the
+ * idle sweep is due (called at the end of each sweep). Any process context.
+ */
+static void ksmdev_sweep_idle_arm(void)
+{
+	unsigned long due = ksmdev_sweep_idle_due(), now = jiffies;
+
+	if (ksmdev_level(KSMDEV_LV_KPAGES) && !delayed_work_pending(&ksmdev_sweep_work))
+		queue_delayed_work(system_wq, &ksmdev_sweep_work,
+				   time_after(due, now) ? due - now : 0);
+}
+
 static void ksmdev_sweep_workfn(struct work_struct *work)
 {
 	int left;
 
+	/* The idle timer, and a pass swept since: nothing to catch up on yet. */
+	if (!atomic_xchg(&ksmdev_sweep_asked, 0) &&
+	    time_before(jiffies, ksmdev_sweep_idle_due())) {
+		ksmdev_sweep_idle_arm();
+		return;
+	}
 	ksmdev_kpage_sweep();
 	left = atomic_dec_if_positive(&ksmdev_sweep_rounds);
-	if (left > 0)
+	if (left > 0) {
+		atomic_set(&ksmdev_sweep_asked, 1);
 		ksmdev_sweep_schedule(HZ / 10 * (left == 2 ? 5 : 25));
+	}
 }
 
 /* Regions went away: give back the kernel pages their processes stop mapping. */
 void ksmdev_kpage_sweep_soon(void)
 {
 	atomic_set(&ksmdev_sweep_rounds, 3);
+	atomic_set(&ksmdev_sweep_asked, 1);
 	ksmdev_sweep_schedule(HZ / 10);
 }
 
@@ -699,6 +744,7 @@ void ksmdev_kpage_sweep_soon(void)
  */
 void ksmdev_kpage_sweep_later(void)
 {
+	atomic_set(&ksmdev_sweep_asked, 1);
 	ksmdev_sweep_schedule(HZ / 10);
 }
 

@@ -199,6 +199,70 @@ static void test_unload(void)
 	ktest_ok(module_load(NULL) == 0 && ksmu_dev_wait(), "and the module loads again");
 }
 
+static uint64_t kpages_held(int dev)
+{
+	struct ksm_stats st;
+
+	return ksmu_stats(dev, &st) ? 0 : st.kpages_held;
+}
+
+/*
+ * Kernel pages whose last mapping goes when no pass runs any more are given
+ * back all the same: a process merges 32 pairs, forks a child that keeps
+ * them mapped, removes its regions and exits; the child exits 7 s later,
+ * after the sweeps that follow a removal (0.1, 0.6 and 3.1 s). No region is left, so no
+ * pass sweeps: the module must come back to them by itself.
+ */
+static void test_late_unmap(int dev)
+{
+	const int n = 32;
+	uint64_t held0;
+	int up[2];
+	pid_t pid;
+	char c;
+
+	/* Kernel pages earlier tests left mapped go too (by the sweep this tests): wait. */
+	KTEST_WAIT(kpages_held(dev) == 0, 15000);
+	held0 = kpages_held(dev);
+	if (held0)
+		ktest_diag("%llu kernel pages held before the test", (unsigned long long)held0);
+
+	if (pipe(up))
+		ktest_fatal("pipe");
+	pid = fork();
+	if (!pid) {
+		int sma = ksm_sma(dev), scan = ksm_scanfd(dev);
+		char *m = anon_map(2 * n * ktest_page, 0);
+
+		ksmu_fill_pages(m, 2 * n, 81, n);	/* page i and page n + i alike */
+		if (ksmu_register(sma, m, 2 * n) || ksmu_scan_pass(scan) < 2 * n)
+			_exit(2);
+		if (!fork()) {
+			/* As after an exec (they are close-on-exec): closing them sweeps. */
+			close(sma);
+			close(scan);
+			close(up[0]);
+			sleep(7);	/* past the sweeps after a removal: holds the mappings, the pipe */
+			_exit(0);
+		}
+		if (write(up[1], "x", 1) != 1)
+			_exit(3);
+		_exit(0);	/* its regions go, its mappings with it; the child's stay */
+	}
+	close(up[1]);
+	ktest_ok(read(up[0], &c, 1) == 1, "a process merged %d pairs and forked", n);
+	waitpid(pid, NULL, 0);
+	ktest_ok(kpages_held(dev) >= held0 + n, "its exit leaves the kernel pages its child maps (%llu)",
+		 (unsigned long long)(kpages_held(dev) - held0));
+	read(up[0], &c, 1);	/* EOF: the child exited */
+	close(up[0]);
+	double t0 = ksmu_now_s();
+	bool gone = KTEST_WAIT(nregions(dev) == 0 && kpages_held(dev) == held0, 30000);
+
+	ktest_ok(gone, "the child's exit, with no region left, gives them back (%.1f s, %llu held)",
+		 ksmu_now_s() - t0, (unsigned long long)(kpages_held(dev) - held0));
+}
+
 int main(void)
 {
 	int dev = ksm_open();
@@ -208,6 +272,7 @@ int main(void)
 	test_exit_with_leaked_fd(dev);
 	test_fork(dev);
 	test_scan_races(dev);
+	test_late_unmap(dev);
 	close(dev);
 	test_unload();
 	return ktest_done();
