@@ -94,7 +94,7 @@ KSM_STAT(kpages_moved, KSM_STAT_EVENT, "pages",
 KSM_STAT(kpool_spare, KSM_STAT_PAGES, "pages",
 	 "Free pages the module keeps in its blocks of kernel pages, for new ones.")
 KSM_STAT(hardened_alone, KSM_STAT_EVENT, "pages",
-	 "Kernel pages made for an idle page of a hardened domain that had no twin.")
+	 "Kernel pages made in a hardened domain: for an idle page no kernel page held the content of.")
 
 KSM_SKIP_REASON(absent, KSM_SKIP_ABSENT, "nothing mapped there")
 KSM_SKIP_REASON(no_vma, KSM_SKIP_NO_VMA, "no VMA, or no longer private anonymous")
