@@ -660,24 +660,32 @@ void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned 
 #define KSMDEV_IDLE_SWEEP (10 * HZ)
 
 static atomic_t ksmdev_sweep_rounds = ATOMIC_INIT(0);
-/* A caller asked for the next run (not only the idle sweep's timer). */
+/* A caller asked for the next run (ksmdev_sweep_schedule()), not only the idle timer. */
 static atomic_t ksmdev_sweep_asked = ATOMIC_INIT(0);
 
 static void ksmdev_sweep_workfn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(ksmdev_sweep_work, ksmdev_sweep_workfn);
+
+/* The least time between the end of a sweep and the next: ten times its length. */
+static unsigned long ksmdev_sweep_gap(void)
+{
+	return 10 * READ_ONCE(ksmdev_sweep_len);
+}
 
 /*
  * Have the deferred sweep run in @delay jiffies or later: not before ten
  * times the last sweep's duration has passed since it ended, so that what
  * callers ask for costs at most about a tenth of a CPU however often they
  * ask; and no later than it is due already, so that asking again and again
- * does not hold it off. Any process context.
+ * does not hold it off. That run sweeps (@ksmdev_sweep_asked). Any process
+ * context.
  */
 static void ksmdev_sweep_schedule(unsigned long delay)
 {
 	unsigned long now = jiffies, due = now + delay;
-	unsigned long earliest = READ_ONCE(ksmdev_sweep_end) + 10 * READ_ONCE(ksmdev_sweep_len);
+	unsigned long earliest = READ_ONCE(ksmdev_sweep_end) + ksmdev_sweep_gap();
 
+	atomic_set(&ksmdev_sweep_asked, 1);
 	if (time_after(earliest, due))
 		due = earliest;
 	/* Pending and due no later (or its timer fired already): leave it. */
@@ -693,8 +701,7 @@ static void ksmdev_sweep_schedule(unsigned long delay)
  */
 static unsigned long ksmdev_sweep_idle_due(void)
 {
-	return READ_ONCE(ksmdev_sweep_end) +
-	       max_t(unsigned long, KSMDEV_IDLE_SWEEP, 10 * READ_ONCE(ksmdev_sweep_len));
+	return READ_ONCE(ksmdev_sweep_end) + max_t(unsigned long, KSMDEV_IDLE_SWEEP, ksmdev_sweep_gap());
 }
 
 /*
@@ -722,17 +729,14 @@ static void ksmdev_sweep_workfn(struct work_struct *work)
 	}
 	ksmdev_kpage_sweep();
 	left = atomic_dec_if_positive(&ksmdev_sweep_rounds);
-	if (left > 0) {
-		atomic_set(&ksmdev_sweep_asked, 1);
+	if (left > 0)
 		ksmdev_sweep_schedule(HZ / 10 * (left == 2 ? 5 : 25));
-	}
 }
 
 /* Regions went away: give back the kernel pages their processes stop mapping. */
 void ksmdev_kpage_sweep_soon(void)
 {
 	atomic_set(&ksmdev_sweep_rounds, 3);
-	atomic_set(&ksmdev_sweep_asked, 1);
 	ksmdev_sweep_schedule(HZ / 10);
 }
 
@@ -744,7 +748,6 @@ void ksmdev_kpage_sweep_soon(void)
  */
 void ksmdev_kpage_sweep_later(void)
 {
-	atomic_set(&ksmdev_sweep_asked, 1);
 	ksmdev_sweep_schedule(HZ / 10);
 }
 
