@@ -82,6 +82,8 @@
 
 #include <linux/ksm.h>
 
+#include "ksm_preload_env.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
 /* How many registered or excluded ranges we track (each registered one holds one fd). */
@@ -1048,9 +1050,7 @@ static void after_fork_child(void)
 /* A boolean environment setting: set, non-empty and not "0". */
 static bool env_flag(const char *name)
 {
-	const char *v = getenv(name);
-
-	return v && *v && strcmp(v, "0");
+	return ksm_env_flag_value(getenv(name));
 }
 
 /* A positive integer environment setting in [1, max], or @def. */
@@ -1081,32 +1081,18 @@ static uint64_t env_number(const char *name, uint64_t def, uint64_t max)
 static void parse_domain_env(void)
 {
 	const char *v = getenv("KSM_PRELOAD_DOMAIN");
-	unsigned long long n;
-	char *end;
 
-	if (env_flag("KSM_PRELOAD_HARDENED")) {
-		/* Even domain 0: its hardened domain is set on one SMA like a named one. */
-		cfg.one_sma = true;
+	if (env_flag("KSM_PRELOAD_HARDENED"))
 		cfg.domain_flags = KSM_DOMAIN_HARDENED;
-	}
-	if (!v || !*v)
-		return;
-	if (!strcmp(v, "private")) {
-		cfg.one_sma = true;
-		cfg.domain = KSM_DOMAIN_PRIVATE;
-		return;
-	}
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (*v < '0' || *v > '9' || errno || *end || n > 0x7fffffffULL) {
+	if (ksm_env_domain_value(v, &cfg.domain)) {
 		cfg.one_sma = true;
 		domain_error = -EINVAL;
 		vlog("KSM_PRELOAD_DOMAIN=%s: not private nor an id from 0 to 2147483647: "
 		     "nothing will be registered", v);
 		return;
 	}
-	cfg.one_sma = n != KSM_DOMAIN_DEFAULT || cfg.domain_flags;
-	cfg.domain = (uint32_t)n;
+	/* Even domain 0 hardened: its hardened domain is set on one SMA like a named one. */
+	cfg.one_sma = cfg.domain != KSM_DOMAIN_DEFAULT || cfg.domain_flags;
 }
 
 /* At load: settings, the next madvise(), fork handlers, and the ALL thread. */

@@ -39,6 +39,8 @@
 #include <libkmod.h>
 #include <linux/ksm.h>
 
+#include "ksm_preload_env.h"
+
 #ifndef KSM_PRELOAD_PATH
 #define KSM_PRELOAD_PATH "/usr/local/lib/ksm/libksm-preload.so"
 #endif
@@ -1338,39 +1340,6 @@ static int check_domain(int fd, uint32_t domain, uint32_t flags)
 }
 
 /*
- * The merge domain and hardened flag a `run' without --domain or --hardened
- * inherits from the environment (KSM_PRELOAD_DOMAIN, KSM_PRELOAD_HARDENED),
- * read as the preload library reads them, into @domain (unless @domain_given)
- * and @hardened (unless set: not negative); so that
- * they are checked as the options would be. Returns 0, or -1 after printing
- * why the library would register nothing with that value.
- */
-static int domain_from_env(uint32_t *domain, bool domain_given, int *hardened)
-{
-	const char *v = getenv("KSM_PRELOAD_DOMAIN"), *h = getenv("KSM_PRELOAD_HARDENED");
-	unsigned long long n;
-	char *end;
-
-	if (*hardened < 0)
-		*hardened = h && *h && strcmp(h, "0");
-	if (domain_given || !v || !*v)
-		return 0;
-	if (!strcmp(v, "private")) {
-		*domain = KSM_DOMAIN_PRIVATE;
-		return 0;
-	}
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (*v < '0' || *v > '9' || errno || *end || n > 0x7fffffffULL) {
-		error("KSM_PRELOAD_DOMAIN=%s in the environment: not private nor an id from 0 to "
-		      "2147483647 (the preload library would register nothing)", v);
-		return -1;
-	}
-	*domain = (uint32_t)n;
-	return 0;
-}
-
-/*
  * run [options] -- CMD [ARGS]: exec CMD with the preload library in LD_PRELOAD
  * and its settings in the environment, once /dev/ksm is known to open (and
  * the merge domain, from the options or else inherited, known to be allowed).
@@ -1431,12 +1400,21 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 
+	/*
+	 * The settings no option names are inherited (KSM_PRELOAD_DOMAIN,
+	 * KSM_PRELOAD_HARDENED): read as the library will read them, so that
+	 * they are checked as the options are.
+	 */
 	env_domain = getenv("KSM_PRELOAD_DOMAIN");
 	env_hardened = getenv("KSM_PRELOAD_HARDENED");
-	/* What the environment decides: a setting set there that no option names. */
 	inherited = (!*domain_env && env_domain && *env_domain) || hardened < 0;
-	if (domain_from_env(&domain, *domain_env, &hardened))
+	if (hardened < 0)
+		hardened = ksm_env_flag_value(env_hardened);
+	if (!*domain_env && ksm_env_domain_value(env_domain, &domain)) {
+		error("KSM_PRELOAD_DOMAIN=%s in the environment: not private nor an id from 0 to "
+		      "2147483647 (the preload library would register nothing)", env_domain);
 		return EXIT_FAIL;
+	}
 
 	/* The command is of no use without /dev/ksm: make sure it can be opened. */
 	fd = open_device();

@@ -23,12 +23,12 @@ TOOLS_BINS := $(TOOLS_DIR)/ksmctl $(TOOLS_DIR)/libksm-preload.so $(TOOLS_DIR)/re
 
 tools: $(TOOLS_BINS)
 
-$(TOOLS_DIR)/ksmctl: tools/ksmctl.c uapi/linux/ksm.h uapi/linux/ksm_stat_list.h tools/tools.mk dkms.conf
+$(TOOLS_DIR)/ksmctl: tools/ksmctl.c tools/ksm_preload_env.h uapi/linux/ksm.h uapi/linux/ksm_stat_list.h tools/tools.mk dkms.conf
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_USER) $(CPPFLAGS) $(CFLAGS) $(KMOD_CFLAGS) -DKSM_PRELOAD_PATH='"$(KSM_PRELOAD_PATH)"' \
 		-DKSMCTL_VERSION='"$(KSM_VERSION)"' -o $@ $< $(LDFLAGS) $(KMOD_LIBS)
 
-$(TOOLS_DIR)/libksm-preload.so: tools/ksm_preload.c uapi/linux/ksm.h tools/tools.mk
+$(TOOLS_DIR)/libksm-preload.so: tools/ksm_preload.c tools/ksm_preload_env.h uapi/linux/ksm.h tools/tools.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_USER) $(CPPFLAGS) $(CFLAGS) -fPIC -shared -pthread -fvisibility=hidden -Wl,-z,defs \
 		-o $@ $< $(LDFLAGS) -ldl
