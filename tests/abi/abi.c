@@ -346,7 +346,7 @@ static void test_scan_restart(int dev)
 	struct ksm_stats st;
 	uint64_t scanned;
 	pthread_t ta, tb;
-	int i;
+	int w;
 
 	restart.sa_flags = SA_RESTART;
 	for (long i = 0; i < npages; i += 16)
@@ -358,11 +358,11 @@ static void test_scan_restart(int dev)
 	scanned = st.pages_scanned;
 	pthread_create(&ta, NULL, scan_forever, &a);
 	/* a holds the fd's scan lock once pages are being scanned. */
-	for (i = 0; i < 1000 && !ksmu_stats(dev, &st) && st.pages_scanned == scanned; i++)
+	for (w = 0; w < 1000 && !ksmu_stats(dev, &st) && st.pages_scanned == scanned; w++)
 		usleep(10000);
 	pthread_create(&tb, NULL, scan_one_pass, &b);	/* waits for a's scan */
 	/* b asleep in its ioctl: waiting for that lock. */
-	for (i = 0; i < 1000; i++) {
+	for (w = 0; w < 1000; w++) {
 		char path[64], line[32] = "";
 		FILE *f;
 
@@ -376,7 +376,7 @@ static void test_scan_restart(int dev)
 		if (f)
 			fclose(f);
 	}
-	ktest_ok(i < 1000, "the second scan waits for the first (%d ms)", i * 10);
+	ktest_ok(w < 1000, "the second scan waits for the first (%d ms)", w * 10);
 	pthread_kill(tb, SIGUSR2);
 	usleep(300000);
 	pthread_kill(ta, SIGUSR1);
