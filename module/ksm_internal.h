@@ -291,7 +291,7 @@ struct ksmdev_scanner {
 	u64 domains[KSMDEV_SCAN_DOMAINS];	/* ksmdev_domain_key()s, sorted */
 	unsigned int nr_domains;
 	unsigned long domains_gen;
-	struct ksmdev_region *region;	/* current region (referenced) or NULL */
+	struct ksmdev_region *region;	/* current region, referenced during a scan call */
 	u64 domain;			/* with an owner: the domain of region or region_id */
 	unsigned long index;		/* next page of region to look at */
 	/*

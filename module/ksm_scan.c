@@ -209,6 +209,43 @@ static bool ksmdev_cursor_advance(struct ksmdev_scanner *s)
 }
 
 /*
+ * ksmdev_cursor_resume - take up the cursor's region again, at the start of
+ * a scan call: the region of id @s->region_id if it is still registered
+ * (referenced again), else none, and the cursor goes on after that id
+ * (ksmdev_cursor_advance()). Caller holds @s->lock; takes
+ * ksmdev_regions_lock.
+ */
+static void ksmdev_cursor_resume(struct ksmdev_scanner *s)
+{
+	struct ksmdev_region *r;
+
+	if (s->region || !s->region_id)
+		return;
+	spin_lock(&ksmdev_regions_lock);
+	r = ksmdev_region_after_id(&ksmdev_regions_by_id, s->region_id - 1, false);
+	if (r && r->id == s->region_id)
+		ksmdev_region_get(r);
+	else
+		r = NULL;
+	spin_unlock(&ksmdev_regions_lock);
+	s->region = r;
+}
+
+/*
+ * ksmdev_cursor_park - at the end of a scan call, the cursor keeps its place
+ * (region id, index) but not its region: a cursor nobody moves (a scan fd
+ * left idle, kksmd stopped) must not keep a removed region, and with it its
+ * process's mm and its memory cgroup (dying, once removed), for ever.
+ * Caller holds @s->lock.
+ */
+static void ksmdev_cursor_park(struct ksmdev_scanner *s)
+{
+	if (s->region)
+		ksmdev_region_put(s->region);
+	s->region = NULL;
+}
+
+/*
  * A page the scanner just merged (@state: KSMDEV_IT_MERGED or _ZERO): record
  * it in its item and its region's counters. Region lock held.
  */
@@ -725,6 +762,7 @@ int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 	if (mutex_lock_interruptible(&s->lock))
 		return -ERESTARTSYS;
 
+	ksmdev_cursor_resume(s);
 	while (!ksmdev_scan_done(ctl)) {
 		struct ksmdev_region *r = s->region;
 
@@ -748,6 +786,7 @@ int ksmdev_scan(struct ksmdev_scanner *s, struct ksmdev_scan_ctl *ctl)
 		}
 		ksmdev_scan_batch(s, ctl);
 	}
+	ksmdev_cursor_park(s);
 	mutex_unlock(&s->lock);
 	return 0;
 }

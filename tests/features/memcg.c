@@ -47,15 +47,13 @@ static bool cgroup_setup(void)
 	return true;
 }
 
-/* A line "key value" of a cgroup file, or -1. */
-static long cg_read(const char *file, const char *key)
+/* The "key value" line @key of cgroup file @path, or -1. */
+static long cg_read_path(const char *path, const char *key)
 {
-	char path[256], k[64];
+	char k[64];
 	long v, found = -1;
-	FILE *f;
+	FILE *f = fopen(path, "re");
 
-	snprintf(path, sizeof(path), CG "/%s", file);
-	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fscanf(f, "%63s %ld", k, &v) == 2)
@@ -63,6 +61,15 @@ static long cg_read(const char *file, const char *key)
 			found = v;
 	fclose(f);
 	return found;
+}
+
+/* The "key value" line @key of file @file of our cgroup, or -1. */
+static long cg_read(const char *file, const char *key)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), CG "/%s", file);
+	return cg_read_path(path, key);
 }
 
 /*
@@ -168,11 +175,76 @@ static void test_unlimited(int dev)
 	close(scan);
 }
 
+#define CG_IDLE CG_ROOT "/ksm-idle-cursor-test"
+
+/*
+ * A scan cursor left idle in the region of a process that then exits must
+ * not keep that region, and with it the process's memory cgroup, once that
+ * cgroup is removed: before cursors let go of their region between calls, a
+ * scan fd nobody called (or kksmd, stopped) kept the removed cgroup dying
+ * for as long as the fd stayed open.
+ */
+static void test_idle_cursor(int dev)
+{
+	int ready[2], scan = ksm_scanfd(dev);
+	long dying = -1;
+	char c = 0;
+	pid_t pid;
+
+	rmdir(CG_IDLE "/c");
+	rmdir(CG_IDLE);
+	if (mkdir(CG_IDLE, 0755) || cg_write(CG_IDLE, "cgroup.subtree_control", "+memory") ||
+	    mkdir(CG_IDLE "/c", 0755)) {
+		ktest_skip("cannot make a cgroup for the idle cursor test");
+		close(scan);
+		return;
+	}
+	if (pipe(ready))
+		ktest_fatal("pipe");
+	pid = fork();
+	if (!pid) {
+		char me[32], *m;
+
+		snprintf(me, sizeof(me), "%d", getpid());
+		if (cg_write(CG_IDLE "/c", "cgroup.procs", me))
+			_exit(9);
+		m = ksmu_map_anon(256 * ktest_page, 0, -1);
+		if (!m)
+			_exit(8);
+		ksmu_fill_pages(m, 256, 91, 0x7fffffff);	/* all distinct: nothing merges */
+		if (ksmu_register(ksm_sma(dev), m, 256))
+			_exit(7);
+		if (write(ready[1], &c, 1) != 1)
+			_exit(6);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1)
+		ktest_fatal("the child did not register its region");
+	close(ready[0]);
+	/* The cursor stops inside the child's region, the only one registered. */
+	ktest_ok(ksmu_scan_pages(scan, 16) == 0, "16 pages of the process's region scanned");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	ktest_ok(KTEST_WAIT(rmdir(CG_IDLE "/c") == 0, 5000), "its cgroup removed after it exited");
+	ktest_ok(KTEST_WAIT((dying = cg_read_path(CG_IDLE "/cgroup.stat",
+						  "nr_dying_descendants")) == 0, 5000),
+		 "the removed cgroup is gone while the scan fd stays idle (%ld dying)", dying);
+	close(scan);
+	if (dying)
+		ktest_diag("after closing the scan fd: %ld dying",
+			   KTEST_WAIT(cg_read_path(CG_IDLE "/cgroup.stat",
+						   "nr_dying_descendants") == 0, 5000) ? 0L : 1L);
+	KTEST_WAIT(rmdir(CG_IDLE) == 0, 5000);
+}
+
 int main(void)
 {
 	int dev = ksm_open();
 
 	test_limited(dev);
 	test_unlimited(dev);
+	test_idle_cursor(dev);
 	return ktest_done();
 }
