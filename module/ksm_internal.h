@@ -234,8 +234,16 @@ struct ksmdev_kpage {
 	int nid;			/* constant: node to match, or -1 for any */
 	bool hashed;			/* in the content table; bucket lock */
 	/*
+	 * A sharer was switched to it by ksmdev_merge_into() or
+	 * ksmdev_move_target() (WRITE_ONCE() once, under a PTE lock; read
+	 * locklessly): a copy that never was is kept, not let go of.
+	 */
+	bool joined;
+	/*
 	 * Its copy in a fuller block, which replaced it in the content table
-	 * while its block is emptied (set once, bucket lock; referenced).
+	 * while its block is emptied (bucket lock; referenced): set when its
+	 * first sharer moves, cleared by the sweep once the copy is used by
+	 * nothing else (ksmdev_kpage_let_copy_go()).
 	 */
 	struct ksmdev_kpage *moved_to;
 	int sha1_state;			/* KSMDEV_SHA1_*: cmpxchg, then release */

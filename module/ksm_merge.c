@@ -641,7 +641,11 @@ unlock:
  */
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
 {
-	return ksmdev_switch(t, kp->page, false);
+	int ret = ksmdev_switch(t, kp->page, false);
+
+	if (ret == KSMDEV_MERGED && !READ_ONCE(kp->joined))
+		WRITE_ONCE(kp->joined, true);
+	return ret;
 }
 
 /**
@@ -902,6 +906,8 @@ int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 	}
 	old = ksmdev_clear_pte(&l, t->addr, from->pfn);
 	ksmdev_install(l.vma, t->addr, l.ptep, old, to->page);
+	if (!READ_ONCE(to->joined))
+		WRITE_ONCE(to->joined, true);
 	ksmdev_rmap_remove(from->page, l.vma);
 	put_page(from->page);	/* the reference of the mapping we removed */
 	ret = KSMDEV_MERGED;

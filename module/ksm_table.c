@@ -288,7 +288,9 @@ void ksmdev_table_add_kpage(struct ksmdev_kpage *kp)
  * On the first call, a copy of @kp in a fuller block takes @kp's place in
  * the table: new sharers go to the copy, @kp's own move over as the scanners
  * pass them (ksmdev_move_target()), and @kp, still in its bucket's list but
- * no candidate any more, is swept once none is left. Returns the copy,
+ * no candidate any more, is swept once none is left. If the copy is let go
+ * of while @kp lives on (ksmdev_kpage_let_copy_go()), @kp is a candidate
+ * again and the next call makes a new copy. Returns the copy,
  * referenced, or NULL when @kp is out of the table (poisoned) or no copy can
  * be made now (memory, the cgroup's limit): then nothing moves. Takes the
  * bucket lock; may sleep (outside it) to make the copy.
@@ -498,6 +500,32 @@ static void ksmdev_kpage_drop(struct ksmdev_kpage *kp)
 	ksmdev_kpage_put(kp);
 }
 
+/*
+ * ksmdev_kpage_let_copy_go - @kp's sharers moved to a copy (@kp->moved_to,
+ * ksmdev_table_move_kpage()) that nothing uses any more but @kp's own
+ * reference: its sharers all went (written to, unmapped, or moved on to a
+ * copy of the copy when its block was emptied in turn). @kp lets go of it,
+ * so that the copy is swept like any unused kernel page instead of being
+ * kept, with its block, for as long as @kp lives (a sharer that is never
+ * scanned, a fork child without a region, keeps @kp). A sharer of @kp found
+ * later gets a new copy. A copy no sharer ever joined (the first move
+ * failed) is kept: let go, it would be made again on every pass. Bucket
+ * lock held: a copy is filed in the bucket of its original (same hash,
+ * domain and node), and the table's reference keeps it alive.
+ */
+static void ksmdev_kpage_let_copy_go(struct ksmdev_kpage *kp)
+{
+	struct ksmdev_kpage *copy = kp->moved_to;
+
+	if (!copy || kref_read(&copy->ref) != 2 || (!READ_ONCE(copy->joined) && !copy->moved_to))
+		return;
+	smp_rmb();	/* the count before the map count: see ksmdev_kpage_sweep() */
+	if (ksmdev_small_mapcount(copy->page))
+		return;
+	kp->moved_to = NULL;
+	refcount_dec(&copy->ref.refcount);	/* @kp's; the table's is left */
+}
+
 /**
  * ksmdev_kpage_sweep - give back the kernel pages that nobody maps any more
  *
@@ -505,10 +533,10 @@ static void ksmdev_kpage_drop(struct ksmdev_kpage *kp)
  * copies it, munmap or exit drops it). One that has no mapping left and is
  * not in use by a merge is taken out of the table and its reference dropped,
  * which frees it. One marked hardware-poisoned leaves the table at once (no
- * new sharer) and goes once its last mapping does. Also counts what the
- * statistics show of the table (pages
- * shared and sharing from the kernel pages' map counts, buckets used,
- * longest chain). Takes each bucket lock in turn; may sleep between buckets.
+ * new sharer) and goes once its last mapping does. A copy made to empty a
+ * block is let go by its original once unused (ksmdev_kpage_let_copy_go()).
+ * Also counts what the statistics show of the table (pages shared and
+ * sharing from the kernel pages' map counts, buckets used, longest chain). Takes each bucket lock in turn; may sleep between buckets.
  */
 void ksmdev_kpage_sweep(void)
 {
@@ -530,15 +558,17 @@ void ksmdev_kpage_sweep(void)
 			continue;
 		spin_lock(&b->lock);
 		hlist_for_each_entry_safe(kp, tmp, &b->stable, node) {
+			bool unused;
+			int maps;
+
+			ksmdev_kpage_let_copy_go(kp);
 			/*
 			 * Only the table's reference: no merge can map it now.
 			 * The count first: a merge maps the page before it
 			 * drops the reference it took (a release), so a map
 			 * count read after seeing that drop sees the mapping.
 			 */
-			bool unused = kref_read(&kp->ref) == 1;
-			int maps;
-
+			unused = kref_read(&kp->ref) == 1;
 			smp_rmb();	/* the count before the map count: above */
 			maps = ksmdev_small_mapcount(kp->page);
 			unused = unused && !maps;

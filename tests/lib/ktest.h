@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -380,6 +381,8 @@ enum peer_cmd {
 	PEER_WIPE_FORK,		/* page, count: MADV_WIPEONFORK them, fork: 1 if the child sees them
 				 * zero and everything else as it was */
 	PEER_REMAP,		/* page, count, seed: munmap them, map fresh memory there, fill it */
+	PEER_FORK_HOLD,		/* step: fork a child that keeps pages 0, step, 2 step... mapped
+				 * (no region: never scanned) until killed; reply its pid */
 	PEER_EXIT,
 };
 
@@ -534,6 +537,25 @@ static void peer_loop(struct peer *p, char *shadow, int sma, int in, int out)
 			ksmu_fill_pages(at, m.b, (uint64_t)m.c, m.b);
 			memcpy(shadow + m.a * ktest_page, at, m.b * ktest_page);
 			reply = 0;
+			break;
+		}
+		case PEER_FORK_HOLD: {
+			pid_t child;
+
+			fflush(NULL);
+			child = fork();
+			if (!child) {
+				close(in);
+				close(out);
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
+				for (long i = 0; i < p->npages; i++)
+					if (i % m.a)
+						madvise(p->addr + i * ktest_page, ktest_page,
+							MADV_DONTNEED);
+				for (;;)
+					pause();
+			}
+			reply = child;
 			break;
 		}
 		case PEER_PROBE:
