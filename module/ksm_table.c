@@ -41,7 +41,8 @@ static unsigned int ksmdev_table_min_bits = KSMDEV_TABLE_MIN_BITS;
 
 /* A bucket of the content table. */
 struct ksmdev_bucket {
-	spinlock_t lock;
+	spinlock_t lock;		/* the lists and the count */
+	unsigned int nr_unstable;	/* items in @unstable: no walk to count them */
 	struct hlist_head stable;	/* ksmdev_kpage.node */
 	struct hlist_head unstable;	/* ksmdev_item.node */
 };
@@ -127,6 +128,7 @@ static struct ksmdev_bucket *ksmdev_buckets_alloc(unsigned int bits)
 		spin_lock_init(&b[i].lock);
 		INIT_HLIST_HEAD(&b[i].stable);
 		INIT_HLIST_HEAD(&b[i].unstable);
+		b[i].nr_unstable = 0;
 	}
 	return b;
 }
@@ -235,8 +237,11 @@ static void ksmdev_table_resize_workfn(struct work_struct *work)
 			hlist_add_head(&kp->node, &ksmdev_kpage_bucket(kp)->stable);
 		}
 		hlist_for_each_entry_safe(it, tmp, &old[i].unstable, node) {
+			struct ksmdev_bucket *b = ksmdev_item_bucket(it);
+
 			hlist_del(&it->node);
-			hlist_add_head(&it->node, &ksmdev_item_bucket(it)->unstable);
+			hlist_add_head(&it->node, &b->unstable);
+			b->nr_unstable++;
 		}
 		if (!(i % 4096))
 			cond_resched();	/* up to 2^24 buckets; the semaphore sleeps */
@@ -427,6 +432,7 @@ void ksmdev_item_unfile(struct ksmdev_item *it)
 	b = ksmdev_item_bucket(it);
 	spin_lock(&b->lock);
 	hlist_del(&it->node);
+	b->nr_unstable--;
 	WRITE_ONCE(it->flags, it->flags & ~(KSMDEV_IT_FILED | KSMDEV_IT_SETTLED));
 	spin_unlock(&b->lock);
 	ksmdev_table_count(-1);
@@ -459,6 +465,7 @@ bool ksmdev_item_file(struct ksmdev_item *it, u32 hash, int nid)
 	b = ksmdev_item_bucket(it);
 	spin_lock(&b->lock);
 	hlist_add_head(&it->node, &b->unstable);
+	b->nr_unstable++;
 	WRITE_ONCE(it->flags, it->flags | KSMDEV_IT_FILED);
 	spin_unlock(&b->lock);
 	ksmdev_table_count(1);
@@ -547,7 +554,6 @@ void ksmdev_kpage_sweep(void)
 	for (i = 0; i < (1UL << ksmdev_table_bits); i++) {
 		struct ksmdev_bucket *b = &ksmdev_buckets[i];
 		struct ksmdev_kpage *kp;
-		struct ksmdev_item *it;
 		struct hlist_node *tmp;
 		HLIST_HEAD(dead);
 		u64 chain = 0;
@@ -596,8 +602,7 @@ void ksmdev_kpage_sweep(void)
 			}
 			chain++;
 		}
-		hlist_for_each_entry(it, &b->unstable, node)
-			chain++;
+		chain += b->nr_unstable;
 		spin_unlock(&b->lock);
 		hlist_for_each_entry_safe(kp, tmp, &dead, node)
 			ksmdev_kpage_drop(kp);

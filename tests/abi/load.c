@@ -190,15 +190,21 @@ static void test_kpage_limit(void)
 	ktest_ok(load("max_kernel_pages=100") == 0, "load with max_kernel_pages=100");
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
 	struct peer a = peer_start(dev, n, 66, n), b = peer_start(dev, n, 66, n);
+	/* 1024 pages alike that cannot merge now: one bucket's chain, past a table resize. */
+	struct peer c = peer_start(dev, 1024, 67, 1);
 
 	ksmu_scan_settle(scan, 3);
 	ksmu_stats(dev, &st);
 	ktest_ok(st.kpages_held == 100 && peers_shared(&a, &b) == 100,
 		 "300 twin pairs, only 100 kernel pages made (%llu held, %ld shared)",
 		 (unsigned long long)st.kpages_held, peers_shared(&a, &b));
-	ktest_ok(peer_check(&a) && peer_check(&b), "contents right");
+	ktest_ok(st.hash_max_chain >= 1024 && st.hash_max_chain <= 1024 + 16,
+		 "1024 pages alike left unmerged make a chain of 1024 to 1040 (%llu, %llu buckets)",
+		 (unsigned long long)st.hash_max_chain, (unsigned long long)st.hash_buckets);
+	ktest_ok(peer_check(&a) && peer_check(&b) && peer_check(&c), "contents right");
 	peer_stop(&a);
 	peer_stop(&b);
+	peer_stop(&c);
 	close(scan);
 	close(dev);
 	ktest_ok(KTEST_WAIT(unload() == 0, 5000), "unload");
