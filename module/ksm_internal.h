@@ -21,8 +21,10 @@
  *   ksm_dev.c       /dev/ksm, SMA and scan fds: the ioctls
  *   ksm_main.c      load and unload
  *
- * Locking, outermost first (a lock may only be taken while holding ones above
- * it in this list; lockdep_assert_held() marks the functions that rely on one):
+ * Locking, outermost first (a lock is only ever taken, or waited for, while
+ * holding locks above it in this list; only a trylock may break the order,
+ * as noted; two locks listed in order need not ever nest;
+ * lockdep_assert_held() marks the functions that rely on one):
  *
  *   ksmdev_kthread_lock (mutex)    kksmd's settings (not the advisor's
  *                                  pages_to_scan, which kksmd writes), its
@@ -31,14 +33,22 @@
  *   ksmdev_registry_lock (mutex)   regions, SMAs and per-mm lists
  *   ksmdev_config_lock (mutex)     the settings, written only under it
  *   scanner->lock (mutex)          one scan at a time per cursor
- *   region->lock (mutex)           a region's items; a second region's lock
- *                                  is only ever *tried* while one is held,
- *                                  also under a bucket lock
+ *   region->lock (mutex)           a region's items; other regions' locks
+ *                                  (up to KSMDEV_MAX_CANDIDATES) are only
+ *                                  ever *tried* while one is held, under
+ *                                  the table semaphore and a bucket lock
  *                                  (ksmdev_unstable_candidates())
- *   mm->mmap_lock (read)           one mm at a time, never nested
+ *   mm->mmap_lock                  read, one mm at a time, never nested;
+ *                                  written only by mmu_notifier_get() when
+ *                                  a region is registered, with no lock of
+ *                                  the module held
  *   ksmdev_table_sem (percpu rwsem) the content table's size: read by every
  *                                  table access, written by a resize
- *   page lock (trylock only)       to split a THP
+ *   page lock                      only tried: under the mmap lock to split
+ *                                  a THP (the split takes PTE and PMD locks
+ *                                  inside it), and also under a PTE lock to
+ *                                  unmap a poisoned kernel page
+ *                                  (ksmdev_poison_target())
  *   PTE / PMD lock (spinlock)
  *   bucket->lock (spinlock)        a content-table bucket
  *   ksmdev_poisoned_lock (spinlock) the poisoned kernel pages on their way
@@ -52,13 +62,20 @@
  *   pool->lock (spinlock)          a node's blocks of kernel pages
  *                                  (ksm_kpool.c); taken with no other
  *                                  spinlock of the module held; the block
- *                                  xarray's lock and the memcg uncharge of a
- *                                  page nest inside it
+ *                                  xarray's lock, the memcg uncharge of a
+ *                                  page and the page allocator (a last
+ *                                  put_page()) nest inside it
  *   ksmdev_snap_lock (spinlock)    the sweep's statistics snapshot; taken alone
  *
- * The pfn table of kernel pages is an rhashtable: looked up under RCU (also
- * under a PTE lock), changed with its own internal locks. Nothing sleeps
- * under a spinlock. Removing a region waits for its lock; nobody waits for
+ * The kernel's own locks taken inside the module's: a fault
+ * (handle_mm_fault(): page allocation with reclaim, memcg charge, PTE locks,
+ * folio locks) under region locks and the mmap lock, to unmerge a page;
+ * lru_add_drain_all() under a scanner's lock; queue_work() and timers under a
+ * bucket lock; the mmu notifiers' SRCU read side around ->release
+ * (ksmdev_mm_release()), which takes the registry lock and region locks.
+ * The pfn table of kernel pages is an rhashtable: looked up under RCU,
+ * changed with its own internal locks. Nothing sleeps under a spinlock.
+ * Removing a region waits for its lock; nobody waits for
  * ksmdev_registry_lock while holding a region lock.
  */
 #ifndef KSMDEV_INTERNAL_H

@@ -30,7 +30,8 @@ bool ksmdev_mm_lock(struct mm_struct *mm)
 
 /*
  * Undo ksmdev_mm_lock(). mmput_async(): if this was the last user, the mm's
- * teardown (and ->release, which waits for busy bits) must not run here.
+ * teardown must not run here (its ->release, ksmdev_mm_release(), waits for
+ * the registry lock and region locks, which the caller may hold).
  */
 void ksmdev_mm_unlock(struct mm_struct *mm)
 {
