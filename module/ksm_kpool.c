@@ -92,7 +92,11 @@ struct ksmdev_kpool {
 };
 
 static struct ksmdev_kpool *ksmdev_kpools;	/* [nr_node_ids], set at init */
-/* Block by pfn >> KSMDEV_KBLOCK_ORDER: stored and erased under the pool lock, read locklessly. */
+/*
+ * Block by pfn >> KSMDEV_KBLOCK_ORDER: stored before the block is in any list
+ * (none of its pages handed out yet: nobody looks its pfns up), erased under
+ * the pool lock, read locklessly.
+ */
 static DEFINE_XARRAY(ksmdev_kblocks);
 /* Free slots of all pools, evacuating blocks included (what the pools hold unused). */
 static atomic_long_t ksmdev_kpool_spare_pages = ATOMIC_LONG_INIT(0);
@@ -186,9 +190,11 @@ static struct page *ksmdev_kpool_take(struct ksmdev_kpool *pool)
 
 /*
  * A new block on node @nid, its page @slot taken: NULL when the allocator
- * has no free pageblock at hand. No direct reclaim or compaction (the caller
- * falls back to a single page); the page allocator takes a whole movable
- * pageblock for an unmovable request this large rather than mix.
+ * has no free pageblock at hand. No direct reclaim or compaction, for the
+ * block nor for its descriptor (the caller falls back to a single page; a
+ * merge never reclaims, nor calls the OOM killer); the page allocator takes
+ * a whole movable pageblock for an unmovable request this large rather than
+ * mix. Takes the pool lock.
  */
 static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid, unsigned int slot)
 {
@@ -197,7 +203,7 @@ static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid, unsign
 	struct ksmdev_kblock *b;
 	struct page *page;
 
-	b = kzalloc(sizeof(*b), GFP_KERNEL | __GFP_NOWARN);
+	b = kzalloc(sizeof(*b), (GFP_KERNEL | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM);
 	if (!b)
 		return NULL;
 	page = alloc_pages_node(nid, gfp, KSMDEV_KBLOCK_ORDER);
@@ -208,7 +214,7 @@ static struct page *ksmdev_kpool_grow(struct ksmdev_kpool *pool, int nid, unsign
 	split_page(page, KSMDEV_KBLOCK_ORDER);
 	b->pfn = page_to_pfn(page);
 	if (xa_err(xa_store(&ksmdev_kblocks, b->pfn >> KSMDEV_KBLOCK_ORDER, b,
-			    GFP_KERNEL | __GFP_NOWARN))) {
+			    (GFP_KERNEL | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM))) {
 		int i;
 
 		for (i = 0; i < KSMDEV_KBLOCK_PAGES; i++)
@@ -329,8 +335,8 @@ void ksmdev_kpool_free(struct page *page)
 
 /*
  * Give block @b back to the page allocator: every page not lost (the
- * allocator merges them into the whole block again). Called with the pool
- * lock held and the block out of its lists and the xarray.
+ * allocator merges them into the whole block again). Called without the
+ * pool lock, the block out of its lists and the xarray.
  */
 static void ksmdev_kblock_free(struct ksmdev_kblock *b)
 {
