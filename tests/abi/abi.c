@@ -284,12 +284,26 @@ static void *scan_forever(void *arg)
 	return NULL;
 }
 
+/*
+ * @npages of address space for a sparse region: no huge pages, or each page
+ * touched would fault in 2 MiB (the guests' THP is "always"), and the region
+ * would be as full as its address space.
+ */
+static char *sparse_map(long npages)
+{
+	char *mem = ksmu_map_anon(npages * ktest_page, 0, -1);
+
+	if (!mem)
+		ktest_fatal("mmap of %ld pages", npages);
+	return mem;
+}
+
 /* A KSM_SCAN of 4 billion pages is cut short by a signal with EINTR. */
 static void test_scan_signal(int dev)
 {
 	const long npages = 65536;	/* 256 MiB, one page in 16 touched: 4096 to scan per pass */
 	int sma = ksm_sma(dev), scan = ksm_scanfd(dev);
-	char *mem = anon_map(npages * ktest_page, 0);
+	char *mem = sparse_map(npages);
 	struct sigaction sa = { .sa_handler = on_signal };	/* no SA_RESTART */
 	struct scan_thread t = { .scan = scan };
 	pthread_t th;
@@ -339,7 +353,7 @@ static void test_scan_restart(int dev)
 {
 	const long npages = 65536;	/* 256 MiB, one page in 16 touched */
 	int sma = ksm_sma(dev), scan = ksm_scanfd(dev);
-	char *mem = anon_map(npages * ktest_page, 0);
+	char *mem = sparse_map(npages);
 	struct sigaction sa = { .sa_handler = on_signal }, restart = sa;
 	struct scan_thread a = { .scan = scan };
 	struct scan_ext_thread b = { .scan = scan };
