@@ -174,16 +174,25 @@ static inline struct mem_cgroup *ksmdev_set_active_memcg(struct mem_cgroup *memc
 #endif
 }
 
-/* The memory cgroup @page is charged to, referenced (mem_cgroup_put()), or NULL. */
+/*
+ * The memory cgroup @page is charged to, referenced (mem_cgroup_put()), or
+ * NULL if none. A page charged through an object cgroup (a kernel page; on
+ * 7.x any page) may be moving to the parent of its removed cgroup: the
+ * dying cgroup's reference cannot be taken, and the object cgroup is read
+ * again until it points at the parent, as get_mem_cgroup_from_objcg() does.
+ * Giving up there would leave the kernel page made from @page uncharged.
+ * @page is referenced and charged (a charge held directly keeps its cgroup's
+ * reference, so only the object cgroup's case loops).
+ */
 static inline struct mem_cgroup *ksmdev_page_memcg(struct page *page)
 {
 #ifdef KSMDEV_HAVE_MEMCG_DATA_KMEM
 	struct mem_cgroup *memcg;
 
 	rcu_read_lock();
-	memcg = folio_memcg(page_folio(page));
-	if (memcg && !css_tryget(&memcg->css))
-		memcg = NULL;
+	do {
+		memcg = folio_memcg(page_folio(page));
+	} while (memcg && !css_tryget(&memcg->css));
 	rcu_read_unlock();
 	return memcg;
 #else
