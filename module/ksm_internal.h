@@ -492,7 +492,6 @@ int ksmdev_split_target(struct ksmdev_target *t);
 int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp);
 int ksmdev_merge_first(struct ksmdev_target *t, struct ksmdev_kpage *kp);
 int ksmdev_merge_zero(struct ksmdev_target *t);
-int ksmdev_unmerge_target(struct ksmdev_target *t);
 int ksmdev_poison_target(struct ksmdev_target *t);
 int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 		       struct ksmdev_kpage *to);

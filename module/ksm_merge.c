@@ -782,27 +782,6 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 	return faults > 0;
 }
 
-/**
- * ksmdev_unmerge_target - give @t a private copy of the kernel page it maps
- *
- * Used when a new kernel page ended up mapped by @t alone (its twin could not
- * be switched): that saves nothing and costs a COW later. Returns 0, or
- * -ENOMEM / -EFAULT if the fault failed (the page then stays merged, which is
- * harmless).
- */
-int ksmdev_unmerge_target(struct ksmdev_target *t)
-{
-	struct mm_struct *mm = t->region->mm;
-	struct vm_area_struct *vma = NULL;
-	int ret;
-
-	if (!ksmdev_mm_lock(mm))
-		return 0;	/* exiting: the mapping goes away anyway */
-	ret = ksmdev_unmerge_locked(mm, &vma, t->addr, false, NULL);
-	ksmdev_mm_unlock(mm);
-	return ret < 0 ? ret : 0;
-}
-
 /*
  * ksmdev_target_pte_lock - lock the page table entry of @t, to change it
  *

@@ -387,7 +387,8 @@ static struct ksmdev_kpage *ksmdev_merge_new(struct ksmdev_target *t)
  * of what it holds now), switches @t to a new kernel page filled from it
  * under write protection, then @u - comparing the whole page under write
  * protection. With the kernel page already made, @u goes straight to that
- * compare (as in ksmdev_try_stable()) and is filed anew if it fails.
+ * compare (as in ksmdev_try_stable()) and is filed anew if it fails; if @u
+ * cannot be switched, @t stays on its kernel page alone.
  * Returns the number of merges done (0, 1 or 2).
  */
 static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
@@ -426,16 +427,19 @@ static int ksmdev_try_pair(struct ksmdev_target *t, struct ksmdev_target *u,
 		return merged + 1;
 	}
 	ksmdev_count_failure(ret);
-	if (!merged && ret == KSMDEV_DIFFERENT) {
+	if (ret == KSMDEV_DIFFERENT) {
 		/* The same collision or change, found by the compare itself. */
 		ksmdev_item_file(u_it, ksmdev_hash_page(u->page), ksmdev_merge_nid(u->page, NULL));
-	} else if (merged) {
-		/* @t alone on the page it just got saves nothing: give it back. */
-		ksmdev_unmerge_target(t);
-		ksmdev_count(merges_undone);
-		*t_failed = true;
-		merged = 0;
 	}
+	/*
+	 * @t stays alone on the kernel page it just got, in the table, where
+	 * @u and later twins find it on their visits. It costs what its own
+	 * page did (that page is freed, its charge with it); giving it a copy
+	 * back would allocate and charge a page under region locks: reclaim,
+	 * even an OOM kill in a cgroup at its limit, because of a merge.
+	 */
+	if (merged)
+		ksmdev_count(merges_undone);
 	return merged;
 }
 

@@ -6,6 +6,83 @@
  */
 #include "ktest.h"
 
+#include <sys/uio.h>
+
+/*
+ * Of the @n pages at @addr of process @pid: how many are THP subpages, how
+ * many kernel pages (not anonymous: a kernel page mapped once is mapped
+ * "exclusively" for pagemap).
+ */
+static void pages_of(pid_t pid, const char *addr, long n, long *thp, long *kernel)
+{
+	static uint64_t ent[512];
+
+	*thp = *kernel = 0;
+	if (n > 512 || ksmu_pagemap_read(pid, (uintptr_t)addr, n, ent) != n)
+		return;
+	for (long i = 0; i < n; i++) {
+		uint64_t flags;
+
+		if (!(ent[i] & KSMU_PM_PRESENT))
+			continue;
+		flags = ksmu_kpageflags(ent[i] & KSMU_PM_PFN_MASK);
+		*thp += !!(flags & (1ULL << KPF_THP));
+		*kernel += !(flags & (1ULL << KPF_ANON));
+	}
+}
+
+/*
+ * A twin that cannot be switched leaves the page that was on the kernel page
+ * it got: here every twin is a subpage of a huge page that cannot be split
+ * (a pipe holds a reference to one of its subpages, from vmsplice()). The
+ * other process's pages keep their kernel pages (before, each was given a
+ * private copy back, a page allocated and charged under the region locks:
+ * reclaim, or an OOM kill in a cgroup at its limit, because of a merge), and
+ * once the pipe lets go, the huge page is split and its subpages merge into
+ * them.
+ */
+static void test_twin_not_switched(int dev, int scan)
+{
+	const long n = 512;
+	char *m = ksmu_map_anon(n * ktest_page, 2 << 20, 1);
+	int pipefd[2], sma = ksm_sma(dev);
+	struct ksm_stats st0, st1;
+	long thp, kernel, tthp, tkernel;
+	struct iovec iov;
+
+	if (!m || pipe(pipefd))
+		ktest_fatal("huge page or pipe");
+	ksmu_fill_pages(m, n, 5, n);
+	iov.iov_base = m + 100 * ktest_page;
+	iov.iov_len = ktest_page;
+	ktest_ok(vmsplice(pipefd[1], &iov, 1, 0) == (ssize_t)ktest_page,
+		 "a pipe holds a subpage of a huge page");
+	ktest_ok(ksmu_register(sma, m, n) == 0, "the huge page registered first");
+	struct peer t = peer_start_ex(dev, n, 5, n, 0, -1);
+
+	ksmu_stats(dev, &st0);
+	ksmu_scan_pass(scan);
+	ksmu_scan_pass(scan);
+	ksmu_stats(dev, &st1);
+	pages_of(getpid(), m, n, &thp, &kernel);
+	pages_of(t.pid, t.addr, n, &tthp, &tkernel);
+	ktest_ok(thp == n && !kernel, "the huge page stays whole, none of it merged (%ld, %ld)", thp,
+		 kernel);
+	ktest_ok(tkernel == n && st1.merges_undone - st0.merges_undone == (uint64_t)n,
+		 "the twins' pages keep the kernel pages they got (%ld of %ld; twins not switched: %llu)",
+		 tkernel, n, (unsigned long long)(st1.merges_undone - st0.merges_undone));
+	ktest_ok(peer_check(&t) && ksmu_check_pages(m, n, 5, n) < 0, "contents intact");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	ksmu_scan_pass(scan);
+	pages_of(getpid(), m, n, &thp, &kernel);
+	ktest_ok(!thp && kernel == n && peer_check(&t),
+		 "the pipe gone, the huge page splits and its subpages merge (%ld of %ld)", kernel, n);
+	peer_stop(&t);
+	close(sma);
+	munmap(m, n * ktest_page);
+}
+
 /* How many of the peer's pages are subpages of a transparent huge page. */
 static long thp_pages(struct peer *p)
 {
@@ -73,5 +150,6 @@ int main(void)
 	ktest_ok(peer_check(&c) && peer_check(&d), "writes after the split are private");
 	peer_stop(&c);
 	peer_stop(&d);
+	test_twin_not_switched(dev, scan);
 	return ktest_done();
 }

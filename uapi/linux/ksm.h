@@ -142,7 +142,7 @@ struct ksm_stats {
 	__u64 sha1_mismatch;	/* candidates rejected by SHA-1 */
 	__u64 memcmp_mismatch;	/* candidates rejected by a whole-page compare */
 	__u64 thp_split;	/* transparent huge pages split to merge a subpage */
-	__u64 merges_undone;	/* new kernel pages given back: their twin could not be switched */
+	__u64 merges_undone;	/* new kernel pages whose twin could not be switched (kept) */
 	__u64 zero_pages;	/* mappings switched to the shared zero page (use_zero_pages) */
 	__u64 cow_breaks;	/* merged mappings a scan later found replaced by a private page */
 	__u64 unmerged;		/* merged mappings given a private copy by KSM_UNMERGE */

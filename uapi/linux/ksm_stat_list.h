@@ -70,7 +70,7 @@ KSM_STAT(memcmp_mismatch, KSM_STAT_EVENT, "pages",
 KSM_STAT(thp_split, KSM_STAT_EVENT, "pages",
 	 "Transparent huge pages split to merge a subpage.")
 KSM_STAT(merges_undone, KSM_STAT_EVENT, "pages",
-	 "New kernel pages given back because their twin could not be switched.")
+	 "New kernel pages whose first twin could not be switched (kept, for later twins to join).")
 KSM_STAT(zero_pages, KSM_STAT_EVENT, "PTEs",
 	 "Mappings switched to the shared zero page (use_zero_pages).")
 KSM_STAT(cow_breaks, KSM_STAT_EVENT, "PTEs",
