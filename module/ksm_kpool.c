@@ -111,6 +111,25 @@ static struct list_head *ksmdev_kblock_list(struct ksmdev_kpool *pool, struct ks
 	return &pool->partial[b->nr_used * KSMDEV_KPOOL_CLASSES / KSMDEV_KBLOCK_PAGES];
 }
 
+/*
+ * If @b holds nothing but lost slots (their pages left to their last
+ * holders) and free ones, empty it as an evacuated block: the next
+ * maintenance gives its free pages back (the lost ones go with their
+ * holders). Else, on the full list or a partial one other than the emptiest,
+ * where nothing looks for empty blocks, it would stay for ever, its lost
+ * slots counted as used. Pool lock held.
+ */
+static void ksmdev_kblock_check_lost(struct ksmdev_kpool *pool, struct ksmdev_kblock *b)
+{
+	if (b->evacuating || !b->nr_lost || b->nr_used != b->nr_lost)
+		return;
+	b->evacuating = true;
+	b->rounds = 0;
+	pool->nr_evacuating++;
+	pool->nr_free -= KSMDEV_KBLOCK_PAGES - b->nr_used;
+	list_move(&b->list, &pool->evacuating);
+}
+
 /* Change @b's used count by @delta and keep it in the right list and counts. Pool lock held. */
 static void ksmdev_kblock_used(struct ksmdev_kpool *pool, struct ksmdev_kblock *b, int delta)
 {
@@ -120,6 +139,7 @@ static void ksmdev_kblock_used(struct ksmdev_kpool *pool, struct ksmdev_kblock *
 		pool->nr_free -= delta;
 	atomic_long_sub(delta, &ksmdev_kpool_spare_pages);
 	list_move(&b->list, ksmdev_kblock_list(pool, b));
+	ksmdev_kblock_check_lost(pool, b);
 }
 
 /* Blocks a random slot is drawn from (ksmdev_kpool_take_random()). */
@@ -241,11 +261,13 @@ static struct ksmdev_kblock *ksmdev_kblock_of(unsigned long pfn)
 }
 
 /* Give up slot @slot of @b: its page goes with its last reference. Pool lock held. */
-static void ksmdev_kblock_lose_slot(struct ksmdev_kblock *b, unsigned int slot)
+static void ksmdev_kblock_lose_slot(struct ksmdev_kpool *pool, struct ksmdev_kblock *b,
+				    unsigned int slot)
 {
 	__set_bit(slot, b->lost);
 	b->nr_lost++;
 	put_page(pfn_to_page(b->pfn + slot));
+	ksmdev_kblock_check_lost(pool, b);
 }
 
 /**
@@ -271,7 +293,7 @@ struct page *ksmdev_kpool_alloc(int nid, bool random)
 		unsigned long pfn = page_to_pfn(page);
 		struct ksmdev_kblock *b = ksmdev_kblock_of(pfn);
 
-		ksmdev_kblock_lose_slot(b, pfn - b->pfn);
+		ksmdev_kblock_lose_slot(pool, b, pfn - b->pfn);
 	}
 	spin_unlock(&pool->lock);
 	if (page)
@@ -322,7 +344,7 @@ void ksmdev_kpool_free(struct page *page)
 		return;
 	}
 	if (PageHWPoison(page)) {
-		ksmdev_kblock_lose_slot(b, slot);
+		ksmdev_kblock_lose_slot(pool, b, slot);
 	} else if (page_ref_count(page) != 1) {
 		__set_bit(slot, b->waiting);
 		if (!b->nr_waiting++)
@@ -377,11 +399,11 @@ static void ksmdev_kblock_recheck(struct ksmdev_kpool *pool, struct ksmdev_kbloc
 		struct page *page = pfn_to_page(b->pfn + slot);
 
 		if (PageHWPoison(page))
-			ksmdev_kblock_lose_slot(b, slot);
+			ksmdev_kblock_lose_slot(pool, b, slot);
 		else if (page_ref_count(page) == 1)
 			ksmdev_kblock_release_slot(pool, b, slot);
 		else if (give_up)
-			ksmdev_kblock_lose_slot(b, slot);
+			ksmdev_kblock_lose_slot(pool, b, slot);
 		else
 			continue;
 		__clear_bit(slot, b->waiting);
@@ -576,7 +598,7 @@ void ksmdev_kpool_exit(void)
 				/* Waiting ones (no kernel page is left): to their holders. */
 				for_each_set_bit(slot, b->used, KSMDEV_KBLOCK_PAGES)
 					if (!test_bit(slot, b->lost))
-						ksmdev_kblock_lose_slot(b, slot);
+						ksmdev_kblock_lose_slot(pool, b, slot);
 				if (b->nr_waiting)
 					list_del(&b->wait_node);
 				ksmdev_kblock_remove(pool, b);

@@ -13,9 +13,12 @@
  */
 #include "ktest.h"
 
+#include <sys/uio.h>
+
 #define NPAGES	8192L
 #define BLOCK	512L		/* pages in 2 MiB */
 #define HOLD_PAGES 2048L
+#define PIPES	16		/* of 16 pages: half a block */
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -103,6 +106,73 @@ static void test_held_copies(int dev, int scan)
 	peer_stop(&b);
 }
 
+/*
+ * A kernel page a pipe still holds (vmsplice() of a merged page) is not
+ * reused when nothing maps it any more: its slot waits for the pipe, and
+ * after KSMDEV_KPOOL_WAIT_ROUNDS sweeps is left to it (lost); what the pipe
+ * reads is what was spliced, however many kernel pages are made meanwhile.
+ * Half a block left to pipes: once its other pages are free, the block is
+ * given back (it used to stay for ever, its free half counted as spare).
+ */
+static void test_pipe_holds(int dev, int scan)
+{
+	const long n = PIPES * 16;	/* a pipe holds 16 pages */
+	char *m = ksmu_map_anon(n * ktest_page, 0, -1);
+	static char page[KSMU_PAGE_SIZE];
+	int pipes[PIPES][2], sma = ksm_sma(dev);
+	long spliced = 0, bad = -1, merged = 0;
+	struct ksm_stats st;
+
+	if (!m)
+		ktest_fatal("mmap");
+	KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0, 10000);
+	ksmu_fill_pages(m, n, 97, n);
+	ktest_ok(ksmu_register(sma, m, n) == 0, "%ld pages registered", n);
+	struct peer b = peer_start(dev, n, 97, n);
+
+	ksmu_scan_settle(scan, 3);
+	for (long i = 0; i < n; i++)
+		merged += !ksmu_pagemap_exclusive(0, m + i * ktest_page);
+	ktest_ok(merged == n, "they are merged with another process's (%ld)", merged);
+	for (int p = 0; p < PIPES; p++) {
+		struct iovec iov = { .iov_base = m + p * 16 * ktest_page, .iov_len = 16 * ktest_page };
+
+		if (pipe(pipes[p]))
+			ktest_fatal("pipe");
+		spliced += vmsplice(pipes[p][1], &iov, 1, 0);
+	}
+	ktest_ok(spliced == n * ktest_page, "pipes hold all %ld merged pages (vmsplice)", n);
+	/* Nothing maps the kernel pages any more: both processes let go of them. */
+	munmap(m, n * ktest_page);
+	peer_stop(&b);
+	/* Sweeps past the wait, with new kernel pages made meanwhile. */
+	struct peer c = peer_start(dev, 64, 98, 64), d = peer_start(dev, 64, 98, 64);
+
+	for (int i = 0; i < 70; i++)
+		ksmu_scan_pass(scan);
+	ksmu_stats(dev, &st);
+	ktest_ok(peers_shared(&c, &d) == 64 && peer_check(&c) && peer_check(&d),
+		 "new kernel pages made meanwhile (%llu held)", (unsigned long long)st.kpages_held);
+	for (long i = 0; i < n && bad < 0; i++) {
+		if (read(pipes[i / 16][0], page, sizeof(page)) != (ssize_t)sizeof(page) ||
+		    !ksmu_check_page(page, 97, (uint64_t)i))
+			bad = i;
+	}
+	ktest_ok(bad < 0, "the pipes read what was spliced, 70 sweeps later (first wrong page: %ld)",
+		 bad);
+	for (int p = 0; p < PIPES; p++) {
+		close(pipes[p][0]);
+		close(pipes[p][1]);
+	}
+	peer_stop(&c);
+	peer_stop(&d);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0 &&
+			    (st.kpool_spare == 0 || st.kpool_spare == BLOCK), 10000),
+		 "nothing held: only whole empty blocks are kept, the one left half to pipes went "
+		 "(%llu spare pages)", (unsigned long long)st.kpool_spare);
+	close(sma);
+}
+
 int main(void)
 {
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
@@ -168,5 +238,6 @@ int main(void)
 		 "once nothing maps them, the blocks go back too (%llu spare pages kept)",
 		 (unsigned long long)st.kpool_spare);
 	test_held_copies(dev, scan);
+	test_pipe_holds(dev, scan);
 	return ktest_done();
 }
