@@ -207,6 +207,22 @@ int ksmdev_sma_set_domain(struct ksmdev_sma *sma, u32 *domain, bool hardened)
 	return 0;
 }
 
+/*
+ * The items from *@link on of pages before @end, which are not present any
+ * more (unmapped since their last scan): nothing the module mapped is there,
+ * so their state says so at once, not at the next scan (the counters of
+ * merged and zero pages an unmerge reports). Returns the link after them.
+ * Region lock held.
+ */
+static struct ksmdev_item **ksmdev_items_forget(struct ksmdev_item **link, unsigned long end)
+{
+	while (*link && (*link)->index < end) {
+		ksmdev_item_set_state(*link, 0);
+		link = &(*link)->next;
+	}
+	return link;
+}
+
 /* Pages handled under one hold of the region and mmap locks by ksmdev_unmerge_region(). */
 #define KSMDEV_UNMERGE_BATCH 64
 
@@ -252,6 +268,8 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
 		n = ksmdev_find_present(r, i, found, ARRAY_SIZE(found), &next);
 		if (n <= 0 || !ksmdev_mm_lock(mm)) {
 			/* Nothing more there, or the process is exiting (its pages go anyway). */
+			if (n == 0)
+				ksmdev_items_forget(ksmdev_items_seek(r, i, hint, gen), r->npages);
 			if (!held)
 				mutex_unlock(&r->lock);
 			return 0;
@@ -262,9 +280,10 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
 			unsigned long kpfn;
 			int ret;
 
-			while (*link && (*link)->index < found[j])
-				link = &(*link)->next;
+			link = ksmdev_items_forget(link, found[j]);
 			it = *link && (*link)->index == found[j] ? *link : NULL;
+			if (it)
+				link = &it->next;	/* its state is this page's own */
 			ret = ksmdev_unmerge_locked(mm, &vma, r->start + (found[j] << PAGE_SHIFT),
 						    it && (it->flags & KSMDEV_IT_ZERO), &kpfn);
 			/* Did that copy take the kernel page's last mapping? */
@@ -285,6 +304,7 @@ static int ksmdev_unmerge_region(struct ksmdev_region *r, bool held, struct ksm_
 			if (it)
 				ksmdev_item_set_state(it, 0);
 		}
+		link = ksmdev_items_forget(link, next);
 		ksmdev_mm_unlock(mm);
 		hint = link == &r->items ? NULL : container_of(link, struct ksmdev_item, next);
 		gen = r->items_gen;

@@ -234,6 +234,42 @@ static void unmerge_uffd_close(int dev)
 		 "no hang, every byte right" : "failed", waited / 10.0);
 }
 
+/*
+ * After KSM_UNMERGE the SMA's counters say what is there: no merged page left
+ * counted for pages unmapped since their last scan (they used to stay counted
+ * until the next scan).
+ */
+static void unmerge_stats(int dev, int scan)
+{
+	const long n = 64;
+	int sma = ksm_sma(dev);
+	char *m = anon_map(n * ktest_page, 0);
+	struct ksm_process_stats ps;
+	struct ksm_unmerge u;
+	int rc;
+
+	ksmu_fill_pages(m, n, 51, n);
+	struct peer p = peer_start(dev, n, 51, n);
+
+	ktest_ok(ksmu_register(sma, m, n) == 0 && ksmu_scan_pass(scan) == 2 * n &&
+		 merged_count(m, n, &p) == n, "%ld pages merged", n);
+	madvise(m, 16 * ktest_page, MADV_DONTNEED);
+	for (long i = 16; i < 32; i++)
+		m[i * ktest_page] ^= 1;
+	memset(&u, 0, sizeof(u));
+	ktest_ok(ioctl(sma, KSM_UNMERGE, &u) == 0 && u.pages_unmerged == 32,
+		 "16 unmapped, 16 written: KSM_UNMERGE unmerges the other 32 (%llu)",
+		 (unsigned long long)u.pages_unmerged);
+	memset(&ps, 0, sizeof(ps));
+	rc = ioctl(sma, KSM_SMA_GET_STATS, &ps);
+	ktest_ok(rc == 0 && ps.merged_pages == 0 && ps.zero_pages == 0,
+		 "then no merged page is counted (%llu merged, %llu zero)",
+		 (unsigned long long)ps.merged_pages, (unsigned long long)ps.zero_pages);
+	peer_stop(&p);
+	close(sma);
+	munmap(m, n * ktest_page);
+}
+
 int main(void)
 {
 	const long n = 1024;
@@ -332,6 +368,7 @@ int main(void)
 	ktest_ok(merged_count(m, n, &p) == n / 2 && intact(m, n, 50), "its pages stay merged and right");
 	peer_stop(&p);
 	close(sma);
+	unmerge_stats(dev, scan);
 	unmerge_uffd_wp(dev, scan);
 	unmerge_uffd_close(dev);
 	return ktest_done();
