@@ -543,7 +543,8 @@ static void ksmdev_kpage_let_copy_go(struct ksmdev_kpage *kp)
  * new sharer) and goes once its last mapping does. A copy made to empty a
  * block is let go by its original once unused (ksmdev_kpage_let_copy_go()).
  * Also counts what the statistics show of the table (pages shared and
- * sharing from the kernel pages' map counts, buckets used, longest chain). Takes each bucket lock in turn; may sleep between buckets.
+ * sharing from the kernel pages' map counts, buckets used, longest chain).
+ * Takes each bucket lock in turn; may sleep between buckets.
  */
 void ksmdev_kpage_sweep(void)
 {
