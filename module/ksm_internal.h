@@ -252,8 +252,8 @@ struct ksmdev_kpage {
 	bool hashed;			/* in the content table; bucket lock */
 	/*
 	 * A sharer was switched to it by ksmdev_merge_into() or
-	 * ksmdev_move_target() (WRITE_ONCE() once, under a PTE lock; read
-	 * locklessly): a copy that never was is kept, not let go of.
+	 * ksmdev_move_target() (ksmdev_kpage_joined(): written true once,
+	 * read without a lock): a copy that never was is kept, not let go of.
 	 */
 	bool joined;
 	/*

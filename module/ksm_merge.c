@@ -633,6 +633,17 @@ unlock:
 	return ret;
 }
 
+/*
+ * ksmdev_kpage_joined - a sharer was switched to @kp (ksmdev_kpage.joined):
+ * written once, so that later switches leave its cache line shared. No
+ * lock: every writer writes true.
+ */
+static void ksmdev_kpage_joined(struct ksmdev_kpage *kp)
+{
+	if (!READ_ONCE(kp->joined))
+		WRITE_ONCE(kp->joined, true);
+}
+
 /**
  * ksmdev_merge_into - map the kernel page @kp in place of @t->page
  *
@@ -644,8 +655,8 @@ int ksmdev_merge_into(struct ksmdev_target *t, struct ksmdev_kpage *kp)
 {
 	int ret = ksmdev_switch(t, kp->page, false);
 
-	if (ret == KSMDEV_MERGED && !READ_ONCE(kp->joined))
-		WRITE_ONCE(kp->joined, true);
+	if (ret == KSMDEV_MERGED)
+		ksmdev_kpage_joined(kp);
 	return ret;
 }
 
@@ -886,8 +897,7 @@ int ksmdev_move_target(struct ksmdev_target *t, struct ksmdev_kpage *from,
 	}
 	old = ksmdev_clear_pte(&l, t->addr, from->pfn);
 	ksmdev_install(l.vma, t->addr, l.ptep, old, to->page);
-	if (!READ_ONCE(to->joined))
-		WRITE_ONCE(to->joined, true);
+	ksmdev_kpage_joined(to);
 	ksmdev_rmap_remove(from->page, l.vma);
 	put_page(from->page);	/* the reference of the mapping we removed */
 	ret = KSMDEV_MERGED;

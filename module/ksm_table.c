@@ -508,6 +508,24 @@ static void ksmdev_kpage_drop(struct ksmdev_kpage *kp)
 }
 
 /*
+ * ksmdev_kpage_unused - whether @kp is mapped nowhere and referenced only
+ * @refs times (the table's reference, and its original's for a copy): no
+ * merge is mapping it now. The map count is stored in *@maps. The count is
+ * read first: a merge maps the page before it drops the reference it took
+ * (a release), so a map count read after seeing that drop sees the mapping.
+ * Bucket lock held: no content-table lookup takes a reference meanwhile (a
+ * pfn-table lookup may, for a page still mapped: the map count tells).
+ */
+static bool ksmdev_kpage_unused(struct ksmdev_kpage *kp, unsigned int refs, int *maps)
+{
+	bool unused = kref_read(&kp->ref) == refs;
+
+	smp_rmb();	/* the count before the map count: above */
+	*maps = ksmdev_small_mapcount(kp->page);
+	return unused && !*maps;
+}
+
+/*
  * ksmdev_kpage_let_copy_go - @kp's sharers moved to a copy (@kp->moved_to,
  * ksmdev_table_move_kpage()) that nothing uses any more but @kp's own
  * reference: its sharers all went (written to, unmapped, or moved on to a
@@ -523,11 +541,10 @@ static void ksmdev_kpage_drop(struct ksmdev_kpage *kp)
 static void ksmdev_kpage_let_copy_go(struct ksmdev_kpage *kp)
 {
 	struct ksmdev_kpage *copy = kp->moved_to;
+	int maps;
 
-	if (!copy || kref_read(&copy->ref) != 2 || (!READ_ONCE(copy->joined) && !copy->moved_to))
-		return;
-	smp_rmb();	/* the count before the map count: see ksmdev_kpage_sweep() */
-	if (ksmdev_small_mapcount(copy->page))
+	if (!copy || (!READ_ONCE(copy->joined) && !copy->moved_to) ||
+	    !ksmdev_kpage_unused(copy, 2, &maps))
 		return;
 	kp->moved_to = NULL;
 	refcount_dec(&copy->ref.refcount);	/* @kp's; the table's is left */
@@ -569,16 +586,7 @@ void ksmdev_kpage_sweep(void)
 			int maps;
 
 			ksmdev_kpage_let_copy_go(kp);
-			/*
-			 * Only the table's reference: no merge can map it now.
-			 * The count first: a merge maps the page before it
-			 * drops the reference it took (a release), so a map
-			 * count read after seeing that drop sees the mapping.
-			 */
-			unused = kref_read(&kp->ref) == 1;
-			smp_rmb();	/* the count before the map count: above */
-			maps = ksmdev_small_mapcount(kp->page);
-			unused = unused && !maps;
+			unused = ksmdev_kpage_unused(kp, 1, &maps);
 
 			if (PageHWPoison(kp->page)) {
 				ksmdev_count(kpages_poisoned);
