@@ -11,23 +11,28 @@
 /*
  * Of the @n pages at @addr of process @pid: how many are THP subpages, how
  * many kernel pages (not anonymous: a kernel page mapped once is mapped
- * "exclusively" for pagemap).
+ * "exclusively" for pagemap). Both are -1 if pagemap cannot be read.
  */
 static void pages_of(pid_t pid, const char *addr, long n, long *thp, long *kernel)
 {
 	static uint64_t ent[512];
 
 	*thp = *kernel = 0;
-	if (n > 512 || ksmu_pagemap_read(pid, (uintptr_t)addr, n, ent) != n)
-		return;
-	for (long i = 0; i < n; i++) {
-		uint64_t flags;
+	for (long done = 0, k; done < n; done += k) {
+		k = n - done < 512 ? n - done : 512;
+		if (ksmu_pagemap_read(pid, (uintptr_t)addr + done * ktest_page, k, ent) != k) {
+			*thp = *kernel = -1;
+			return;
+		}
+		for (long i = 0; i < k; i++) {
+			uint64_t flags;
 
-		if (!(ent[i] & KSMU_PM_PRESENT))
-			continue;
-		flags = ksmu_kpageflags(ent[i] & KSMU_PM_PFN_MASK);
-		*thp += !!(flags & (1ULL << KPF_THP));
-		*kernel += !(flags & (1ULL << KPF_ANON));
+			if (!(ent[i] & KSMU_PM_PRESENT))
+				continue;
+			flags = ksmu_kpageflags(ent[i] & KSMU_PM_PFN_MASK);
+			*thp += !!(flags & (1ULL << KPF_THP));
+			*kernel += !(flags & (1ULL << KPF_ANON));
+		}
 	}
 }
 
@@ -86,11 +91,10 @@ static void test_twin_not_switched(int dev, int scan)
 /* How many of the peer's pages are subpages of a transparent huge page. */
 static long thp_pages(struct peer *p)
 {
-	long n = 0;
+	long thp, kernel;
 
-	for (long i = 0; i < p->npages; i++)
-		n += !!(ksmu_kpageflags(peer_pfn(p, i)) & (1ULL << KPF_THP));
-	return n;
+	pages_of(p->pid, p->addr, p->npages, &thp, &kernel);
+	return thp;
 }
 
 int main(void)
