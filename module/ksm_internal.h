@@ -190,7 +190,6 @@ struct ksmdev_region {
 	struct ksmdev_sma *sma;		/* registry lock; NULL once removed */
 	struct ksmdev_mm *kmm;		/* constant; holds an mmu_notifier_get() */
 	struct mm_struct *mm;		/* constant: kmm->mn.mm (mmgrab'ed by it) */
-	struct mem_cgroup *memcg;	/* constant, referenced: its items are charged here */
 	unsigned long start;		/* constant: first address */
 	unsigned long npages;		/* constant */
 	u64 id;				/* constant: registration order */

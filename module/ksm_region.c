@@ -94,7 +94,6 @@ static void ksmdev_region_release(struct kref *ref)
 	struct ksmdev_region *r = container_of(ref, struct ksmdev_region, ref);
 
 	WARN_ON_ONCE(r->items);
-	mem_cgroup_put(r->memcg);
 	mutex_destroy(&r->lock);
 	mmu_notifier_put(&r->kmm->mn);
 	kfree(r);
@@ -133,20 +132,24 @@ struct ksmdev_item **ksmdev_items_seek(struct ksmdev_region *r, unsigned long in
  * ksmdev_item_add - a new item for page @index of @r, put in at @link
  *
  * @link comes from ksmdev_items_seek() for @index (and no item is at @index
- * yet). The item is charged to the memory cgroup of the process that
- * registered @r, without reclaim: at its limit the page is not tracked (and
- * so not merged). Returns the item, or NULL. Region lock held.
+ * yet). The item is charged to the memory cgroup the process of @r is in
+ * now (as its pages are charged where it is when they fault: a process
+ * moved to another cgroup charges its new items there, and the region does
+ * not keep the old one), without reclaim: at its limit the page is not
+ * tracked (and so not merged). Returns the item, or NULL. Region lock held.
  */
 struct ksmdev_item *ksmdev_item_add(struct ksmdev_region *r, struct ksmdev_item **link,
 				    unsigned long index)
 {
-	struct mem_cgroup *old = ksmdev_set_active_memcg(r->memcg);
+	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(r->mm), *old;
 	struct ksmdev_item *it;
 
 	lockdep_assert_held(&r->lock);
+	old = ksmdev_set_active_memcg(memcg);
 	it = kmem_cache_zalloc(ksmdev_item_cache,
 			       (GFP_KERNEL_ACCOUNT | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM);
 	ksmdev_set_active_memcg(old);
+	mem_cgroup_put(memcg);
 	if (!it)
 		return NULL;
 	it->region = r;

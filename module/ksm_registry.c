@@ -639,7 +639,6 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 	kref_init(&r->ref);
 	r->kmm = kmm;
 	r->mm = mm;
-	r->memcg = get_mem_cgroup_from_mm(mm);	/* where its items are charged */
 	r->start = start;
 	r->npages = npages;
 
@@ -669,7 +668,6 @@ int ksmdev_region_register(struct ksmdev_sma *sma, u64 addr, u64 npages)
 
 unlock:
 	mutex_unlock(&ksmdev_registry_lock);
-	mem_cgroup_put(r->memcg);
 	mmu_notifier_put(&kmm->mn);
 free:
 	mutex_destroy(&r->lock);

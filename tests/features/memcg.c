@@ -239,6 +239,96 @@ static void test_idle_cursor(int dev)
 	KTEST_WAIT(rmdir(CG_IDLE) == 0, 5000);
 }
 
+#define CG_MOVE CG_ROOT "/ksm-moved-process-test"
+
+/* Touch 64 KiB of stack, so that later calls fault in no stack page. */
+static void touch_stack(void)
+{
+	volatile char buf[64 << 10];
+
+	for (size_t i = 0; i < sizeof(buf); i += 512)
+		buf[i] = 0;
+}
+
+/* Move process @pid into cgroup directory @dir. */
+static int cg_move(const char *dir, pid_t pid)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", pid);
+	return cg_write(dir, "cgroup.procs", v);
+}
+
+/*
+ * A process that registered its region in one cgroup and was then moved to
+ * another charges the items made afterwards where it is now, as its pages
+ * are, and its region does not keep the first cgroup: before, a region kept
+ * the cgroup it was registered in (its items were charged there), so that
+ * cgroup, once removed, stayed dying for as long as the region lived. The
+ * child is moved once it has touched its stack, and neither faults in a page
+ * nor writes to a pipe while it is in the first cgroup: a page charged there
+ * would keep it too.
+ */
+static void test_moved_process(int dev)
+{
+	int go[2], ready[2], scan = ksm_scanfd(dev);
+	struct ksm_stats st;
+	long dying = -1;
+	char c = 0;
+	pid_t pid;
+
+	rmdir(CG_MOVE "/a");
+	rmdir(CG_MOVE "/b");
+	rmdir(CG_MOVE);
+	if (mkdir(CG_MOVE, 0755) || cg_write(CG_MOVE, "cgroup.subtree_control", "+memory") ||
+	    mkdir(CG_MOVE "/a", 0755) || mkdir(CG_MOVE "/b", 0755)) {
+		ktest_skip("cannot make cgroups for the moved process test");
+		close(scan);
+		return;
+	}
+	if (pipe(go) || pipe(ready))
+		ktest_fatal("pipe");
+	pid = fork();
+	if (!pid) {
+		char *m = ksmu_map_anon(256 * ktest_page, 0, -1);
+		int sma = ksm_sma(dev);
+
+		touch_stack();
+		if (!m || write(ready[1], &c, 1) != 1)		/* ready to be moved */
+			_exit(9);
+		if (read(go[0], &c, 1) != 1)			/* now in a */
+			_exit(8);
+		if (ksmu_register(sma, m, 256))	/* no pipe write: its page would be charged */
+			_exit(7);
+		if (read(go[0], &c, 1) != 1)			/* now in b */
+			_exit(6);
+		ksmu_fill_pages(m, 256, 92, 0x7fffffff);	/* all distinct: nothing merges */
+		if (write(ready[1], &c, 1) != 1)
+			_exit(5);
+		pause();
+		_exit(0);
+	}
+	ktest_ok(read(ready[0], &c, 1) == 1 && !cg_move(CG_MOVE "/a", pid) &&
+		 write(go[1], &c, 1) == 1 && KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.regions == 1, 5000),
+		 "a process registers its region in cgroup a");
+	ktest_ok(!cg_move(CG_MOVE "/b", pid) && write(go[1], &c, 1) == 1 &&
+		 read(ready[0], &c, 1) == 1, "moved to cgroup b, it fills the region");
+	ktest_ok(ksmu_scan_pass(scan) >= 0, "a pass tracks its pages");
+	ktest_ok(KTEST_WAIT(rmdir(CG_MOVE "/a") == 0, 5000), "cgroup a removed");
+	ktest_ok(KTEST_WAIT((dying = cg_read_path(CG_MOVE "/cgroup.stat",
+						  "nr_dying_descendants")) == 0, 5000),
+		 "the region keeps no removed cgroup while its process lives (%ld dying)", dying);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+	close(scan);
+	KTEST_WAIT(rmdir(CG_MOVE "/b") == 0, 5000);
+	KTEST_WAIT(rmdir(CG_MOVE) == 0, 5000);
+}
+
 int main(void)
 {
 	int dev = ksm_open();
@@ -246,5 +336,6 @@ int main(void)
 	test_limited(dev);
 	test_unlimited(dev);
 	test_idle_cursor(dev);
+	test_moved_process(dev);
 	return ktest_done();
 }
