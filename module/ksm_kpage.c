@@ -126,6 +126,8 @@ struct ksmdev_kpage *ksmdev_kpage_new(struct page *page, struct mm_struct *mm, u
 	if (!ksmdev_charge_kpage(kpage, memcg, mm))
 		kp = kmem_cache_zalloc(ksmdev_kpage_cache,
 				       (GFP_KERNEL_ACCOUNT | __GFP_NOWARN) & ~__GFP_DIRECT_RECLAIM);
+	else
+		ksmdev_count(memcg_refused);
 	ksmdev_set_active_memcg(old);
 	mem_cgroup_put(memcg);
 	if (!kp)

@@ -17,11 +17,11 @@ DEFINE_PER_CPU(struct ksmdev_pcpu_stats, ksmdev_pcpu_stats);
 static atomic_long_t ksmdev_levels[KSMDEV_NR_LEVELS];
 
 /*
- * The list names every field of struct ksm_stats before reserved0, once
+ * The list names every field of struct ksm_stats before skipped[], once
  * each: names are unique (they make enum ksmdev_stat), each is a 64-bit
  * field (checked below), and there are as many as those fields.
  */
-static_assert(KSMDEV_NR_STATS * sizeof(u64) == offsetof(struct ksm_stats, reserved0));
+static_assert(KSMDEV_NR_STATS * sizeof(u64) == offsetof(struct ksm_stats, skipped));
 
 /* Where each counter of the list lives in struct ksm_stats, and whether it is an event. */
 #define KSM_STAT(name, kind, ...) {						\

@@ -248,8 +248,6 @@ static void test_scan_args(int dev, int scan)
 	ktest_ok(ksmu_stats(dev, &st) == 0, "KSM_GET_STATS");
 	bool zero = true;
 
-	for (size_t i = 0; i < sizeof(st.reserved0) / 8; i++)
-		zero &= !st.reserved0[i];
 	for (size_t i = 0; i < sizeof(st.reserved1) / 8; i++)
 		zero &= !st.reserved1[i];
 	for (int i = KSM_SKIP_NR; i < KSM_SKIP_MAX; i++)

@@ -271,7 +271,7 @@ static int cg_move(const char *dir, pid_t pid)
  */
 static void test_moved_process(int dev)
 {
-	int go[2], ready[2], scan = ksm_scanfd(dev);
+	int go[2], ready[2], scan;
 	struct ksm_stats st;
 	long dying = -1;
 	char c = 0;
@@ -283,9 +283,9 @@ static void test_moved_process(int dev)
 	if (mkdir(CG_MOVE, 0755) || cg_write(CG_MOVE, "cgroup.subtree_control", "+memory") ||
 	    mkdir(CG_MOVE "/a", 0755) || mkdir(CG_MOVE "/b", 0755)) {
 		ktest_skip("cannot make cgroups for the moved process test");
-		close(scan);
 		return;
 	}
+	scan = ksm_scanfd(dev);
 	if (pipe(go) || pipe(ready))
 		ktest_fatal("pipe");
 	pid = fork();
@@ -308,25 +308,169 @@ static void test_moved_process(int dev)
 		pause();
 		_exit(0);
 	}
-	ktest_ok(read(ready[0], &c, 1) == 1 && !cg_move(CG_MOVE "/a", pid) &&
-		 write(go[1], &c, 1) == 1 && KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.regions == 1, 5000),
-		 "a process registers its region in cgroup a");
-	ktest_ok(!cg_move(CG_MOVE "/b", pid) && write(go[1], &c, 1) == 1 &&
-		 read(ready[0], &c, 1) == 1, "moved to cgroup b, it fills the region");
+	if (pid < 0)
+		ktest_fatal("fork");
+	close(go[0]);
+	close(ready[1]);	/* a child gone early: EOF, not a wait */
+	if (!ktest_ok(read(ready[0], &c, 1) == 1 && !cg_move(CG_MOVE "/a", pid) &&
+		      write(go[1], &c, 1) == 1 &&
+		      KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.regions == 1, 5000),
+		      "a process registers its region in cgroup a") ||
+	    !ktest_ok(!cg_move(CG_MOVE "/b", pid) && write(go[1], &c, 1) == 1 &&
+		      read(ready[0], &c, 1) == 1, "moved to cgroup b, it fills the region"))
+		goto out;
 	ktest_ok(ksmu_scan_pass(scan) >= 0, "a pass tracks its pages");
 	ktest_ok(KTEST_WAIT(rmdir(CG_MOVE "/a") == 0, 5000), "cgroup a removed");
 	ktest_ok(KTEST_WAIT((dying = cg_read_path(CG_MOVE "/cgroup.stat",
 						  "nr_dying_descendants")) == 0, 5000),
 		 "the region keeps no removed cgroup while its process lives (%ld dying)", dying);
+out:
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	close(go[0]);
 	close(go[1]);
 	close(ready[0]);
-	close(ready[1]);
 	close(scan);
+	rmdir(CG_MOVE "/a");
 	KTEST_WAIT(rmdir(CG_MOVE "/b") == 0, 5000);
 	KTEST_WAIT(rmdir(CG_MOVE) == 0, 5000);
+}
+
+#define CG_FULL CG_ROOT "/ksm-full-cgroup-test"
+
+/* The single number in file @name of cgroup directory @dir, or -1. */
+static long cg_read_one(const char *dir, const char *name)
+{
+	char path[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Give back what cgroup @dir has pre-charged on each CPU (the kernel keeps a
+ * batch of pages per CPU for cgroups that charged there, counted in
+ * memory.current, and charges from it without looking at the limit):
+ * memory.high set below the usage drains those first, and unlike
+ * memory.max it never OOM-kills (what reclaim cannot free stays). Then
+ * memory.high is max again, and the usage is returned once it stops falling
+ * (other CPUs give theirs back from a work item); -1 on error.
+ */
+static long drain_precharged(const char *dir)
+{
+	long usage = cg_read_one(dir, "memory.current"), prev;
+	char v[32];
+
+	snprintf(v, sizeof(v), "%ld", usage > 4096 ? usage - 4096 : 0);
+	if (usage < 0 || cg_write(dir, "memory.high", v) || cg_write(dir, "memory.high", "max"))
+		return -1;
+	do {
+		prev = usage;
+		usleep(50000);
+		usage = cg_read_one(dir, "memory.current");
+	} while (usage != prev);
+	return usage;
+}
+
+/*
+ * A cgroup at its limit: its pages' merges are refused, counted in
+ * memcg_refused, and nothing else happens (no reclaim, no OOM kill, the
+ * pages stay as they were); once the limit is raised they merge. The child
+ * faults its pages in the cgroup (so kernel pages would be charged there),
+ * the module tracks them while they are distinct, then the child makes them
+ * pairs and the limit is set to what the cgroup uses. A merge needs room for
+ * its kernel page before it frees two pages, and the cgroup's pages
+ * pre-charged on a CPU would give it some (or be given back during the
+ * pass, which makes room): they are given back first. (In the other tests
+ * here the cgroup reaches
+ * its limit while merges go on; a merge lowers its usage by one page, so
+ * they are not refused there.)
+ */
+static void test_refused(int dev)
+{
+	const long n = 512;
+	int go[2], ready[2], scan;
+	struct ksm_stats st0, st1;
+	long usage, merged, refused;
+	int status = -1;
+	char c = 0, max[32];
+	pid_t pid;
+
+	rmdir(CG_FULL);
+	if (mkdir(CG_FULL, 0755)) {
+		ktest_skip("cannot make a cgroup for the full cgroup test");
+		return;
+	}
+	cg_write(CG_FULL, "memory.swap.max", "0");	/* reclaim frees nothing (no swap anyway) */
+	if (pipe(go) || pipe(ready))
+		ktest_fatal("pipe");
+	scan = ksm_scanfd(dev);
+	pid = fork();
+	if (!pid) {
+		char *m = ksmu_map_anon(n * ktest_page, 0, -1);
+		int sma = ksm_sma(dev);
+
+		if (!m || read(go[0], &c, 1) != 1)		/* now in the cgroup */
+			_exit(8);
+		ksmu_fill_pages(m, n, 93, n);			/* all distinct */
+		if (ksmu_register(sma, m, n) || write(ready[1], &c, 1) != 1)
+			_exit(7);
+		if (read(go[0], &c, 1) != 1)
+			_exit(6);
+		for (long j = 0; j < n; j++)			/* pages 2j and 2j + 1 alike */
+			ksmu_fill_page(m + j * ktest_page, 94, j / 2);
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(5);
+		for (long j = 0; j < n; j++)
+			if (!ksmu_check_page(m + j * ktest_page, 94, j / 2))
+				_exit(4);
+		_exit(0);
+	}
+	if (pid < 0)
+		ktest_fatal("fork");
+	close(go[0]);
+	close(ready[1]);	/* a child gone early: EOF, not a wait */
+	if (!ktest_ok(!cg_move(CG_FULL, pid) && write(go[1], &c, 1) == 1 &&
+		      read(ready[0], &c, 1) == 1, "a process in a cgroup registers %ld distinct pages",
+		      n)) {
+		kill(pid, SIGKILL);
+		goto out;
+	}
+	ktest_ok(ksmu_scan_pass(scan) == 0, "a pass tracks them, merging none");
+	ktest_ok(write(go[1], &c, 1) == 1 && read(ready[0], &c, 1) == 1, "it makes them %ld pairs",
+		 n / 2);
+	usage = drain_precharged(CG_FULL);
+	snprintf(max, sizeof(max), "%ld", usage);
+	ktest_ok(usage > 0 && !cg_write(CG_FULL, "memory.max", max),
+		 "the cgroup's limit set to what it uses (%ld KiB)", usage >> 10);
+	ksmu_stats(dev, &st0);
+	merged = ksmu_scan_pass(scan);
+	ksmu_stats(dev, &st1);
+	refused = (long)(st1.memcg_refused - st0.memcg_refused);
+	ktest_ok(!merged && refused >= n / 4,
+		 "at its limit, its merges are refused and counted (%ld merged, %ld refused; "
+		 "%ld KiB used after)", merged, refused, cg_read_one(CG_FULL, "memory.current") >> 10);
+	ktest_ok(!kill(pid, 0) && cg_read("memory.events", "oom_kill") <= 0 &&
+		 cg_read_path(CG_FULL "/memory.events", "oom_kill") == 0,
+		 "nothing was OOM-killed");
+	ktest_ok(!cg_write(CG_FULL, "memory.max", "max") && ksmu_scan_settle(scan, 3) + merged == n,
+		 "the limit raised, every pair merges");
+	ktest_ok(write(go[1], &c, 1) == 1 && waitpid(pid, &status, 0) == pid &&
+		 WIFEXITED(status) && !WEXITSTATUS(status),
+		 "its pages hold what it wrote (status %#x)", status);
+out:
+	waitpid(pid, NULL, 0);
+	close(go[1]);
+	close(ready[0]);
+	close(scan);
+	KTEST_WAIT(rmdir(CG_FULL) == 0, 5000);
 }
 
 int main(void)
@@ -337,5 +481,6 @@ int main(void)
 	test_unlimited(dev);
 	test_idle_cursor(dev);
 	test_moved_process(dev);
+	test_refused(dev);
 	return ktest_done();
 }

@@ -155,7 +155,7 @@ struct ksm_stats {
 	__u64 kpages_moved;	/* kernel pages copied into a fuller block (to free a sparse one) */
 	__u64 kpool_spare;	/* free pages kept in the blocks kernel pages come from */
 	__u64 hardened_alone;	/* kernel pages made for a hardened domain's page with no twin */
-	__u64 reserved0[1];	/* zero */
+	__u64 memcg_refused;	/* kernel pages not made: the memory cgroup to charge was at its limit */
 	__u64 skipped[KSM_SKIP_MAX]; /* pages passed over, by enum ksm_skip_reason */
 	__u64 reserved1[16];	/* zero */
 };

@@ -8,7 +8,7 @@
  * and sysfs files (/sys/class/misc/ksm/ and skipped/), ksmctl's text and
  * Prometheus output, and the table in docs/ioctl.md (scripts/gen-docs). The
  * module checks at build time that the list names every field of struct
- * ksm_stats before reserved0, once each.
+ * ksm_stats before skipped[], once each.
  *
  * KSM_STAT(field, kind, unit, help), kind:
  *   KSM_STAT_EVENT  events since load: only grows (a Prometheus counter); the
@@ -95,6 +95,8 @@ KSM_STAT(kpool_spare, KSM_STAT_PAGES, "pages",
 	 "Free pages the module keeps in its blocks of kernel pages, for new ones.")
 KSM_STAT(hardened_alone, KSM_STAT_EVENT, "pages",
 	 "Kernel pages made in a hardened domain: for an idle page no kernel page held the content of.")
+KSM_STAT(memcg_refused, KSM_STAT_EVENT, "pages",
+	 "Kernel pages not made because the memory cgroup to charge was at its limit: merges (or moves to empty a block) not done.")
 
 KSM_SKIP_REASON(absent, KSM_SKIP_ABSENT, "nothing mapped there")
 KSM_SKIP_REASON(no_vma, KSM_SKIP_NO_VMA, "no VMA, or no longer private anonymous")

@@ -102,7 +102,7 @@ static int max_values(void)
 static void fill_stats(struct ksm_stats *st)
 {
 	__u64 *u = (__u64 *)st;
-	size_t n = offsetof(struct ksm_stats, reserved0) / sizeof(uint64_t);
+	size_t n = offsetof(struct ksm_stats, skipped) / sizeof(uint64_t);
 
 	memset(st, 0, sizeof(*st));
 	for (size_t i = 0; i < n; i++)
