@@ -48,7 +48,8 @@
  *                                  a THP (the split takes PTE and PMD locks
  *                                  inside it), and also under a PTE lock to
  *                                  unmap a poisoned kernel page
- *                                  (ksmdev_poison_target())
+ *                                  (ksmdev_poison_pte(): in a pass, or in
+ *                                  an unmerge under a region lock)
  *   PTE / PMD lock (spinlock)
  *   bucket->lock (spinlock)        a content-table bucket
  *   ksmdev_poisoned_lock (spinlock) the poisoned kernel pages on their way

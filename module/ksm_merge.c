@@ -718,6 +718,50 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  */
 #define KSMDEV_UNMERGE_FAULTS 16
 
+/*
+ * ksmdev_poison_pte - the body of ksmdev_poison_target(), at @addr of
+ * @l->vma, whose PTE is locked (ksmdev_pte_lock()). Returns KSMDEV_MERGED
+ * when the entry was replaced, else KSMDEV_SKIP(KSM_SKIP_BUSY).
+ */
+static int ksmdev_poison_pte(struct ksmdev_pte_lock *l, unsigned long addr)
+{
+	struct mm_struct *mm = l->vma->vm_mm;
+	pte_t old = ptep_get(l->ptep);
+	struct page *page = pte_present(old) && pfn_valid(pte_pfn(old)) ? pte_page(old) : NULL;
+
+	/* The page locked, as make_hwpoison_entry() wants (a trylock: the PTE lock is held). */
+	if (!page || PageAnon(page) || !PageHWPoison(page) || !ksmdev_kpage_is_ours(page) ||
+	    !trylock_page(page))
+		return KSMDEV_SKIP(KSM_SKIP_BUSY);
+	ksmdev_clear_pte(l, addr, pte_pfn(old));
+	set_pte_at(mm, addr, l->ptep, swp_entry_to_pte(make_hwpoison_entry(page)));
+	ksmdev_rmap_remove(page, l->vma);
+	ksmdev_mm_counter_add(mm, MM_FILEPAGES, -1);
+	unlock_page(page);
+	put_page(page);		/* the reference of the mapping we removed */
+	return KSMDEV_MERGED;
+}
+
+/*
+ * ksmdev_unmerge_poisoned - the poisoned kernel page at @addr of @vma is
+ * unmapped as a pass unmaps it (ksmdev_poison_target()): an unmerge that
+ * left it would leave it for good once the region is removed, readable
+ * without a SIGBUS. mmap lock held. Returns 0, or -EBUSY if it stays
+ * mapped (its page lock was held, or its PTE changed: the caller looks
+ * again).
+ */
+static int ksmdev_unmerge_poisoned(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct ksmdev_pte_lock l;
+	int ret = ksmdev_pte_lock(vma, addr, &l);
+
+	if (!ret) {
+		ret = ksmdev_poison_pte(&l, addr);
+		ksmdev_pte_unlock(&l);
+	}
+	return ret == KSMDEV_MERGED ? 0 : -EBUSY;
+}
+
 /**
  * ksmdev_unmerge_locked - a private copy at @addr of @mm, if the module
  * merged the page there
@@ -737,10 +781,13 @@ int ksmdev_may_switch(struct ksmdev_target *t)
  * looked at again after each fault, until it is a copy, but not forever:
  * before 6.2 a write fault on a page userfaultfd write-protects returns
  * without a copy nor an error, over and over, once that userfaultfd is being
- * closed (and its closer waits for the mmap lock we hold). mmap lock held.
- * Returns 1 if a copy was made, 0 if there was nothing to do, -ENOMEM or
- * -EFAULT if the fault failed or kept making no copy (the page stays
- * merged), -EINTR on a fatal signal.
+ * closed (and its closer waits for the mmap lock we hold). A kernel page
+ * marked hardware-poisoned is not copied: a hardware-poison entry replaces
+ * it (ksmdev_unmerge_poisoned()). mmap lock held.
+ * Returns 1 if a copy was made, 0 if there was nothing to do (or a poison
+ * entry was put in), -ENOMEM or -EFAULT if the fault failed or kept making
+ * no copy (the page stays merged), -EBUSY if a poisoned kernel page stays
+ * mapped (its page lock held through every try), -EINTR on a fatal signal.
  */
 int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 			  unsigned long addr, bool zero_too, unsigned long *kpfnp)
@@ -766,17 +813,24 @@ int ksmdev_unmerge_locked(struct mm_struct *mm, struct vm_area_struct **vmap,
 		found = ksmdev_walk(vma, addr, &page, &kpfn);
 		if (found == KSMDEV_FOUND_ANON)
 			put_page(page);
-		if (found != KSMDEV_FOUND_KPAGE &&
+		if (found != KSMDEV_FOUND_KPAGE && found != KSMDEV_FOUND_POISONED &&
 		    !(zero_too && found == KSMDEV_SKIP(KSM_SKIP_ZERO_PAGE)))
 			break;
 		if (faults) {
 			if (fatal_signal_pending(current))
 				return -EINTR;
 			if (faults == KSMDEV_UNMERGE_FAULTS)
-				return -EFAULT;
+				return found == KSMDEV_FOUND_POISONED ? -EBUSY : -EFAULT;
 			cond_resched();
 		} else if (found == KSMDEV_FOUND_KPAGE) {
 			first_kpfn = kpfn;
+		}
+		if (found == KSMDEV_FOUND_POISONED) {
+			/* Tried again (its page lock held, its PTE changed) as a fault is. */
+			if (!ksmdev_unmerge_poisoned(vma, addr))
+				return 0;
+			faults++;
+			continue;
 		}
 		/* Not a COW mapping (an anonymous one always is): no fault copies. */
 		if (!(vma->vm_flags & VM_MAYWRITE))
@@ -840,28 +894,12 @@ static void ksmdev_target_pte_unlock(struct ksmdev_target *t, struct ksmdev_pte_
 int ksmdev_poison_target(struct ksmdev_target *t)
 {
 	struct ksmdev_pte_lock l;
-	struct page *page;
-	pte_t old;
 	int ret;
 
 	ret = ksmdev_target_pte_lock(t, false, &l);
 	if (ret)
 		return ret;
-	ret = KSMDEV_SKIP(KSM_SKIP_BUSY);
-	old = ptep_get(l.ptep);
-	page = pte_present(old) && pfn_valid(pte_pfn(old)) ? pte_page(old) : NULL;
-	/* The page locked, as make_hwpoison_entry() wants (a trylock: the PTE lock is held). */
-	if (page && !PageAnon(page) && PageHWPoison(page) && ksmdev_kpage_is_ours(page) &&
-	    trylock_page(page)) {
-		ksmdev_clear_pte(&l, t->addr, pte_pfn(old));
-		set_pte_at(t->region->mm, t->addr, l.ptep,
-			   swp_entry_to_pte(make_hwpoison_entry(page)));
-		ksmdev_rmap_remove(page, l.vma);
-		ksmdev_mm_counter_add(t->region->mm, MM_FILEPAGES, -1);
-		unlock_page(page);
-		put_page(page);		/* the reference of the mapping we removed */
-		ret = KSMDEV_MERGED;
-	}
+	ret = ksmdev_poison_pte(&l, t->addr);
 	ksmdev_target_pte_unlock(t, &l);
 	return ret;
 }

@@ -69,6 +69,41 @@ static void test_merged(int dev, int scan)
 		 "once nothing maps them, every kernel page is given back, the poisoned one too");
 }
 
+/*
+ * A merged page poisoned, then unmerged before any pass: the poisoned kernel
+ * page is unmapped by the unmerge as a pass unmaps it, with SIGBUS for both
+ * sharers. (An unmerge once counted nothing there and left it mapped, and
+ * once the region is removed no pass comes back: the processes went on
+ * reading a poisoned page.)
+ */
+static void test_unmerge_poisoned(int dev, int scan)
+{
+	struct peer a = peer_start(dev, 8, 76, 8), b = peer_start(dev, 8, 76, 8);
+	struct ksm_unmerge u = { 0 };
+	struct ksm_stats st;
+	uint64_t pfn;
+	long r;
+
+	ksmu_scan_settle(scan, 3);
+	pfn = peer_pfn(&a, 5);
+	r = peer_cmd(&a, PEER_MADVISE, 5, 1, MADV_HWPOISON);
+	ktest_ok(peers_shared(&a, &b) == 8 && poisoned(pfn),
+		 "one of 8 merged pages poisoned (madvise: %ld)", r);
+	ktest_ok(ioctl(dev, KSM_UNMERGE_ALL, &u) == 0 && !u.pages_failed &&
+		 u.pages_unmerged == 14, "KSM_UNMERGE_ALL before any pass: the 14 others unmerged, "
+		 "none failed (%llu, %llu)", (unsigned long long)u.pages_unmerged,
+		 (unsigned long long)u.pages_failed);
+	ktest_ok(peer_pfn(&a, 5) != pfn && peer_pfn(&b, 5) != pfn &&
+		 peer_cmd(&a, PEER_PROBE, 5, 0, 0) == 1 && peer_cmd(&b, PEER_PROBE, 5, 0, 0) == 1,
+		 "the poisoned kernel page is mapped nowhere: SIGBUS in both processes");
+	ktest_ok(peers_shared(&a, &b) == 0 && peer_check(&a) && peer_check(&b),
+		 "their other pages are private and hold what was written");
+	peer_stop(&a);
+	peer_stop(&b);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0, 10000),
+		 "every kernel page is given back");
+}
+
 static void test_unmerged(int dev, int scan)
 {
 	struct peer d = peer_start(dev, 4, 72, 4);
@@ -161,6 +196,7 @@ int main(void)
 	int dev = ksm_open(), scan = ksm_scanfd(dev);
 
 	test_merged(dev, scan);
+	test_unmerge_poisoned(dev, scan);
 	test_unmerged(dev, scan);
 	test_soft_offline(dev, scan);
 	test_locked(dev, scan);
