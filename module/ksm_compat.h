@@ -207,8 +207,9 @@ static inline struct mem_cgroup *ksmdev_page_memcg(struct page *page)
  * kmem charge cannot be mapped to user space, as a user page of @mm's
  * cgroup. Never reclaims and never OOM-kills: at the cgroup's limit the
  * charge fails at once (-ENOMEM) and the merge does not happen. The charge
- * goes when the page is freed or reused (ksmdev_uncharge_kpage()), and moves
- * to the parent cgroup if the cgroup is removed first.
+ * goes when the page is freed or reused, or leaves the pool poisoned
+ * (ksmdev_uncharge_kpage()), and moves to the parent cgroup if the cgroup is
+ * removed first.
  */
 static inline int ksmdev_charge_kpage(struct page *page, struct mem_cgroup *memcg,
 				      struct mm_struct *mm)

@@ -260,13 +260,29 @@ static struct ksmdev_kblock *ksmdev_kblock_of(unsigned long pfn)
 	return xa_load(&ksmdev_kblocks, pfn >> KSMDEV_KBLOCK_ORDER);
 }
 
+/*
+ * Drop the pool's reference to @page, which leaves the pool: it goes with
+ * its last reference, and its charge with it. A hardware-poisoned page may
+ * never go (memory_failure() keeps the reference MADV_HWPOISON took, and on
+ * 5.10 one it takes itself), and its charge would stay, in the cgroup's
+ * parents once that is removed (on 5.10, keeping the cgroup itself): it is
+ * uncharged now, as memory_failure() uncharges a poisoned page it takes off
+ * the LRU. Any context that may take a spinlock.
+ */
+static void ksmdev_kpool_put(struct page *page)
+{
+	if (PageHWPoison(page))
+		ksmdev_uncharge_kpage(page);
+	put_page(page);
+}
+
 /* Give up slot @slot of @b: its page goes with its last reference. Pool lock held. */
 static void ksmdev_kblock_lose_slot(struct ksmdev_kpool *pool, struct ksmdev_kblock *b,
 				    unsigned int slot)
 {
 	__set_bit(slot, b->lost);
 	b->nr_lost++;
-	put_page(pfn_to_page(b->pfn + slot));
+	ksmdev_kpool_put(pfn_to_page(b->pfn + slot));
 	ksmdev_kblock_check_lost(pool, b);
 }
 
@@ -315,8 +331,10 @@ static void ksmdev_kblock_release_slot(struct ksmdev_kpool *pool, struct ksmdev_
 }
 
 /**
- * ksmdev_kpool_free - @page, uncharged and mapped nowhere, is no kernel page any more
+ * ksmdev_kpool_free - @page, mapped nowhere, is no kernel page any more
  *
+ * @page is still charged: the charge goes when it is reused or freed (see
+ * the top of this file), or when it leaves the pool poisoned.
  * A page of a block stays in the pool for the next kernel page once nobody
  * else holds a reference to it (until then it waits); a hardware-poisoned
  * one is never used again (its reference goes; the allocator keeps it out of
@@ -340,7 +358,7 @@ void ksmdev_kpool_free(struct page *page)
 	 */
 	if (!b || !test_bit(slot, b->used) || test_bit(slot, b->lost)) {
 		spin_unlock(&pool->lock);
-		put_page(page);
+		ksmdev_kpool_put(page);
 		return;
 	}
 	if (PageHWPoison(page)) {

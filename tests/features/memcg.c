@@ -473,6 +473,72 @@ out:
 	KTEST_WAIT(rmdir(CG_FULL) == 0, 5000);
 }
 
+#define CG_POISON CG_ROOT "/ksm-poison-charge-test"
+
+/* The inode of the memory cgroup page frame @pfn is charged to (/proc/kpagecgroup), 0: none; -1. */
+static long long kpagecgroup(uint64_t pfn)
+{
+	int fd = open("/proc/kpagecgroup", O_RDONLY | O_CLOEXEC);
+	uint64_t ino;
+	ssize_t r = fd < 0 ? -1 : pread(fd, &ino, sizeof(ino), (off_t)(pfn * sizeof(ino)));
+
+	if (fd >= 0)
+		close(fd);
+	return r == (ssize_t)sizeof(ino) ? (long long)ino : -1;
+}
+
+/*
+ * A poisoned kernel page is never freed (memory_failure() keeps a reference
+ * to it for ever), so its charge goes when the module lets go of it, as the
+ * kernel uncharges a poisoned page it takes off the LRU. Before, it stayed
+ * charged to its cgroup for ever (after that was removed, to its parent; on
+ * 5.10 it kept the removed cgroup itself).
+ */
+static void test_poisoned_charge(int dev)
+{
+	int scan = ksm_scanfd(dev);
+	char home[256] = CG_ROOT;
+	struct ksm_stats st;
+	long long ino0, ino1;
+	uint64_t pfn;
+	long r;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	/* The cgroup this test runs in, "0::/path" in cgroup v2, to come back to. */
+	if (!f || fscanf(f, "0::%200s", home + strlen(CG_ROOT)) != 1)
+		home[strlen(CG_ROOT)] = 0;
+	if (f)
+		fclose(f);
+	rmdir(CG_POISON);
+	if (mkdir(CG_POISON, 0755) || cg_move(CG_POISON, getpid())) {
+		ktest_skip("cannot make a cgroup for the poisoned charge test");
+		close(scan);
+		return;
+	}
+	/* The peers fault their pages in the cgroup; this process goes back. */
+	struct peer a = peer_start(dev, 8, 77, 8), b = peer_start(dev, 8, 77, 8);
+
+	cg_move(home, getpid());
+	ksmu_scan_settle(scan, 3);
+	pfn = peer_pfn(&a, 2);
+	ino0 = kpagecgroup(pfn);
+	r = peer_cmd(&a, PEER_MADVISE, 2, 1, MADV_HWPOISON);
+	/* (memory_failure() marks a kernel page poisoned, and madvise() says EBUSY.) */
+	ktest_ok(peers_shared(&a, &b) == 8 && ino0 > 0 &&
+		 (ksmu_kpageflags(pfn) & (1ULL << KPF_HWPOISON)),
+		 "8 pages merged in a cgroup, one poisoned: its kernel page was charged there "
+		 "(inode %lld, madvise %ld)", ino0, r);
+	ksmu_scan_pass(scan);
+	peer_stop(&a);
+	peer_stop(&b);
+	ktest_ok(KTEST_WAIT(ksmu_stats(dev, &st) == 0 && st.kpages_held == 0, 10000),
+		 "every kernel page is given back, the poisoned one too");
+	ino1 = kpagecgroup(pfn);
+	ktest_ok(!ino1, "the poisoned page is charged to no cgroup (inode %lld)", ino1);
+	KTEST_WAIT(rmdir(CG_POISON) == 0, 5000);
+	close(scan);
+}
+
 int main(void)
 {
 	int dev = ksm_open();
@@ -482,5 +548,6 @@ int main(void)
 	test_idle_cursor(dev);
 	test_moved_process(dev);
 	test_refused(dev);
+	test_poisoned_charge(dev);
 	return ktest_done();
 }

@@ -27,7 +27,7 @@ svm_crash() {
 # (A kernel page in a range mlock()ed since is marked mlocked, which memory_failure() reads as a
 # "clean mlocked LRU page".)
 memory_failure='Memory failure: |Injecting memory failure|Soft offlining pfn|soft_offline_page: |MCE: Killing|[Hh][Ww][Pp]oison'
-memory_failure_tests='features/poison'
+memory_failure_tests='features/poison features/memcg'
 # Not an event: the count of poisoned pages in every OOM report (show_mem()) once any page was poisoned.
 memory_failure_report='^\[ *[0-9.]+\] [0-9]+ pages hwpoisoned$'
 memory_failure_expected='^\[ *[0-9.]+\] (Injecting memory failure for pfn 0x[0-9a-f]+ at process virtual address 0x[0-9a-f]+|Soft offlining pfn 0x[0-9a-f]+ at process virtual address 0x[0-9a-f]+|soft_offline_page: 0x[0-9a-f]+: unknown page type: [0-9a-f]+ ?\(.*\)|MCE: Killing [^ ]+:[0-9]+ due to hardware memory corruption fault at [0-9a-f]+|Memory failure: 0x[0-9a-f]+: (Unknown page state|unknown page still referenced by [0-9]+ users|unhandlable page\.|Sending SIGBUS to [^ ]+:[0-9]+ due to hardware memory corruption|recovery action for (unknown page|get hwpoison page|dirty LRU page|clean LRU page|clean mlocked LRU page): (Failed|Ignored|Recovered)))$'
