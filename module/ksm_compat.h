@@ -454,8 +454,12 @@ static inline void ksmdev_kunmap(const void *addr)
 /*
  * Copy @src to @dst without taking the machine down if @src holds
  * hardware-poisoned memory nobody has found yet: returns false (the copy is
- * not to be used) when the copy stopped at a machine check. Both pages are
- * mapped for the copy.
+ * not to be used) when the copy stopped at a machine check. The machine
+ * check of a kernel copy does not call memory_failure() itself (x86 only
+ * marks it recovered): @src is queued for it here, as the kernel's own COW
+ * copy does, so that it is marked poisoned and its users are dealt with
+ * instead of reading it again. Both pages are mapped for the copy. Any
+ * context (memory_failure_queue() runs the handler later, from a work item).
  */
 static inline bool ksmdev_copy_page_mc(struct page *dst, struct page *src)
 {
@@ -465,6 +469,8 @@ static inline bool ksmdev_copy_page_mc(struct page *dst, struct page *src)
 
 	ksmdev_kunmap(s);
 	ksmdev_kunmap(d);
+	if (left)
+		memory_failure_queue(page_to_pfn(src), 0);
 	return !left;
 }
 

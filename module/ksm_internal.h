@@ -72,7 +72,8 @@
  * (handle_mm_fault(): page allocation with reclaim, memcg charge, PTE locks,
  * folio locks) under region locks and the mmap lock, to unmerge a page;
  * lru_add_drain_all() under a scanner's lock; queue_work() and timers under a
- * bucket lock; the mmu notifiers' SRCU read side around ->release
+ * bucket lock; memory_failure_queue() (its per-CPU lock, a work item) under a
+ * PTE lock, after a machine-check-safe copy stopped at poison; the mmu notifiers' SRCU read side around ->release
  * (ksmdev_mm_release()), which takes the registry lock and region locks.
  * The pfn table of kernel pages is an rhashtable: looked up under RCU,
  * changed with its own internal locks. Nothing sleeps under a spinlock.

@@ -176,7 +176,9 @@ static bool ksmdev_kpage_fill(struct ksmdev_kpage *kp, struct page *src)
  * Made like ksmdev_kpage_new() (from a block not being emptied, charged to
  * the cgroup @kp is charged to), with @kp's hash, domain and node, and
  * checked to hold the same bytes. Returns it with one reference, in no
- * content table yet, or NULL.
+ * content table yet, or NULL, or ERR_PTR(-EHWPOISON) if @kp's page holds
+ * hardware poison (the copy stopped at a machine check; the page is queued
+ * for memory_failure(), which marks it later): it is not to be read again.
  */
 struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm)
 {
@@ -187,8 +189,11 @@ struct ksmdev_kpage *ksmdev_kpage_copy_kpage(struct ksmdev_kpage *kp, struct mm_
 	copy = ksmdev_kpage_new(kp->page, mm, kp->domain, gen);
 	if (!copy)
 		return NULL;
-	if (!ksmdev_kpage_fill(copy, kp->page) || copy->hash != kp->hash ||
-	    !ksmdev_pages_identical(copy->page, kp->page)) {
+	if (!ksmdev_kpage_fill(copy, kp->page)) {
+		ksmdev_kpage_put(copy);
+		return ERR_PTR(-EHWPOISON);
+	}
+	if (copy->hash != kp->hash || !ksmdev_pages_identical(copy->page, kp->page)) {
 		ksmdev_kpage_put(copy);
 		return NULL;
 	}

@@ -299,7 +299,9 @@ static void ksmdev_move_sharer(struct ksmdev_target *t)
 	if (!kp)
 		return;
 	to = ksmdev_table_move_kpage(kp, t->region->mm);
-	if (to) {
+	if (IS_ERR(to)) {
+		ksmdev_count_skip(KSM_SKIP_HWPOISON);
+	} else if (to) {
 		ret = ksmdev_move_target(t, kp, to);
 		if (ret != KSMDEV_MERGED)
 			ksmdev_count_failure(ret);
@@ -333,6 +335,11 @@ static int ksmdev_try_stable(struct ksmdev_target *t, u32 hash, int nid,
 			goto put;
 		if (ksmdev_kpool_evacuating(kp->pfn)) {
 			to = ksmdev_table_move_kpage(kp, t->region->mm);
+			if (IS_ERR(to)) {
+				/* Its page met a machine check: not to be compared. */
+				ksmdev_count_skip(KSM_SKIP_HWPOISON);
+				goto put;
+			}
 			if (to) {
 				ksmdev_kpage_put(kp);
 				kp = cands[i] = to;

@@ -297,8 +297,10 @@ void ksmdev_table_add_kpage(struct ksmdev_kpage *kp)
  * of while @kp lives on (ksmdev_kpage_let_copy_go()), @kp is a candidate
  * again and the next call makes a new copy. Returns the copy,
  * referenced, or NULL when @kp is out of the table (poisoned) or no copy can
- * be made now (memory, the cgroup's limit): then nothing moves. Takes the
- * bucket lock; may sleep (outside it) to make the copy.
+ * be made now (memory, the cgroup's limit): then nothing moves; or
+ * ERR_PTR(-EHWPOISON) when making the copy met hardware poison in @kp
+ * (ksmdev_kpage_copy_kpage()): nothing is to read or map @kp any more.
+ * Takes the bucket lock; may sleep (outside it) to make the copy.
  */
 struct ksmdev_kpage *ksmdev_table_move_kpage(struct ksmdev_kpage *kp, struct mm_struct *mm)
 {
@@ -330,8 +332,8 @@ struct ksmdev_kpage *ksmdev_table_move_kpage(struct ksmdev_kpage *kp, struct mm_
 		if (to || copy || !hashed)
 			break;
 		copy = ksmdev_kpage_copy_kpage(kp, mm);
-		if (!copy)
-			break;
+		if (IS_ERR_OR_NULL(copy))
+			return copy;
 	}
 	if (copy)
 		ksmdev_kpage_put(copy);	/* another task moved it first, or it left */
