@@ -511,10 +511,11 @@ static void ksmdev_kpage_drop(struct ksmdev_kpage *kp)
 
 /*
  * ksmdev_kpage_unused - whether @kp is mapped nowhere and referenced only
- * @refs times (the table's reference, and its original's for a copy): no
- * merge is mapping it now. The map count is stored in *@maps. The count is
- * read first: a merge maps the page before it drops the reference it took
- * (a release), so a map count read after seeing that drop sees the mapping.
+ * @refs times (the table's reference, and its original's for a copy, or the
+ * caller's lookup): no merge is mapping it now. The map count is stored in
+ * *@maps. The count is read first: a merge maps the page before it drops the
+ * reference it took (a release), so a map count read after seeing that drop
+ * sees the mapping.
  * Bucket lock held: no content-table lookup takes a reference meanwhile (a
  * pfn-table lookup may, for a page still mapped: the map count tells).
  */
@@ -665,6 +666,7 @@ void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned 
 		struct ksmdev_kpage *kp = ksmdev_kpage_lookup(pfns[i]);
 		struct ksmdev_bucket *b;
 		bool unused;
+		int maps;
 
 		if (!kp)
 			continue;
@@ -672,8 +674,7 @@ void ksmdev_kpages_unmapped(const unsigned long *pfns, unsigned int n, unsigned 
 		b = ksmdev_kpage_bucket(kp);
 		spin_lock(&b->lock);
 		/* The table's reference and the lookup's only: no merge can map it now. */
-		unused = kp->hashed && kref_read(&kp->ref) == 2 && !PageHWPoison(kp->page) &&
-			 !ksmdev_small_mapcount(kp->page);
+		unused = kp->hashed && !PageHWPoison(kp->page) && ksmdev_kpage_unused(kp, 2, &maps);
 		if (unused)
 			ksmdev_kpage_unhash(b, kp);
 		spin_unlock(&b->lock);
