@@ -28,6 +28,15 @@ static int cg_write(const char *dir, const char *name, const char *v)
 	return ksmu_write_str(path, v);
 }
 
+/* Move process @pid into cgroup directory @dir. */
+static int cg_move(const char *dir, pid_t pid)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", pid);
+	return cg_write(dir, "cgroup.procs", v);
+}
+
 /* A cgroup v2 hierarchy with the memory controller for children, and our cgroup in it. */
 static bool cgroup_setup(void)
 {
@@ -81,11 +90,9 @@ static long cg_read(const char *file, const char *key)
  */
 static void hog(int dev, int out)
 {
-	char pid[32];
 	int sma;
 
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	if (cg_write(CG, "cgroup.procs", pid))
+	if (cg_move(CG, getpid()))
 		_exit(9);
 	sma = ksm_sma(dev);
 	for (long k = 0; k < STOP_MIB; k++) {
@@ -203,10 +210,9 @@ static void test_idle_cursor(int dev)
 		ktest_fatal("pipe");
 	pid = fork();
 	if (!pid) {
-		char me[32], *m;
+		char *m;
 
-		snprintf(me, sizeof(me), "%d", getpid());
-		if (cg_write(CG_IDLE "/c", "cgroup.procs", me))
+		if (cg_move(CG_IDLE "/c", getpid()))
 			_exit(9);
 		m = ksmu_map_anon(256 * ktest_page, 0, -1);
 		if (!m)
@@ -248,15 +254,6 @@ static void touch_stack(void)
 
 	for (size_t i = 0; i < sizeof(buf); i += 512)
 		buf[i] = 0;
-}
-
-/* Move process @pid into cgroup directory @dir. */
-static int cg_move(const char *dir, pid_t pid)
-{
-	char v[32];
-
-	snprintf(v, sizeof(v), "%d", pid);
-	return cg_write(dir, "cgroup.procs", v);
 }
 
 /*
